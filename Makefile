@@ -1,0 +1,40 @@
+# install / serve / test / lint / bench. Every target installs what it needs first.
+SHELL := /bin/bash
+UV := $(shell command -v uv 2>/dev/null)
+ifeq ($(UV),)
+UV := python3 -m uv
+endif
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install serve test lint format bench services browser
+
+install:
+	@python3 -m uv --version >/dev/null 2>&1 || command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	$(UV) sync --frozen
+	.venv/bin/python manage.py migrate --noinput -v0
+
+serve: install
+	.venv/bin/c4c serve --host $(HOST) --port $(PORT)
+
+services:
+	scripts/ensure-services.sh
+
+browser:
+	scripts/ensure-chromium.sh
+
+test: install services browser
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/pytest
+
+lint:
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+format:
+	.venv/bin/ruff check --fix .
+	.venv/bin/ruff format .
+
+bench: install
+	.venv/bin/python -m bench

@@ -1,0 +1,59 @@
+"""Workflow definitions as c4c's camelCase JSON, validated by pydantic.
+
+The same models describe code-defined workflows (via the builder) and inline workflows posted by
+API clients, so both go through one validator and one engine.
+"""
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+NodeType = Literal["procedure", "condition", "parallel", "sequential", "trigger"]
+NODE_TYPES: tuple[str, ...] = ("procedure", "condition", "parallel", "sequential", "trigger")
+
+
+class _CamelModel(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+    )
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The c4c JSON shape: camelCase names, unset optional fields left out."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class WorkflowNode(_CamelModel):
+    id: str = Field(min_length=1, max_length=200)
+    type: str
+    procedure_name: str | None = None
+    config: dict[str, Any] = Field(default_factory=dict)
+    next: str | list[str] | None = None
+    on_error: str | None = None
+
+    @property
+    def next_ids(self) -> list[str]:
+        if self.next is None:
+            return []
+        return [self.next] if isinstance(self.next, str) else list(self.next)
+
+
+class WorkflowDefinition(_CamelModel):
+    id: str = Field(min_length=1, max_length=200)
+    name: str = ""
+    description: str = ""
+    version: str = "1.0.0"
+    start_node: str
+    nodes: list[WorkflowNode]
+    variables: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.id
+
+    def node(self, node_id: str) -> WorkflowNode | None:
+        return next((n for n in self.nodes if n.id == node_id), None)

@@ -1,0 +1,148 @@
+"""What happened: executions, their node runs and their spans.
+
+Only `executions.store` writes these rows. Allowed status transitions are declared here, next to
+the statuses, so the store can guard every write against going backwards.
+"""
+
+from django.db import models
+
+
+class ExecutionStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+EXECUTION_TRANSITIONS: dict[str, frozenset[str]] = {
+    ExecutionStatus.RUNNING: frozenset(
+        {ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.CANCELLED}
+    ),
+    ExecutionStatus.COMPLETED: frozenset(),
+    ExecutionStatus.FAILED: frozenset(),
+    ExecutionStatus.CANCELLED: frozenset(),
+}
+
+
+class NodeStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped"
+
+
+NODE_TRANSITIONS: dict[str, frozenset[str]] = {
+    NodeStatus.PENDING: frozenset({NodeStatus.RUNNING, NodeStatus.SKIPPED}),
+    # A node inside a loop (a cycle through a condition) runs again.
+    NodeStatus.RUNNING: frozenset({NodeStatus.COMPLETED, NodeStatus.FAILED, NodeStatus.SKIPPED}),
+    NodeStatus.COMPLETED: frozenset({NodeStatus.RUNNING}),
+    NodeStatus.FAILED: frozenset({NodeStatus.RUNNING}),
+    NodeStatus.SKIPPED: frozenset(),
+}
+
+
+class Execution(models.Model):
+    execution_id = models.CharField(max_length=200, unique=True)
+    workflow_id = models.CharField(max_length=200)
+    workflow_name = models.CharField(max_length=300)
+    workflow_version = models.CharField(max_length=50, blank=True)
+    definition = models.JSONField(help_text="Snapshot of the definition that ran.")
+    status = models.CharField(
+        max_length=16, choices=ExecutionStatus.choices, default=ExecutionStatus.RUNNING
+    )
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    execution_time_ms = models.PositiveIntegerField(null=True, blank=True)
+    input = models.JSONField(default=dict, blank=True)
+    outputs = models.JSONField(default=dict, blank=True)
+    nodes_executed = models.JSONField(default=list, blank=True)
+    error = models.JSONField(null=True, blank=True, help_text="{name, message, stack}")
+    trace_id = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [
+            models.Index(fields=["-started_at", "-id"], name="exec_started_idx"),
+            models.Index(fields=["status", "-started_at", "-id"], name="exec_status_started_idx"),
+            models.Index(
+                fields=["workflow_id", "-started_at", "-id"], name="exec_workflow_started_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.execution_id
+
+
+class ExecutionCounter(models.Model):
+    """Executions per status, kept by the store in the same transaction as each transition.
+
+    Counting a million rows on every list request or event is what makes a dashboard slow; a
+    counter row per status keeps the stats O(1).
+    """
+
+    status = models.CharField(max_length=16, choices=ExecutionStatus.choices, primary_key=True)
+    count = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.status}: {self.count}"
+
+
+class NodeExecution(models.Model):
+    execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="nodes")
+    node_id = models.CharField(max_length=200)
+    node_type = models.CharField(max_length=32)
+    procedure_name = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=16, choices=NodeStatus.choices, default=NodeStatus.PENDING)
+    sequence = models.PositiveIntegerField(help_text="Order in which the node first started.")
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.FloatField(null=True, blank=True)
+    input = models.JSONField(null=True, blank=True)
+    output = models.JSONField(null=True, blank=True)
+    error = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["execution", "sequence"]
+        constraints = [
+            models.UniqueConstraint(fields=["execution", "node_id"], name="node_once_per_execution")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.execution_id}:{self.node_id}"
+
+
+class SpanStatusCode(models.TextChoices):
+    UNSET = "UNSET", "Unset"
+    OK = "OK", "OK"
+    ERROR = "ERROR", "Error"
+
+
+class Span(models.Model):
+    execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="spans")
+    trace_id = models.CharField(max_length=32)
+    span_id = models.CharField(max_length=16)
+    parent_span_id = models.CharField(max_length=16, blank=True)
+    name = models.CharField(max_length=300)
+    kind = models.CharField(max_length=16, default="INTERNAL")
+    start_time_us = models.BigIntegerField(help_text="Microseconds since the epoch.")
+    end_time_us = models.BigIntegerField(help_text="Microseconds since the epoch.")
+    status_code = models.CharField(
+        max_length=8, choices=SpanStatusCode.choices, default=SpanStatusCode.UNSET
+    )
+    status_message = models.TextField(blank=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    events = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["execution", "start_time_us", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["execution", "span_id"], name="span_once_per_execution")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.span_id})"
+
+    @property
+    def duration_ms(self) -> float:
+        return (self.end_time_us - self.start_time_us) / 1000

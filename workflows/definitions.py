@@ -4,9 +4,10 @@ The same models describe code-defined workflows (via the builder) and inline wor
 API clients, so both go through one validator and one engine.
 """
 
+from collections.abc import Callable
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 from pydantic.alias_generators import to_camel
 
 NodeType = Literal["procedure", "condition", "parallel", "sequential", "trigger"]
@@ -33,6 +34,13 @@ class WorkflowNode(_CamelModel):
     config: dict[str, Any] = Field(default_factory=dict)
     next: str | list[str] | None = None
     on_error: str | None = None
+    # A Python predicate for a condition node. Private, so it never comes from (or goes to) JSON:
+    # only code-defined workflows (workflows.builder) can set it.
+    _predicate: Callable[[Any], Any] | None = PrivateAttr(default=None)
+
+    @property
+    def predicate(self) -> Callable[[Any], Any] | None:
+        return self._predicate
 
     @property
     def next_ids(self) -> list[str]:

@@ -4,6 +4,11 @@ The engine calls these hooks in order (execution_started, then per node node_sta
 node_completed or node_failed, then execution_finished). Parallel branches call node hooks from
 worker threads, so an observer must be thread-safe. An exception raised by an observer hook aborts
 the run: recording is part of running, not an afterthought.
+
+execution_started is called inside the run's `workflow.execute` span, so an observer can read the
+run's trace id from `opentelemetry.trace.get_current_span()`; execution_finished is called after
+that span has ended, so every span of the run is finished by then. RunResult.trace_id carries the
+same id (32 hex digits, "" when tracing is off).
 """
 
 from dataclasses import dataclass, field
@@ -37,6 +42,7 @@ class RunResult:
     outputs: dict[str, Any] = field(default_factory=dict)
     nodes_executed: list[str] = field(default_factory=list)
     error: ErrorInfo | None = None
+    trace_id: str = ""
 
     @property
     def execution_time_ms(self) -> int:

@@ -1,0 +1,202 @@
+"""Validation reports every problem at once, in c4c's words."""
+
+from workflows.builder import Workflow, sequential
+from workflows.validation import parse_definition, validate_definition
+
+from .helpers import chain
+
+# As c4c answers GET /workflow/definitions/simple-math-workflow.
+SIMPLE_MATH = {
+    "id": "simple-math-workflow",
+    "name": "Simple Math Workflow",
+    "description": "Basic math operations workflow for testing",
+    "version": "1.0.0",
+    "startNode": "add",
+    "nodes": [
+        {
+            "id": "add",
+            "type": "procedure",
+            "procedureName": "math.add",
+            "config": {"a": 10, "b": 5},
+            "next": "multiply",
+        },
+        {
+            "id": "multiply",
+            "type": "procedure",
+            "procedureName": "math.multiply",
+            "config": {"a": 3, "b": 2},
+            "next": "subtract",
+        },
+        {
+            "id": "subtract",
+            "type": "procedure",
+            "procedureName": "math.subtract",
+            "config": {"a": 20, "b": 8},
+        },
+    ],
+}
+
+
+def _errors(data: dict) -> list[str]:
+    definition, errors = parse_definition(data)
+    assert definition is not None, errors
+    return errors
+
+
+def test_contract_bad_definition_gives_c4c_messages() -> None:
+    errors = _errors(
+        {
+            "id": "bad",
+            "name": "Bad",
+            "version": "1.0.0",
+            "startNode": "nope",
+            "nodes": [
+                {
+                    "id": "add",
+                    "type": "procedure",
+                    "procedureName": "no.such.proc",
+                    "next": "missing",
+                }
+            ],
+        }
+    )
+    assert errors == [
+        "Start node nope not found",
+        "Node add: procedure no.such.proc not found in registry",
+        "Node add: next node missing not found",
+    ]
+
+
+def test_sound_definition_has_no_errors() -> None:
+    assert _errors(SIMPLE_MATH) == []
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    errors = _errors(
+        {
+            "id": "wf",
+            "startNode": "ghost",
+            "nodes": [
+                {"id": "p", "type": "procedure", "next": ["a", "nowhere"], "onError": "lost"},
+                {"id": "a", "type": "teleport"},
+                {
+                    "id": "c",
+                    "type": "condition",
+                    "config": {"trueBranch": "t?", "falseBranch": "a"},
+                },
+                {
+                    "id": "d",
+                    "type": "condition",
+                    "config": {"expression": "1 +", "trueBranch": "a"},
+                },
+                {
+                    "id": "f",
+                    "type": "parallel",
+                    "config": {"branches": ["a", "b?"], "waitForAll": "y"},
+                },
+                {"id": "g", "type": "parallel", "config": {}},
+                {
+                    "id": "t",
+                    "type": "procedure",
+                    "procedureName": "math.add",
+                    "config": {"a": "{{stranger.value}}", "b": "{{input.b}}"},
+                },
+                {"id": "a", "type": "sequential"},
+            ],
+        }
+    )
+    assert errors == [
+        "Start node ghost not found",
+        "Node p: procedure node needs a procedureName",
+        "Node p: next node nowhere not found",
+        "Node p: onError node lost not found",
+        "Node a: unknown node type teleport (expected one of procedure, condition, parallel, "
+        "sequential, trigger)",
+        "Node c: condition needs an expression",
+        "Node c: trueBranch node t? not found",
+        "Node d: invalid expression: invalid syntax: invalid syntax (<unknown>, line 1)",
+        "Node f: branch node b? not found",
+        "Node f: waitForAll must be true or false",
+        "Node g: parallel node needs a non-empty list of branches",
+        "Node t: template {{stranger.value}} refers to unknown node stranger",
+        "Node a: defined more than once",
+    ]
+
+
+def test_cycle_without_a_condition_is_an_error() -> None:
+    errors = _errors(
+        chain(
+            {"id": "a", "type": "sequential"},
+            {"id": "b", "type": "sequential"},
+            {"id": "c", "type": "sequential", "next": "a"},
+        )
+    )
+    assert errors == ["Node a: cycle without a condition: a -> b -> c -> a"]
+
+
+def test_self_loop_through_on_error_is_a_cycle() -> None:
+    errors = _errors(chain({"id": "retry", "procedureName": "math.add", "onError": "retry"}))
+    assert errors == ["Node retry: cycle without a condition: retry -> retry"]
+
+
+def test_cycle_through_a_condition_is_a_loop_and_allowed() -> None:
+    assert (
+        _errors(
+            chain(
+                {"id": "inc", "procedureName": "math.add", "next": "again"},
+                {
+                    "id": "again",
+                    "type": "condition",
+                    "config": {
+                        "expression": "result < 5",
+                        "trueBranch": "inc",
+                        "falseBranch": "end",
+                    },
+                },
+                {"id": "end", "type": "sequential"},
+            )
+        )
+        == []
+    )
+
+
+def test_shape_errors_name_the_field() -> None:
+    definition, errors = parse_definition(
+        {"id": "", "startNode": 3, "nodes": [{"type": "procedure", "colour": "red"}]}
+    )
+    assert definition is None
+    assert errors == [
+        "id: String should have at least 1 character",
+        "startNode: Input should be a valid string",
+        "nodes.0.id: Field required",
+        "nodes.0.colour: Extra inputs are not permitted",
+    ]
+
+
+def test_non_object_is_rejected_clearly() -> None:
+    assert parse_definition([1, 2]) == (
+        None,
+        ["Workflow definition must be a JSON object, not an array"],
+    )
+    assert parse_definition(None) == (None, ["Workflow definition must be a JSON object, not null"])
+
+
+def test_builder_predicate_condition_needs_no_expression() -> None:
+    definition = (
+        Workflow("wf")
+        .condition("c", predicate=lambda ctx: True, when_true="c2")
+        .add(sequential("c2"))
+        .build()
+    )
+    assert validate_definition(definition) == []
+
+
+def test_predicate_is_lost_in_json_so_a_posted_copy_is_invalid() -> None:
+    definition = (
+        Workflow("wf")
+        .condition("c", predicate=lambda ctx: True, when_true="c2")
+        .add(sequential("c2"))
+        .build()
+    )
+    _, errors = parse_definition(definition.to_json_dict())
+    assert errors == ["Node c: condition needs an expression"]

@@ -2,6 +2,7 @@
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -155,6 +156,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.channels.server": {"level": os.environ.get("ACCESS_LOG_LEVEL", "WARNING")},
+        "django_eventstream": {"level": "WARNING"},
     },
 }
 
@@ -163,3 +165,41 @@ C4C_WORKFLOW_DIRS = [
     Path(p) for p in env_list("C4C_WORKFLOW_DIRS", [str(BASE_DIR / "workflow_definitions")])
 ]
 C4C_MAX_STEPS = env_int("C4C_MAX_STEPS", 10_000)
+# custom.delay waits this fraction of its configured time (tests and demos run examples fast).
+try:
+    C4C_DELAY_SCALE = float(os.environ.get("C4C_DELAY_SCALE") or 1.0)
+except ValueError as exc:
+    raise ImproperlyConfigured("C4C_DELAY_SCALE must be a number, like 0.1") from exc
+
+# Executions: how much of one input/output is stored before it is replaced by a truncation
+# marker, how many runs the in-process pool runs at once, and where runs are dispatched.
+C4C_MAX_PAYLOAD_BYTES = env_int("C4C_MAX_PAYLOAD_BYTES", 64 * 1024)
+C4C_WORKER_THREADS = env_int("C4C_WORKER_THREADS", 8)
+C4C_DISPATCH = os.environ.get("C4C_DISPATCH", "inline")
+if C4C_DISPATCH not in {"inline", "celery"}:
+    raise ImproperlyConfigured(f"C4C_DISPATCH must be 'inline' or 'celery', not {C4C_DISPATCH!r}")
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
+if C4C_DISPATCH == "celery" and not CELERY_BROKER_URL:
+    raise ImproperlyConfigured("C4C_DISPATCH=celery needs CELERY_BROKER_URL")
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+
+# Server-Sent Events. Replay for Last-Event-ID comes from a bounded in-process buffer; with
+# EVENTSTREAM_REDIS_URL set, events fan out through Redis pub/sub to every web process and the
+# replay buffer lives in Redis too, so a Celery worker's events reach every browser.
+EVENTSTREAM_REPLAY_EVENTS = env_int("EVENTSTREAM_REPLAY_EVENTS", 500)
+EVENTSTREAM_REPLAY_CHANNELS = env_int("EVENTSTREAM_REPLAY_CHANNELS", 5_000)
+if os.environ.get("EVENTSTREAM_REDIS_URL"):
+    _redis = urlsplit(os.environ["EVENTSTREAM_REDIS_URL"])
+    if _redis.scheme != "redis":
+        raise ImproperlyConfigured("EVENTSTREAM_REDIS_URL must look like redis://host:port/db")
+    EVENTSTREAM_REDIS = {
+        "host": _redis.hostname or "127.0.0.1",
+        "port": _redis.port or 6379,
+        "db": int(_redis.path.lstrip("/") or 0),
+    }
+    EVENTSTREAM_STORAGE_CONNECTION = EVENTSTREAM_REDIS
+    EVENTSTREAM_STORAGE_CLASS = "django_eventstream.storage.RedisStorage"
+else:
+    EVENTSTREAM_STORAGE_CLASS = "executions.event_buffer.MemoryEventStorage"
+C4C_MAX_QUEUED = env_int("C4C_MAX_QUEUED", 1_000)

@@ -4,7 +4,10 @@ Only `executions.store` writes these rows. Allowed status transitions are declar
 the statuses, so the store can guard every write against going backwards.
 """
 
+from typing import Self
+
 from django.db import models
+from django.db.models import Prefetch
 
 
 class ExecutionStatus(models.TextChoices):
@@ -42,6 +45,24 @@ NODE_TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 
+class ExecutionQuerySet(models.QuerySet["Execution"]):
+    """The reads that shape executions for the API, the streams and the pages (no N+1)."""
+
+    def for_list(self, *, with_spans: bool = False) -> Self:
+        """Newest first, nodes (and spans if asked) fetched in one query each for the page."""
+        qs = self.order_by("-started_at", "-id").prefetch_related(
+            Prefetch("nodes", queryset=NodeExecution.objects.order_by("sequence", "id"))
+        )
+        if with_spans:
+            qs = qs.prefetch_related(
+                Prefetch("spans", queryset=Span.objects.order_by("start_time_us", "id"))
+            )
+        return qs
+
+    def for_detail(self) -> Self:
+        return self.for_list(with_spans=True)
+
+
 class Execution(models.Model):
     execution_id = models.CharField(max_length=200, unique=True)
     workflow_id = models.CharField(max_length=200)
@@ -59,6 +80,13 @@ class Execution(models.Model):
     nodes_executed = models.JSONField(default=list, blank=True)
     error = models.JSONField(null=True, blank=True, help_text="{name, message, stack}")
     trace_id = models.CharField(max_length=32, blank=True)
+    worker_id = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="The server process that runs it; start-up recovery fails only its own rows.",
+    )
+
+    objects = ExecutionQuerySet.as_manager()
 
     class Meta:
         ordering = ["-started_at", "-id"]
@@ -68,10 +96,27 @@ class Execution(models.Model):
             models.Index(
                 fields=["workflow_id", "-started_at", "-id"], name="exec_workflow_started_idx"
             ),
+            models.Index(
+                fields=["worker_id"],
+                condition=models.Q(status="running"),
+                name="exec_running_worker_idx",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.execution_id
+
+
+class ExecutionCounterQuerySet(models.QuerySet["ExecutionCounter"]):
+    def stats(self) -> dict[str, int]:
+        """c4c's stats block: total plus the three statuses its UI shows (cancelled is in total)."""
+        counts = dict(self.values_list("status", "count"))
+        return {
+            "total": sum(counts.values()),
+            "completed": counts.get(ExecutionStatus.COMPLETED, 0),
+            "failed": counts.get(ExecutionStatus.FAILED, 0),
+            "running": counts.get(ExecutionStatus.RUNNING, 0),
+        }
 
 
 class ExecutionCounter(models.Model):
@@ -83,6 +128,8 @@ class ExecutionCounter(models.Model):
 
     status = models.CharField(max_length=16, choices=ExecutionStatus.choices, primary_key=True)
     count = models.BigIntegerField(default=0)
+
+    objects = ExecutionCounterQuerySet.as_manager()
 
     def __str__(self) -> str:
         return f"{self.status}: {self.count}"

@@ -1,0 +1,65 @@
+"""Admin: inspect executions with their node runs and spans, read-only (the store writes them)."""
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from .models import Execution, NodeExecution, Span
+
+
+class _ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class NodeExecutionInline(_ReadOnlyInline):
+    model = NodeExecution
+    ordering = ["sequence", "id"]
+    fields = ["sequence", "node_id", "node_type", "procedure_name", "status", "started_at"]
+    fields += ["duration_ms", "input", "output", "error"]
+    readonly_fields = fields
+
+
+class SpanInline(_ReadOnlyInline):
+    model = Span
+    ordering = ["start_time_us", "id"]
+    fields = ["name", "span_id", "parent_span_id", "kind", "status_code", "duration"]
+    fields += ["attributes"]
+    readonly_fields = fields
+
+    @admin.display(description="duration (ms)")
+    def duration(self, span: Span) -> str:
+        return f"{span.duration_ms:.3f}"
+
+
+@admin.register(Execution)
+class ExecutionAdmin(admin.ModelAdmin):
+    list_display = ["execution_id", "workflow_id", "status", "started_at", "execution_time_ms"]
+    list_filter = ["status", "workflow_id"]
+    search_fields = ["execution_id"]
+    date_hierarchy = "started_at"
+    ordering = ["-started_at", "-id"]
+    inlines = [NodeExecutionInline, SpanInline]
+    readonly_fields = [f.name for f in Execution._meta.fields] + ["dashboard"]
+    show_full_result_count = False
+
+    @admin.display(description="Dashboard")
+    def dashboard(self, execution: Execution) -> str:
+        return format_html(
+            '<a href="/executions/{}">Open on the dashboard</a>', execution.execution_id
+        )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

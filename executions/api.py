@@ -1,0 +1,225 @@
+"""The c4c JSON API under /workflow/: thin async views over the runtime, store and serializers.
+
+Views are async so daphne never queues API calls behind Django's single sync thread: reads run on
+asgiref's thread pool, runs on the bounded run pool (dispatch.py). These are API endpoints for
+non-browser clients (curl, the c4c CLI), so they are CSRF-exempt; they use no cookies.
+"""
+
+import base64
+import binascii
+import json
+from datetime import datetime
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, JsonResponse
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from workflows.definitions import WorkflowDefinition
+from workflows.library import workflow_library
+from workflows.validation import parse_definition
+
+from . import dispatch, runtime, store
+from .models import Execution, ExecutionCounter
+from .requests import BadRequest, ExecuteRequest, ListQuery, parse
+from .serializers import execution_detail, workflow_summary
+
+
+def _error(message: str, status: int, **extra: Any) -> JsonResponse:
+    return JsonResponse({"error": message, **extra}, status=status)
+
+
+def _json_body(request: HttpRequest) -> Any:
+    try:
+        return json.loads(request.body or b"{}")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"Request body is not valid JSON: {exc}") from exc
+
+
+def _json_object(request: HttpRequest) -> dict[str, Any]:
+    body = _json_body(request)
+    if not isinstance(body, dict):
+        raise BadRequest(f"Request body must be a JSON object, not {type(body).__name__}")
+    return body
+
+
+class NotFound(Exception):
+    pass
+
+
+def _resolve(body: ExecuteRequest) -> WorkflowDefinition:
+    """The definition to run: the library's by id, or an inline one after full validation."""
+    if body.workflow is not None and body.workflow_id is not None:
+        raise BadRequest("Give either workflowId or workflow, not both")
+    if body.workflow is not None:
+        definition, errors = parse_definition(body.workflow)
+        if errors or definition is None:
+            raise BadRequest("Invalid workflow definition", errors)
+        return definition
+    if body.workflow_id is None:
+        raise BadRequest("Request needs workflowId or workflow")
+    definition = workflow_library().get(body.workflow_id)
+    if definition is None:
+        raise NotFound(f"Workflow '{body.workflow_id}' not found")
+    return definition
+
+
+def _bad(exc: BadRequest) -> JsonResponse:
+    return _error(exc.message, 400, errors=exc.errors)
+
+
+@csrf_exempt
+@require_POST
+async def execute(request: HttpRequest) -> JsonResponse:
+    try:
+        data = _json_object(request)
+        body: ExecuteRequest = parse(ExecuteRequest, data)
+        definition = _resolve(body)
+    except BadRequest as exc:
+        return _bad(exc)
+    except NotFound as exc:
+        return _error(str(exc), 404)
+    run_async = body.run_async or "respond-async" in request.headers.get("Prefer", "")
+    try:
+        if run_async:
+            execution = await dispatch.start_in_background(
+                definition=definition, input=body.input, execution_id=body.execution_id
+            )
+        else:
+            result = await dispatch.execute_now(
+                definition=definition, input=body.input, execution_id=body.execution_id
+            )
+    except store.DuplicateExecution as exc:
+        return _error(str(exc), 409)
+    except dispatch.QueueFull as exc:
+        response = _error(str(exc), 503)
+        response["Retry-After"] = "1"
+        return response
+    if not run_async:
+        return JsonResponse(result)
+    location = reverse("executions-api:detail", args=[execution.execution_id])
+    response = JsonResponse(
+        {
+            "executionId": execution.execution_id,
+            "workflowId": execution.workflow_id,
+            "status": execution.status,
+            "location": location,
+        },
+        status=202,
+    )
+    response["Location"] = location
+    return response
+
+
+def _encode_cursor(execution: Execution) -> str:
+    raw = f"{execution.started_at.isoformat()}|{execution.pk}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _after_cursor(qs: QuerySet[Execution], cursor: str) -> QuerySet[Execution]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        when, pk = raw.split("|")
+        started_at, last_pk = datetime.fromisoformat(when), int(pk)
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise BadRequest("cursor: not a cursor this server returned") from exc
+    return qs.filter(Q(started_at__lt=started_at) | Q(started_at=started_at, pk__lt=last_pk))
+
+
+def _list(query: ListQuery) -> dict[str, Any]:
+    qs = Execution.objects.for_list(with_spans=True)
+    if query.status:
+        qs = qs.filter(status__in=query.status)
+    if query.workflow_id:
+        qs = qs.filter(workflow_id=query.workflow_id)
+    if query.started_after:
+        qs = qs.filter(started_at__gt=query.started_after)
+    if query.started_before:
+        qs = qs.filter(started_at__lt=query.started_before)
+    if query.cursor:
+        qs = _after_cursor(qs, query.cursor)
+        page = list(qs[: query.limit + 1])
+    else:
+        page = list(qs[query.offset : query.offset + query.limit + 1])
+    more = len(page) > query.limit
+    page = page[: query.limit]
+    body: dict[str, Any] = {
+        "executions": [execution_detail(e) for e in page],
+        "stats": ExecutionCounter.objects.stats(),
+    }
+    if more:
+        body["nextCursor"] = _encode_cursor(page[-1])
+    return body
+
+
+@require_GET
+async def executions(request: HttpRequest) -> JsonResponse:
+    params: dict[str, Any] = {k: request.GET.getlist(k) for k in request.GET}
+    params = {k: v if k == "status" else v[-1] for k, v in params.items()}
+    try:
+        query: ListQuery = parse(ListQuery, params)
+        body = await sync_to_async(_list, thread_sensitive=False)(query)
+    except BadRequest as exc:
+        return _bad(exc)
+    return JsonResponse(body)
+
+
+def _detail(execution_id: str) -> dict[str, Any] | None:
+    execution = Execution.objects.for_detail().filter(execution_id=execution_id).first()
+    return None if execution is None else {"execution": execution_detail(execution)}
+
+
+@require_GET
+async def execution(request: HttpRequest, execution_id: str) -> JsonResponse:
+    body = await sync_to_async(_detail, thread_sensitive=False)(execution_id)
+    if body is None:
+        return _error(f"Execution '{execution_id}' not found", 404)
+    return JsonResponse(body)
+
+
+def _cancel(execution_id: str) -> dict[str, Any]:
+    runtime.cancel(execution_id)
+    return _detail(execution_id) or {}
+
+
+@csrf_exempt
+@require_POST
+async def cancel(request: HttpRequest, execution_id: str) -> JsonResponse:
+    """Not in c4c: stops a running execution (its next node write is refused)."""
+    try:
+        body = await sync_to_async(_cancel, thread_sensitive=False)(execution_id)
+    except store.ExecutionNotFound as exc:
+        return _error(str(exc), 404)
+    except store.TransitionError as exc:
+        return _error(str(exc), 409)
+    return JsonResponse(body)
+
+
+@require_GET
+def definitions(request: HttpRequest) -> JsonResponse:
+    rows = sorted(workflow_library().all(), key=lambda d: d.id)
+    return JsonResponse({"workflows": [workflow_summary(d) for d in rows]})
+
+
+@require_GET
+def definition(request: HttpRequest, workflow_id: str) -> JsonResponse:
+    found = workflow_library().get(workflow_id)
+    if found is None:
+        return _error(f"Workflow '{workflow_id}' not found", 404)
+    return JsonResponse({"definition": found.to_json_dict()})
+
+
+@csrf_exempt
+@require_POST
+def validate(request: HttpRequest) -> JsonResponse:
+    """Body: a definition, or {"workflow": definition} as the execute endpoint takes it."""
+    try:
+        body = _json_object(request)
+    except BadRequest as exc:
+        return _bad(exc)
+    data = body["workflow"] if set(body) == {"workflow"} else body
+    _, errors = parse_definition(data)
+    return JsonResponse({"valid": not errors, "errors": errors})

@@ -1,0 +1,74 @@
+"""The API's request bodies and query strings as pydantic models: first-class error messages."""
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+EXECUTION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$"
+
+
+class BadRequest(Exception):
+    def __init__(self, message: str, errors: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.errors = errors or [message]
+
+
+def error_lines(exc: ValidationError) -> list[str]:
+    """'field: message' for every problem, so a client fixes them all in one go."""
+    lines = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"]) or "body"
+        lines.append(f"{where}: {error['msg']}")
+    return lines
+
+
+def parse(model: type[BaseModel], data: Any) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        lines = error_lines(exc)
+        raise BadRequest("; ".join(lines), lines) from exc
+
+
+class ExecuteRequest(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    workflow_id: str | None = Field(default=None, alias="workflowId", min_length=1)
+    workflow: dict[str, Any] | None = None
+    input: dict[str, Any] = Field(default_factory=dict)
+    execution_id: str | None = Field(
+        default=None, alias="executionId", pattern=EXECUTION_ID_PATTERN
+    )
+    run_async: bool = Field(default=False, alias="async")
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class ListQuery(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    limit: int = Field(default=50, ge=1, le=500)
+    offset: int = Field(default=0, ge=0, le=1_000_000)
+    cursor: str | None = None
+    status: list[Literal["running", "completed", "failed", "cancelled"]] = Field(
+        default_factory=list
+    )
+    workflow_id: str | None = Field(default=None, alias="workflowId")
+    started_after: datetime | None = Field(default=None, alias="startedAfter")
+    started_before: datetime | None = Field(default=None, alias="startedBefore")
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [s for v in value for s in str(v).split(",") if s]
+        return value
+
+    @field_validator("started_after", "started_before")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else _aware(value)

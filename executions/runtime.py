@@ -1,0 +1,219 @@
+"""Runs a definition with the store as the engine's observer, in the seed's order.
+
+start(): record the row (running) -> workflow.started -> executions.update.
+run(): per node: record running -> node.started -> the engine runs it -> record completed (or
+failed) -> node.completed -> executions.update; then record the result -> spans ->
+workflow.completed | workflow.failed -> workflow.result -> executions.update.
+Each event is emitted after its write commits (events.py), so no client sees what is not stored.
+"""
+
+import logging
+import secrets
+import string
+import threading
+import time
+import traceback
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from workflows.definitions import WorkflowDefinition, WorkflowNode
+from workflows.engine import run_workflow
+from workflows.observer import ErrorInfo, RunResult
+
+from . import events, store, tracing
+from .models import Execution, NodeExecution
+from .serializers import run_result
+
+logger = logging.getLogger(__name__)
+
+_ID_ALPHABET = string.ascii_lowercase + string.digits
+
+
+def new_execution_id() -> str:
+    """c4c's form: wf_exec_<ms>_<9 random base-36 characters>."""
+    suffix = "".join(secrets.choice(_ID_ALPHABET) for _ in range(9))
+    return f"wf_exec_{int(time.time() * 1000)}_{suffix}"
+
+
+class ExecutionRecorder:
+    """The engine's RunObserver. Keeps the rows it wrote so events need no read-back.
+
+    Parallel branches call it from worker threads: the node map is guarded by a lock, and each
+    thread writes through its own database connection.
+    """
+
+    def __init__(self, execution: Execution) -> None:
+        self.execution = execution
+        self._nodes: dict[str, NodeExecution] = {}
+        self._lock = threading.Lock()
+
+    def nodes(self) -> list[NodeExecution]:
+        with self._lock:
+            return sorted(self._nodes.values(), key=lambda n: n.sequence)
+
+    def execution_started(
+        self,
+        *,
+        execution_id: str,
+        definition: WorkflowDefinition,
+        input: dict[str, Any],
+        started_at: Any,
+    ) -> None:
+        if execution_id != self.execution.execution_id:
+            raise store.StoreError(
+                f"Engine started {execution_id!r}, expected {self.execution.execution_id!r}"
+            )
+
+    def node_started(
+        self,
+        *,
+        execution_id: str,
+        node: WorkflowNode,
+        node_index: int,
+        input: dict[str, Any],
+        started_at: Any,
+    ) -> None:
+        row = store.node_start(
+            execution=self.execution,
+            node=node,
+            node_index=node_index,
+            input=input,
+            started_at=started_at,
+        )
+        with self._lock:
+            self._nodes[node.id] = row
+        events.emit_node_started(self.execution, row, node_index=node_index)
+
+    def node_completed(
+        self,
+        *,
+        execution_id: str,
+        node: WorkflowNode,
+        node_index: int,
+        output: Any,
+        next_node_id: str | None,
+        ended_at: Any,
+    ) -> None:
+        row = store.node_complete(node=self._nodes[node.id], output=output, ended_at=ended_at)
+        events.emit_node_completed(
+            self.execution, row, node_index=node_index, next_node_id=next_node_id
+        )
+        events.emit_executions_update(self.execution, self.nodes())
+
+    def node_failed(
+        self,
+        *,
+        execution_id: str,
+        node: WorkflowNode,
+        node_index: int,
+        error: ErrorInfo,
+        handled_by: str | None,
+        ended_at: Any,
+    ) -> None:
+        row = store.node_fail(node=self._nodes[node.id], error=error, ended_at=ended_at)
+        events.emit_node_completed(
+            self.execution, row, node_index=node_index, next_node_id=handled_by
+        )
+        events.emit_executions_update(self.execution, self.nodes())
+
+    def execution_finished(self, *, result: RunResult) -> None:
+        """The result is recorded by run() once the root span has ended and spans are complete."""
+
+
+def start(
+    *,
+    definition: WorkflowDefinition,
+    input: dict[str, Any],
+    execution_id: str | None = None,
+    owner: str | None = None,
+) -> Execution:
+    """Record a new execution as running (raises store.DuplicateExecution for a taken id).
+
+    `owner` defaults to this process; pass "" for a run handed to a Celery worker, which no web
+    server may fail as interrupted when it restarts.
+    """
+    execution = store.execution_start(
+        execution_id=execution_id or new_execution_id(),
+        definition=definition,
+        input=input,
+        started_at=timezone.now(),
+        owner=owner,
+    )
+    events.emit_workflow_started(execution)
+    events.emit_executions_update(execution, [])
+    return execution
+
+
+def _failure(execution: Execution, exc: BaseException) -> RunResult:
+    """A run the engine could not finish (an observer refused a write, or a bug) still ends."""
+    return RunResult(
+        execution_id=execution.execution_id,
+        workflow_id=execution.workflow_id,
+        status="failed",
+        started_at=execution.started_at,
+        ended_at=timezone.now(),
+        error=ErrorInfo(
+            name=type(exc).__name__,
+            message=str(exc),
+            stack="".join(traceback.format_exception(exc)),
+        ),
+    )
+
+
+def run(
+    *,
+    execution: Execution,
+    definition: WorkflowDefinition,
+    input: dict[str, Any],
+    trigger_event: Any = None,
+) -> dict[str, Any]:
+    """Run a started execution to the end; returns the c4c result (POST /workflow/execute)."""
+    recorder = ExecutionRecorder(execution)
+    with tracing.collect(execution.execution_id) as collected:
+        try:
+            result = run_workflow(
+                definition,
+                input,
+                execution_id=execution.execution_id,
+                observer=recorder,
+                max_steps=settings.C4C_MAX_STEPS,
+                trigger_event=trigger_event,
+            )
+        except Exception as exc:
+            logger.exception("Execution %s aborted", execution.execution_id)
+            result = _failure(execution, exc)
+    nodes = recorder.nodes()
+    try:
+        store.execution_finish(execution=execution, result=result)
+    except store.TransitionError:
+        # Cancelled (or failed) meanwhile: what is stored stands; report that, not the late run.
+        execution.refresh_from_db()
+        nodes = list(execution.nodes.order_by("sequence", "id"))
+    spans = store.spans_record(execution=execution, spans=tracing.span_rows(collected.spans))
+    body = run_result(execution, spans)
+    events.emit_workflow_finished(execution)
+    events.emit_workflow_result(execution, body)
+    events.emit_executions_update(execution, nodes)
+    return body
+
+
+def execute(
+    *,
+    definition: WorkflowDefinition,
+    input: dict[str, Any],
+    execution_id: str | None = None,
+    trigger_event: Any = None,
+) -> dict[str, Any]:
+    """start() then run(): what the API's synchronous path, the CLI and Celery call."""
+    execution = start(definition=definition, input=input, execution_id=execution_id)
+    return run(execution=execution, definition=definition, input=input, trigger_event=trigger_event)
+
+
+def cancel(execution_id: str) -> Execution:
+    """Cancel a running execution; the engine's next write is refused and the run winds down."""
+    execution = store.execution_cancel(execution_id=execution_id)
+    nodes = list(execution.nodes.order_by("sequence", "id"))
+    events.emit_executions_update(execution, nodes)
+    return execution

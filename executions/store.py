@@ -1,0 +1,280 @@
+"""The only code that writes executions, node runs and spans.
+
+Each function is one transaction and guards its status transition with a conditional UPDATE (the
+tables are in models.py), so a finished execution never returns to running and a late success
+never overwrites failed or cancelled. The functions take and return model instances: the runtime
+keeps the rows it wrote and serialises them without reading them back.
+"""
+
+import os
+import socket
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from workflows.definitions import WorkflowDefinition, WorkflowNode
+from workflows.observer import ErrorInfo, RunResult
+
+from .models import (
+    EXECUTION_TRANSITIONS,
+    Execution,
+    ExecutionCounter,
+    ExecutionStatus,
+    NodeExecution,
+    NodeStatus,
+    Span,
+)
+from .payloads import bounded
+
+_BOOT = uuid.uuid4().hex[:8]
+_NODE_RESET_FIELDS = ["status", "started_at", "ended_at", "duration_ms", "input", "output", "error"]
+
+
+class StoreError(Exception):
+    pass
+
+
+class ExecutionNotFound(StoreError):
+    def __init__(self, execution_id: str) -> None:
+        super().__init__(f"Execution '{execution_id}' not found")
+        self.execution_id = execution_id
+
+
+class DuplicateExecution(StoreError):
+    def __init__(self, execution_id: str) -> None:
+        super().__init__(f"Execution '{execution_id}' already exists")
+        self.execution_id = execution_id
+
+
+class TransitionError(StoreError):
+    """A write that would move a row backwards (e.g. complete a cancelled execution)."""
+
+
+def server_id() -> str:
+    """This server's stable name across restarts: whose interrupted runs it may fail."""
+    return os.environ.get("C4C_SERVER_ID") or socket.gethostname()
+
+
+def worker_id() -> str:
+    """This process: the server plus pid and boot token, so a restarted server is another owner."""
+    return f"{server_id()}/{os.getpid()}/{_BOOT}"
+
+
+def _bump(status: str, delta: int) -> None:
+    if not ExecutionCounter.objects.filter(status=status).update(count=F("count") + delta):
+        ExecutionCounter.objects.get_or_create(status=status)
+        ExecutionCounter.objects.filter(status=status).update(count=F("count") + delta)
+
+
+def _refuse(execution: Execution, wanted: str) -> TransitionError:
+    current = (
+        Execution.objects.filter(pk=execution.pk).values_list("status", flat=True).first()
+        or "deleted"
+    )
+    return TransitionError(
+        f"Execution '{execution.execution_id}' is {current}; it cannot become {wanted}"
+    )
+
+
+def execution_start(
+    *,
+    execution_id: str,
+    definition: WorkflowDefinition,
+    input: Any,
+    started_at: datetime,
+    owner: str | None = None,
+) -> Execution:
+    """Create the row as running (one INSERT and one counter UPDATE)."""
+    execution = Execution(
+        execution_id=execution_id,
+        workflow_id=definition.id,
+        workflow_name=definition.display_name,
+        workflow_version=definition.version,
+        definition=definition.to_json_dict(),
+        status=ExecutionStatus.RUNNING,
+        started_at=started_at,
+        input=bounded(input),
+        worker_id=worker_id() if owner is None else owner,
+    )
+    try:
+        with transaction.atomic():
+            execution.save(force_insert=True)
+            _bump(ExecutionStatus.RUNNING, 1)
+    except IntegrityError as exc:
+        if Execution.objects.filter(execution_id=execution_id).exists():
+            raise DuplicateExecution(execution_id) from exc
+        raise
+    return execution
+
+
+def node_start(
+    *,
+    execution: Execution,
+    node: WorkflowNode,
+    node_index: int,
+    input: Any,
+    started_at: datetime,
+) -> NodeExecution:
+    """Record the node as running; a node run again (a loop) is reset and keeps its place."""
+    row = NodeExecution(
+        execution=execution,
+        node_id=node.id,
+        node_type=node.type,
+        procedure_name=node.procedure_name or "",
+        status=NodeStatus.RUNNING,
+        sequence=node_index,
+        started_at=started_at,
+        input=bounded(input),
+    )
+    with transaction.atomic():
+        if not Execution.objects.filter(pk=execution.pk, status=ExecutionStatus.RUNNING).exists():
+            raise _refuse(execution, f"running node {node.id}")
+        NodeExecution.objects.bulk_create(
+            [row],
+            update_conflicts=True,
+            unique_fields=["execution", "node_id"],
+            update_fields=_NODE_RESET_FIELDS,
+        )
+    return row
+
+
+def _node_finish(row: NodeExecution, *, status: str, ended_at: datetime, **values: Any) -> None:
+    duration = (ended_at - row.started_at).total_seconds() * 1000 if row.started_at else None
+    with transaction.atomic():
+        updated = NodeExecution.objects.filter(
+            execution_id=row.execution_id,
+            node_id=row.node_id,
+            status=NodeStatus.RUNNING,
+            execution__status=ExecutionStatus.RUNNING,
+        ).update(status=status, ended_at=ended_at, duration_ms=duration, **values)
+    if not updated:
+        raise _refuse(row.execution, f"{status} at node {row.node_id}")
+    row.status, row.ended_at, row.duration_ms = status, ended_at, duration
+    for name, value in values.items():
+        setattr(row, name, value)
+
+
+def node_complete(*, node: NodeExecution, output: Any, ended_at: datetime) -> NodeExecution:
+    """Running -> completed with the node's output (one guarded UPDATE)."""
+    _node_finish(node, status=NodeStatus.COMPLETED, ended_at=ended_at, output=bounded(output))
+    return node
+
+
+def node_fail(*, node: NodeExecution, error: ErrorInfo, ended_at: datetime) -> NodeExecution:
+    """Running -> failed with the error (one guarded UPDATE)."""
+    _node_finish(node, status=NodeStatus.FAILED, ended_at=ended_at, error=error.to_json_dict())
+    return node
+
+
+def execution_finish(*, execution: Execution, result: RunResult) -> Execution:
+    """Running -> completed | failed with the run's outputs, and the counters moved with it."""
+    status = result.status
+    if status not in EXECUTION_TRANSITIONS[ExecutionStatus.RUNNING]:
+        raise TransitionError(f"A run cannot finish as {status!r}")
+    values: dict[str, Any] = {
+        "status": status,
+        "ended_at": result.ended_at,
+        "execution_time_ms": max(
+            0, round((result.ended_at - execution.started_at).total_seconds() * 1000)
+        ),
+        "outputs": bounded(result.outputs),
+        "nodes_executed": list(result.nodes_executed),
+        "error": result.error.to_json_dict() if result.error else None,
+    }
+    with transaction.atomic():
+        if not Execution.objects.filter(pk=execution.pk, status=ExecutionStatus.RUNNING).update(
+            **values
+        ):
+            raise _refuse(execution, status)
+        _bump(ExecutionStatus.RUNNING, -1)
+        _bump(status, 1)
+    for name, value in values.items():
+        setattr(execution, name, value)
+    return execution
+
+
+def spans_record(*, execution: Execution, spans: Sequence[Span]) -> list[Span]:
+    """Save a run's spans in one bulk INSERT and note the trace id on the execution."""
+    for span in spans:
+        span.execution = execution
+    trace_id = next((s.trace_id for s in spans if not s.parent_span_id), "")
+    with transaction.atomic():
+        created = Span.objects.bulk_create(spans, batch_size=500, ignore_conflicts=True)
+        if trace_id:
+            Execution.objects.filter(pk=execution.pk).update(trace_id=trace_id)
+    execution.trace_id = trace_id or execution.trace_id
+    return sorted(created, key=lambda s: (s.start_time_us, s.span_id))
+
+
+def execution_cancel(*, execution_id: str, reason: str = "Cancelled by request") -> Execution:
+    """Running -> cancelled; its running nodes become skipped and the engine's next write fails."""
+    now = timezone.now()
+    with transaction.atomic():
+        execution = Execution.objects.select_for_update().filter(execution_id=execution_id).first()
+        if execution is None:
+            raise ExecutionNotFound(execution_id)
+        if ExecutionStatus.CANCELLED not in EXECUTION_TRANSITIONS[execution.status]:
+            raise TransitionError(
+                f"Execution '{execution_id}' is {execution.status}; it cannot be cancelled"
+            )
+        execution.status = ExecutionStatus.CANCELLED
+        execution.ended_at = now
+        execution.execution_time_ms = round((now - execution.started_at).total_seconds() * 1000)
+        execution.error = {"name": "CancelledError", "message": reason, "stack": ""}
+        execution.save(update_fields=["status", "ended_at", "execution_time_ms", "error"])
+        execution.nodes.filter(status=NodeStatus.RUNNING).update(
+            status=NodeStatus.SKIPPED, ended_at=now
+        )
+        _bump(ExecutionStatus.RUNNING, -1)
+        _bump(ExecutionStatus.CANCELLED, 1)
+    return execution
+
+
+def executions_fail_interrupted(*, server: str | None = None) -> list[str]:
+    """Fail the runs a previous process of this server left running when it died.
+
+    Only rows whose owner is this server (by C4C_SERVER_ID) but another process are touched, so
+    servers sharing one PostgreSQL never fail each other's live runs.
+    """
+    prefix = f"{server or server_id()}/"
+    me = worker_id()
+    now = timezone.now()
+    failed: list[str] = []
+    with transaction.atomic():
+        rows = (
+            Execution.objects.select_for_update()
+            .filter(status=ExecutionStatus.RUNNING, worker_id__startswith=prefix)
+            .exclude(worker_id=me)
+            .only("pk", "execution_id", "started_at", "worker_id")
+        )
+        for execution in rows:
+            Execution.objects.filter(pk=execution.pk).update(
+                status=ExecutionStatus.FAILED,
+                ended_at=now,
+                execution_time_ms=round((now - execution.started_at).total_seconds() * 1000),
+                error={
+                    "name": "InterruptedError",
+                    "message": (
+                        f"Interrupted: the server process running it ({execution.worker_id}) "
+                        "stopped before it finished"
+                    ),
+                    "stack": "",
+                },
+            )
+            failed.append(execution.execution_id)
+        if failed:
+            NodeExecution.objects.filter(
+                execution__execution_id__in=failed, status=NodeStatus.RUNNING
+            ).update(
+                status=NodeStatus.FAILED,
+                ended_at=now,
+                error={"name": "InterruptedError", "message": "Interrupted", "stack": ""},
+            )
+            _bump(ExecutionStatus.RUNNING, -len(failed))
+            _bump(ExecutionStatus.FAILED, len(failed))
+    return failed

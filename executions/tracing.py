@@ -1,0 +1,171 @@
+"""OpenTelemetry SDK set-up and the span processor that files each span under its execution.
+
+The engine only uses the OTel API; here the SDK provider gets a processor that recognises each
+run's root span (`workflow.execute` with attribute workflow.execution_id), remembers its trace id,
+and files every span of that trace with the run. Spans are grouped by trace id, never by "the
+current run", so 16+ executions at once never lose or swap spans. The standard OTEL_* variables
+add OTLP (or console) export beside it.
+"""
+
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import Span as SdkSpan
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+
+from .models import Span
+from .payloads import bounded
+
+ROOT_SPAN = "workflow.execute"
+EXECUTION_ATTRIBUTE = "workflow.execution_id"
+_MAX_UNCLAIMED_TRACES = 256
+
+
+class Collection:
+    """The spans of one execution, filled by the processor while the run lasts."""
+
+    def __init__(self, execution_id: str) -> None:
+        self.execution_id = execution_id
+        self.spans: list[ReadableSpan] = []
+
+
+class ExecutionSpanProcessor(SpanProcessor):
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._collections: dict[str, Collection] = {}
+        self._traces: dict[int, Collection] = {}
+        # Spans of a trace whose root has not said which execution it is yet (the root ends
+        # last; an engine may set the attribute after start). Bounded: unrelated traces
+        # (HTTP requests) pass through here and are dropped oldest first.
+        self._unclaimed: OrderedDict[int, list[ReadableSpan]] = OrderedDict()
+
+    @contextmanager
+    def collect(self, execution_id: str) -> Iterator[Collection]:
+        collection = Collection(execution_id)
+        with self._lock:
+            self._collections[execution_id] = collection
+        try:
+            yield collection
+        finally:
+            with self._lock:
+                self._collections.pop(execution_id, None)
+                for trace_id in [t for t, c in self._traces.items() if c is collection]:
+                    del self._traces[trace_id]
+
+    def _claim(self, span: ReadableSpan) -> Collection | None:
+        if span.parent is not None or span.name != ROOT_SPAN or span.attributes is None:
+            return None
+        collection = self._collections.get(str(span.attributes.get(EXECUTION_ATTRIBUTE, "")))
+        if collection is not None:
+            trace_id = span.context.trace_id
+            self._traces[trace_id] = collection
+            collection.spans.extend(self._unclaimed.pop(trace_id, []))
+        return collection
+
+    def on_start(self, span: SdkSpan, parent_context: Context | None = None) -> None:
+        if span.parent is None and span.name == ROOT_SPAN:
+            with self._lock:
+                self._claim(span)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        trace_id = span.context.trace_id
+        with self._lock:
+            if not self._collections:
+                return
+            collection = self._traces.get(trace_id) or self._claim(span)
+            if collection is not None:
+                collection.spans.append(span)
+                return
+            self._unclaimed.setdefault(trace_id, []).append(span)
+            self._unclaimed.move_to_end(trace_id)
+            while len(self._unclaimed) > _MAX_UNCLAIMED_TRACES:
+                self._unclaimed.popitem(last=False)
+
+    def shutdown(self) -> None:
+        return None
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+span_processor = ExecutionSpanProcessor()
+_configured = threading.Lock()
+_done = False
+
+
+def _exporters() -> list[str]:
+    """OTLP when an endpoint or OTEL_TRACES_EXPORTER asks for it; nothing leaves otherwise."""
+    names = [n.strip() for n in os.environ.get("OTEL_TRACES_EXPORTER", "").split(",") if n.strip()]
+    if not names and (
+        os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    ):
+        names = ["otlp"]
+    return [n for n in names if n != "none"]
+
+
+def configure_tracing() -> None:
+    """Install the SDK provider once per process (idempotent; safe from any entry point)."""
+    global _done
+    with _configured:
+        if _done:
+            return
+        provider = trace.get_tracer_provider()
+        if not isinstance(provider, TracerProvider):
+            service = os.environ.get("OTEL_SERVICE_NAME", "c4c-django")
+            provider = TracerProvider(resource=Resource.create({"service.name": service}))
+            trace.set_tracer_provider(provider)
+        provider.add_span_processor(span_processor)
+        for name in _exporters():
+            if name.startswith("otlp"):
+                from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+                    OTLPSpanExporter,
+                )
+
+                provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+            elif name == "console":
+                provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+        _done = True
+
+
+def collect(execution_id: str) -> AbstractContextManager[Collection]:
+    configure_tracing()
+    return span_processor.collect(execution_id)
+
+
+def span_rows(spans: list[ReadableSpan]) -> list[Span]:
+    """Unsaved Span rows (the store attaches and saves them), ids in OTel's hex form."""
+    rows = []
+    for span in spans:
+        context = span.context
+        start = span.start_time or 0
+        rows.append(
+            Span(
+                trace_id=format(context.trace_id, "032x"),
+                span_id=format(context.span_id, "016x"),
+                parent_span_id=format(span.parent.span_id, "016x") if span.parent else "",
+                name=span.name,
+                kind=span.kind.name,
+                start_time_us=start // 1000,
+                end_time_us=(span.end_time or start) // 1000,
+                status_code=span.status.status_code.name,
+                status_message=span.status.description or "",
+                attributes=bounded(dict(span.attributes or {})),
+                events=[
+                    {
+                        "name": event.name,
+                        "timestamp": event.timestamp / 1_000_000,
+                        "attributes": bounded(dict(event.attributes or {})),
+                    }
+                    for event in span.events
+                ],
+            )
+        )
+    return rows

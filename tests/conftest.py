@@ -1,0 +1,109 @@
+"""Shared fixtures: a REAL daphne server (subprocess) on a free port and its own SQLite file.
+
+`daphne_server` starts `c4c serve` (migrate + daphne, the same path as production) against a
+temporary database and stops it after the test; `.restart()` stops it and serves the same
+database again on the same port, `.crash()` kills it without a clean shutdown. `live_server_url`
+is its base URL for tests that only need to talk to it.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+C4C = Path(sys.executable).with_name("c4c")
+START_TIMEOUT_S = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class DaphneServer:
+    def __init__(self, workdir: Path, env: dict[str, str] | None = None) -> None:
+        self.workdir = workdir
+        self.db_path = workdir / "live.sqlite3"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = workdir / "daphne.log"
+        self.extra_env = env or {}
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {
+            **os.environ,
+            "DATABASE_URL": f"sqlite:///{self.db_path}",
+            "DJANGO_DEBUG": "true",
+            "C4C_DELAY_SCALE": os.environ.get("C4C_DELAY_SCALE", "1"),
+            **self.extra_env,
+        }
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [str(C4C), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"daphne exited early:\n{self.log()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/workflow/definitions", timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"daphne did not answer within {START_TIMEOUT_S}s:\n{self.log()}")
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self.process = None
+
+    def crash(self) -> None:
+        """Die as a power cut would: no shutdown, runs left as they were."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@pytest.fixture
+def daphne_server(tmp_path: Path) -> Iterator[DaphneServer]:
+    server = DaphneServer(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def live_server_url(daphne_server: DaphneServer) -> str:
+    return daphne_server.url

@@ -1,0 +1,176 @@
+"""Builders for the executions tests: definitions, runs through the real runtime, HTTP + SSE."""
+
+import contextlib
+import json
+import socket
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.client import HTTPConnection
+from typing import Any
+
+import pytest
+
+from workflows.definitions import WorkflowDefinition
+
+
+def math_definition(workflow_id: str = "math-three") -> dict[str, Any]:
+    return {
+        "id": workflow_id,
+        "name": "Three Math Steps",
+        "startNode": "add",
+        "nodes": [
+            {
+                "id": "add",
+                "type": "procedure",
+                "procedureName": "math.add",
+                "config": {"a": 10, "b": 5},
+                "next": "multiply",
+            },
+            {
+                "id": "multiply",
+                "type": "procedure",
+                "procedureName": "math.multiply",
+                "config": {"a": 3, "b": 2},
+                "next": "subtract",
+            },
+            {
+                "id": "subtract",
+                "type": "procedure",
+                "procedureName": "math.subtract",
+                "config": {"a": 20, "b": 8},
+            },
+        ],
+    }
+
+
+def delay_definition(ms: int) -> dict[str, Any]:
+    return {
+        "id": "slow",
+        "name": "Slow",
+        "startNode": "wait",
+        "nodes": [
+            {
+                "id": "wait",
+                "type": "procedure",
+                "procedureName": "custom.delay",
+                "config": {"ms": ms},
+            }
+        ],
+    }
+
+
+@pytest.fixture
+def math_workflow() -> WorkflowDefinition:
+    return WorkflowDefinition.model_validate(math_definition())
+
+
+def http(
+    method: str, url: str, body: Any = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], Any]:
+    """One JSON request; returns (status, headers, decoded body) for any status."""
+    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, dict(response.headers), json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), json.loads(exc.read() or b"null")
+
+
+@dataclass
+class SseEvent:
+    event: str
+    data: Any
+    id: str | None
+
+
+@dataclass
+class SseReader:
+    """Reads a text/event-stream in a thread and keeps the parsed events (keep-alives dropped)."""
+
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    events: list[SseEvent] = field(default_factory=list)
+    response_headers: dict[str, str] = field(default_factory=dict)
+    _open: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    _conn: HTTPConnection | None = None
+    _closed: bool = False
+
+    def start(self) -> "SseReader":
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        assert self._open.wait(10), f"stream {self.url} did not open"
+        return self
+
+    def _run(self) -> None:
+        parts = urllib.parse.urlsplit(self.url)
+        self._conn = HTTPConnection(parts.hostname, parts.port, timeout=60)
+        try:
+            self._conn.request(
+                "GET", parts.path + (f"?{parts.query}" if parts.query else ""), headers=self.headers
+            )
+            response = self._conn.getresponse()
+            self.response_headers = dict(response.headers)
+            event, data, event_id = "message", [], None
+            for raw in response:
+                line = raw.decode().rstrip("\n")
+                if line == "":
+                    text = "\n".join(data)
+                    if data or event != "message":
+                        self.events.append(
+                            SseEvent(event, json.loads(text) if text else None, event_id)
+                        )
+                    if event == "stream-open":
+                        self._open.set()
+                    event, data, event_id = "message", [], None
+                elif line.startswith(":"):
+                    continue
+                elif line.startswith("event: "):
+                    event = line[7:]
+                elif line.startswith("data:"):
+                    data.append(line[5:].lstrip(" "))
+                elif line.startswith("id: "):
+                    event_id = line[4:]
+        except (OSError, ValueError, AttributeError):
+            if not self._closed:
+                raise
+
+    def names(self) -> list[str]:
+        return [e.event for e in self.events if e.event not in {"stream-open", "keep-alive"}]
+
+    def wait_for(self, predicate: Callable[[list[SseEvent]], bool], timeout: float = 15) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate(list(self.events)):
+                return
+            time.sleep(0.02)
+        raise AssertionError(f"timed out; got {self.names()}")
+
+    def close(self) -> None:
+        """Shut the socket so the server sees the disconnect at once."""
+        self._closed = True
+        if self._conn is not None and self._conn.sock is not None:
+            with contextlib.suppress(OSError):
+                self._conn.sock.shutdown(socket.SHUT_RDWR)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+
+@pytest.fixture
+def sse() -> Iterator[Callable[..., SseReader]]:
+    readers: list[SseReader] = []
+
+    def open_stream(url: str, headers: dict[str, str] | None = None) -> SseReader:
+        reader = SseReader(url, headers or {}).start()
+        readers.append(reader)
+        return reader
+
+    yield open_stream
+    for reader in readers:
+        reader.close()

@@ -1,0 +1,283 @@
+"""The JSON API in-process: c4c shapes, every bad input, pinned query counts."""
+
+import json
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from executions import api, store
+from executions.models import Execution, NodeExecution, Span
+from executions.requests import ListQuery
+from tests.executions.conftest import math_definition
+from workflows.definitions import WorkflowDefinition
+from workflows.observer import RunResult
+
+
+def post(client: Client, body: Any, **headers: str) -> Any:
+    data = body if isinstance(body, str) else json.dumps(body)
+    return client.post(
+        "/workflow/execute", data=data, content_type="application/json", headers=headers
+    )
+
+
+@pytest.fixture
+def client() -> Client:
+    return Client(enforce_csrf_checks=True)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_execute_inline_workflow_returns_c4c_result_and_is_listed(client: Client) -> None:
+    response = post(client, {"workflow": math_definition(), "executionId": "api-1"})
+    assert response.status_code == 200, response.content
+    result = response.json()
+    assert result["executionId"] == "api-1"
+    assert result["status"] == "completed"
+    assert result["outputs"] == {
+        "add": {"result": 15},
+        "multiply": {"result": 6},
+        "subtract": {"result": 12},
+    }
+    assert result["nodesExecuted"] == ["add", "multiply", "subtract"]
+    assert isinstance(result["executionTime"], int)
+    root = next(s for s in result["spans"] if s["name"] == "workflow.execute")
+    children = [s for s in result["spans"] if s.get("parentSpanId") == root["spanId"]]
+    assert [s["attributes"]["node.id"] for s in children] == ["add", "multiply", "subtract"]
+
+    listing = client.get("/workflow/executions").json()
+    assert listing["stats"] == {"total": 1, "completed": 1, "failed": 0, "running": 0}
+    item = listing["executions"][0]
+    assert item["executionId"] == "api-1"
+    assert item["startTime"].endswith("Z")
+    assert item["nodeDetails"]["add"]["output"] == {"result": 15}
+    assert item["nodeCount"] == 3
+
+    detail = client.get("/workflow/executions/api-1").json()["execution"]
+    assert {n["status"] for n in detail["nodeDetails"].values()} == {"completed"}
+    assert len(detail["spans"]) == len(result["spans"])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_async_execute_answers_202_with_location_and_finishes(client: Client) -> None:
+    response = post(client, {"workflow": math_definition(), "async": True})
+    assert response.status_code == 202
+    execution_id = response.json()["executionId"]
+    assert response["Location"] == f"/workflow/executions/{execution_id}"
+    from executions.dispatch import pool
+
+    executor, _ = pool._ensure()
+    executor.submit(lambda: None).result(timeout=10)
+    for _ in range(200):
+        if Execution.objects.get(execution_id=execution_id).status != "running":
+            break
+        executor.submit(lambda: None).result(timeout=10)
+    assert Execution.objects.get(execution_id=execution_id).status == "completed"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_prefer_respond_async_header_answers_202(client: Client) -> None:
+    response = post(client, {"workflow": math_definition()}, Prefer="respond-async")
+    assert response.status_code == 202
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "must be a JSON object, not list"),
+        ('"text"', "must be a JSON object, not str"),
+        ({}, "needs workflowId or workflow"),
+        ({"workflowId": "x", "input": [1]}, "input"),
+        ({"workflowId": "x", "executionId": "has space"}, "executionId"),
+        ({"workflowId": "x", "surprise": 1}, "surprise"),
+    ],
+)
+@pytest.mark.django_db
+def test_bad_execute_body_is_400_naming_the_problem(client: Client, body, message) -> None:
+    response = post(client, body)
+    assert response.status_code == 400
+    assert message in response.json()["error"]
+    assert Execution.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_unknown_workflow_is_404(client: Client) -> None:
+    response = post(client, {"workflowId": "does-not-exist"})
+    assert response.status_code == 404
+    assert response.json() == {"error": "Workflow 'does-not-exist' not found"}
+
+
+@pytest.mark.django_db
+def test_invalid_inline_definition_is_400_with_every_error(client: Client) -> None:
+    broken = math_definition()
+    broken["startNode"] = "nope"
+    broken["nodes"][0]["procedureName"] = "no.such.proc"
+    response = post(client, {"workflow": broken})
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert any("Start node nope" in e for e in errors)
+    assert any("no.such.proc" in e for e in errors)
+    assert Execution.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_duplicate_execution_id_is_409_and_first_run_untouched(client: Client) -> None:
+    assert post(client, {"workflow": math_definition(), "executionId": "dup"}).status_code == 200
+    response = post(client, {"workflow": math_definition(), "executionId": "dup"})
+    assert response.status_code == 409
+    assert "dup" in response.json()["error"]
+    assert Execution.objects.get().status == "completed"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_input_of_wrong_type_fails_the_execution_naming_the_field(client: Client) -> None:
+    definition = {
+        "id": "adder",
+        "startNode": "add",
+        "nodes": [{"id": "add", "type": "procedure", "procedureName": "math.add"}],
+    }
+    response = post(client, {"workflow": definition, "input": {"a": "ten", "b": 1}})
+    assert response.status_code == 200
+    result = response.json()
+    assert result["status"] == "failed"
+    assert "a" in result["error"]["message"]
+    row = Execution.objects.get()
+    assert row.status == "failed"
+    assert row.nodes.get().status == "failed"
+
+
+@pytest.mark.django_db
+def test_unknown_execution_is_404_in_c4c_shape(client: Client) -> None:
+    response = client.get("/workflow/executions/does-not-exist")
+    assert response.status_code == 404
+    assert response.json() == {"error": "Execution 'does-not-exist' not found"}
+
+
+@pytest.mark.django_db
+def test_definitions_and_validate_speak_c4c(client: Client) -> None:
+    listing = client.get("/workflow/definitions").json()["workflows"]
+    assert all({"id", "name", "version", "nodeCount"} <= set(w) for w in listing)
+    assert client.get("/workflow/definitions/does-not-exist").json() == {
+        "error": "Workflow 'does-not-exist' not found"
+    }
+    ok = client.post(
+        "/workflow/validate", data=json.dumps(math_definition()), content_type="application/json"
+    )
+    assert ok.json() == {"valid": True, "errors": []}
+    broken = math_definition()
+    broken["startNode"] = "nope"
+    bad = client.post(
+        "/workflow/validate",
+        data=json.dumps({"workflow": broken}),
+        content_type="application/json",
+    ).json()
+    assert bad["valid"] is False
+    assert "Start node nope not found" in bad["errors"]
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [("limit=0", "limit"), ("status=bogus", "status"), ("cursor=zzz", "cursor")],
+)
+@pytest.mark.django_db
+def test_bad_list_query_is_400(client: Client, query: str, field: str) -> None:
+    response = client.get(f"/workflow/executions?{query}")
+    assert response.status_code == 400
+    assert field in response.json()["error"]
+
+
+def _recorded(definition: WorkflowDefinition, count: int) -> list[Execution]:
+    made = []
+    base = timezone.now()
+    for i in range(count):
+        execution = store.execution_start(
+            execution_id=f"e{i}",
+            definition=definition,
+            input={},
+            started_at=base + timezone.timedelta(seconds=i),
+        )
+        for index, node in enumerate(definition.nodes):
+            row = store.node_start(
+                execution=execution, node=node, node_index=index, input={}, started_at=base
+            )
+            store.node_complete(node=row, output={"i": i}, ended_at=base)
+        store.spans_record(
+            execution=execution,
+            spans=[
+                Span(
+                    trace_id=f"{i:032x}",
+                    span_id=f"{i:016x}",
+                    name="workflow.execute",
+                    start_time_us=1,
+                    end_time_us=2,
+                )
+            ],
+        )
+        made.append(execution)
+    return made
+
+
+@pytest.mark.django_db
+def test_list_query_count_does_not_grow_with_rows(math_workflow, django_assert_num_queries):
+    _recorded(math_workflow, 30)
+    with django_assert_num_queries(4):
+        body = api._list(ListQuery(limit=25))
+    assert len(body["executions"]) == 25
+    assert body["executions"][0]["executionId"] == "e29"
+    assert len(body["executions"][0]["nodeDetails"]) == 3
+
+
+@pytest.mark.django_db
+def test_detail_query_count_is_fixed(math_workflow, django_assert_num_queries) -> None:
+    _recorded(math_workflow, 3)
+    with django_assert_num_queries(3):
+        body = api._detail("e1")
+    assert body is not None
+    assert len(body["execution"]["spans"]) == 1
+
+
+@pytest.mark.django_db
+def test_list_filters_and_cursor_pagination(math_workflow) -> None:
+    made = _recorded(math_workflow, 5)
+    store.execution_finish(
+        execution=made[1],
+        result=RunResult(
+            execution_id="e1",
+            workflow_id=math_workflow.id,
+            status="failed",
+            started_at=made[1].started_at,
+            ended_at=timezone.now(),
+        ),
+    )
+    assert [e["executionId"] for e in api._list(ListQuery(status=["failed"]))["executions"]] == [
+        "e1"
+    ]
+    first = api._list(ListQuery(limit=2))
+    assert [e["executionId"] for e in first["executions"]] == ["e4", "e3"]
+    second = api._list(ListQuery(limit=2, cursor=first["nextCursor"]))
+    assert [e["executionId"] for e in second["executions"]] == ["e2", "e1"]
+    after = api._list(ListQuery(startedAfter=made[2].started_at))
+    assert [e["executionId"] for e in after["executions"]] == ["e4", "e3"]
+    assert api._list(ListQuery(workflowId="other"))["executions"] == []
+    assert NodeExecution.objects.count() == 15
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cli_exec_runs_through_the_same_service_and_is_listed(client: Client, capsys) -> None:
+    from c4c_site.cli import main
+
+    code = main(
+        ["exec", "simple-math-workflow", "--input", "{}", "--json", "--execution-id", "cli-1"]
+    )
+    assert code == 0
+    assert json.loads(capsys.readouterr().out)["outputs"]["subtract"] == {"result": 12}
+    listing = client.get("/workflow/executions").json()
+    assert [e["executionId"] for e in listing["executions"]] == ["cli-1"]
+
+
+def test_cli_exec_refuses_input_that_is_not_an_object(capsys) -> None:
+    from c4c_site.cli import main
+
+    assert main(["exec", "simple-math-workflow", "--input", "[1]"]) == 2
+    assert "--input must be a JSON object" in capsys.readouterr().err

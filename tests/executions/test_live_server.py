@@ -1,0 +1,216 @@
+"""The seed's test plan against a REAL daphne server: HTTP, both SSE streams, restarts, load."""
+
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.conftest import DaphneServer
+from tests.executions.conftest import delay_definition, http, math_definition
+
+pytestmark = pytest.mark.slow
+
+NODE_EVENTS = [
+    "node.started",
+    "node.completed",
+    "node.started",
+    "node.completed",
+    "node.started",
+    "node.completed",
+]
+
+
+def test_seed_plan_execute_list_detail_streams_and_restart(daphne_server: DaphneServer, sse):
+    url = daphne_server.url
+    listing_stream = sse(f"{url}/workflow/executions-stream")
+    one_stream = sse(f"{url}/workflow/executions/seed-1/stream")
+
+    status, _, result = http(
+        "POST",
+        f"{url}/workflow/execute",
+        {"workflowId": "simple-math-workflow", "executionId": "seed-1"},
+    )
+    assert status == 200
+    assert result["status"] == "completed"
+
+    _, _, listing = http("GET", f"{url}/workflow/executions")
+    assert [e["executionId"] for e in listing["executions"]] == ["seed-1"]
+    assert listing["stats"] == {"total": 1, "completed": 1, "failed": 0, "running": 0}
+
+    _, _, detail = http("GET", f"{url}/workflow/executions/seed-1")
+    execution = detail["execution"]
+    nodes = execution["nodeDetails"]
+    assert list(nodes) == ["add", "multiply", "subtract"]
+    assert all(n["status"] == "completed" and "output" in n for n in nodes.values())
+    spans = {s["spanId"]: s for s in execution["spans"]}
+    root = next(s for s in spans.values() if s["name"] == "workflow.execute")
+    assert "parentSpanId" not in root
+    assert root["attributes"]["workflow.execution_id"] == "seed-1"
+    node_spans = [s for s in spans.values() if s["name"].startswith("workflow.node.")]
+    assert len(node_spans) == 3
+    assert all(s["parentSpanId"] == root["spanId"] for s in node_spans)
+    assert all(s["traceId"] == root["traceId"] for s in spans.values())
+    for span in spans.values():
+        if span["name"] not in {"workflow.execute"} and span not in node_spans:
+            assert spans[span["parentSpanId"]]["name"].startswith("workflow.node.")
+
+    one_stream.wait_for(lambda evs: any(e.event == "workflow.result" for e in evs))
+    assert one_stream.names() == [
+        "workflow.stream.connected",
+        "workflow.started",
+        *NODE_EVENTS,
+        "workflow.completed",
+        "workflow.result",
+    ]
+    listing_stream.wait_for(
+        lambda evs: any(
+            e.event == "executions.update" and e.data["executions"][0]["status"] == "completed"
+            for e in evs
+        )
+    )
+    names = listing_stream.names()
+    assert names[0] == "executions.initial"
+    assert [n for n in names if n != "executions.update"][1:] == [
+        "workflow.started",
+        *NODE_EVENTS,
+        "workflow.completed",
+        "workflow.result",
+    ]
+    final = listing_stream.events[-1].data
+    assert final["type"] == "executions.update"
+    assert final["stats"]["completed"] == 1
+    assert "spans" not in final["executions"][0]
+    assert listing_stream.response_headers["X-Accel-Buffering"] == "no"
+    assert listing_stream.response_headers["Cache-Control"] == "no-cache"
+
+    listing_stream.close()
+    one_stream.close()
+    daphne_server.restart()
+    _, _, after = http("GET", f"{url}/workflow/executions/seed-1")
+    assert after["execution"]["status"] == "completed"
+    assert after["execution"]["spans"] == execution["spans"]
+
+
+def test_list_stream_events_stay_small_whatever_is_stored(daphne_server: DaphneServer, sse):
+    url = daphne_server.url
+    for _ in range(30):
+        http("POST", f"{url}/workflow/execute", {"workflowId": "simple-math-workflow"})
+    stream = sse(f"{url}/workflow/executions-stream")
+    stream.wait_for(lambda evs: evs and evs[0].event == "executions.initial")
+    start = len(stream.events)
+    http("POST", f"{url}/workflow/execute", {"workflowId": "simple-math-workflow"})
+    stream.wait_for(lambda evs: sum(e.event == "workflow.result" for e in evs[start:]) == 1)
+    time.sleep(0.2)
+    size = sum(
+        len(json.dumps(e.data, separators=(",", ":"))) + len(e.event) + 20
+        for e in stream.events[start:]
+    )
+    assert size <= 10_000, size
+    updates = [e for e in stream.events[start:] if e.event == "executions.update"]
+    assert all(len(u.data["executions"]) == 1 for u in updates)
+    assert updates[-1].data["stats"]["total"] == 31
+
+
+def test_reconnect_with_last_event_id_misses_nothing(daphne_server: DaphneServer, sse) -> None:
+    url = daphne_server.url
+    definition = delay_definition(300)
+    definition["nodes"][0]["next"] = "again"
+    definition["nodes"].append(
+        {"id": "again", "type": "procedure", "procedureName": "custom.delay", "config": {"ms": 300}}
+    )
+    first = sse(f"{url}/workflow/executions/resume-1/stream")
+    http(
+        "POST",
+        f"{url}/workflow/execute",
+        {"workflow": definition, "executionId": "resume-1", "async": True},
+    )
+    first.wait_for(lambda evs: any(e.event == "node.started" for e in evs))
+    last_id = [e.id for e in first.events if e.id][-1]
+    seen = [e.event for e in first.events if e.id]
+    first.close()
+
+    time.sleep(1.0)
+    second = sse(f"{url}/workflow/executions/resume-1/stream", {"Last-Event-ID": last_id})
+    second.wait_for(lambda evs: any(e.event == "workflow.result" for e in evs))
+    resumed = [e.event for e in second.events if e.id and e.event != "stream-open"]
+    assert seen + resumed == [
+        "workflow.started",
+        "node.started",
+        "node.completed",
+        "node.started",
+        "node.completed",
+        "workflow.completed",
+        "workflow.result",
+    ]
+
+
+def test_stream_opened_late_replays_the_execution_from_its_start(daphne_server, sse) -> None:
+    url = daphne_server.url
+    http(
+        "POST",
+        f"{url}/workflow/execute",
+        {"workflowId": "simple-math-workflow", "executionId": "late"},
+    )
+    late = sse(f"{url}/workflow/executions/late/stream")
+    late.wait_for(lambda evs: any(e.event == "workflow.result" for e in evs))
+    assert late.names()[1:] == [
+        "workflow.started",
+        *NODE_EVENTS,
+        "workflow.completed",
+        "workflow.result",
+    ]
+
+
+def test_many_concurrent_executions_keep_their_own_spans(daphne_server: DaphneServer) -> None:
+    url = daphne_server.url
+    count = 24
+
+    def run(i: int) -> tuple[int, dict]:
+        status, _, body = http(
+            "POST",
+            f"{url}/workflow/execute",
+            {"workflow": math_definition(), "executionId": f"c-{i}", "input": {"i": i}},
+        )
+        return status, body
+
+    barrier = threading.Barrier(count)
+
+    def together(i: int) -> tuple[int, dict]:
+        barrier.wait()
+        return run(i)
+
+    with ThreadPoolExecutor(count) as pool:
+        results = list(pool.map(together, range(count)))
+    assert all(status == 200 for status, _ in results), results[:2]
+    assert all(body["status"] == "completed" for _, body in results)
+    for i in range(count):
+        _, _, detail = http("GET", f"{url}/workflow/executions/c-{i}")
+        spans = detail["execution"]["spans"]
+        assert {s["attributes"].get("workflow.execution_id") for s in spans} - {None} == {f"c-{i}"}
+        assert len({s["traceId"] for s in spans}) == 1
+        assert sum(s["name"].startswith("workflow.node.") for s in spans) == 3
+    assert "database is locked" not in daphne_server.log()
+    _, _, listing = http("GET", f"{url}/workflow/executions?limit=100")
+    assert listing["stats"] == {"total": count, "completed": count, "failed": 0, "running": 0}
+
+
+def test_run_interrupted_by_a_crash_is_failed_on_restart(daphne_server: DaphneServer) -> None:
+    url = daphne_server.url
+    status, headers, _ = http(
+        "POST",
+        f"{url}/workflow/execute",
+        {"workflow": delay_definition(30_000), "executionId": "doomed", "async": True},
+    )
+    assert status == 202
+    assert headers["Location"] == "/workflow/executions/doomed"
+    time.sleep(0.3)
+    assert http("GET", f"{url}/workflow/executions/doomed")[2]["execution"]["status"] == "running"
+    daphne_server.crash()
+    daphne_server.start()
+    _, _, detail = http("GET", f"{url}/workflow/executions/doomed")
+    assert detail["execution"]["status"] == "failed"
+    assert "Interrupted" in detail["execution"]["error"]["message"]
+    _, _, listing = http("GET", f"{url}/workflow/executions")
+    assert listing["stats"]["running"] == 0

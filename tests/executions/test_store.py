@@ -1,0 +1,288 @@
+"""The store: one door for writes, guarded transitions, counters kept in step, bounded payloads."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from executions import store
+from executions.models import Execution, ExecutionCounter, NodeExecution, Span
+from executions.payloads import TRUNCATED_KEY
+from workflows.definitions import WorkflowDefinition
+from workflows.observer import ErrorInfo, RunResult
+
+pytestmark = pytest.mark.django_db
+
+
+def _start(definition: WorkflowDefinition, execution_id: str = "exec-1", **kw) -> Execution:
+    return store.execution_start(
+        execution_id=execution_id,
+        definition=definition,
+        input=kw.pop("input", {"x": 1}),
+        started_at=timezone.now(),
+        **kw,
+    )
+
+
+def _result(execution: Execution, status: str = "completed", **kw) -> RunResult:
+    return RunResult(
+        execution_id=execution.execution_id,
+        workflow_id=execution.workflow_id,
+        status=status,  # type: ignore[arg-type]
+        started_at=execution.started_at,
+        ended_at=timezone.now(),
+        **kw,
+    )
+
+
+def test_start_records_running_row_with_definition_snapshot(math_workflow) -> None:
+    execution = _start(math_workflow)
+    row = Execution.objects.get(execution_id="exec-1")
+    assert row.status == "running"
+    assert row.definition["startNode"] == "add"
+    assert [n["id"] for n in row.definition["nodes"]] == ["add", "multiply", "subtract"]
+    assert row.worker_id == store.worker_id()
+    assert execution.pk == row.pk
+    assert ExecutionCounter.objects.stats() == {
+        "total": 1,
+        "completed": 0,
+        "failed": 0,
+        "running": 1,
+    }
+
+
+def test_duplicate_execution_id_is_refused_without_touching_counters(math_workflow) -> None:
+    _start(math_workflow)
+    with pytest.raises(store.DuplicateExecution, match="exec-1"):
+        _start(math_workflow)
+    assert Execution.objects.count() == 1
+    assert ExecutionCounter.objects.stats()["total"] == 1
+
+
+def test_finished_execution_moves_counters_in_the_same_write(math_workflow) -> None:
+    execution = _start(math_workflow)
+    store.execution_finish(
+        execution=execution, result=_result(execution, outputs={"add": {"result": 15}})
+    )
+    row = Execution.objects.get()
+    assert row.status == "completed"
+    assert row.outputs == {"add": {"result": 15}}
+    assert row.execution_time_ms is not None
+    assert ExecutionCounter.objects.stats() == {
+        "total": 1,
+        "completed": 1,
+        "failed": 0,
+        "running": 0,
+    }
+
+
+def test_finished_execution_never_returns_to_running(math_workflow) -> None:
+    execution = _start(math_workflow)
+    store.execution_finish(execution=execution, result=_result(execution, "failed"))
+    with pytest.raises(store.TransitionError, match="is failed"):
+        store.execution_finish(execution=execution, result=_result(execution, "completed"))
+    with pytest.raises(store.TransitionError):
+        store.node_start(
+            execution=execution,
+            node=math_workflow.nodes[0],
+            node_index=0,
+            input={},
+            started_at=timezone.now(),
+        )
+    assert Execution.objects.get().status == "failed"
+
+
+def test_cancelled_execution_is_not_overwritten_by_a_late_success(math_workflow) -> None:
+    execution = _start(math_workflow)
+    node = store.node_start(
+        execution=execution,
+        node=math_workflow.nodes[0],
+        node_index=0,
+        input={"a": 1},
+        started_at=timezone.now(),
+    )
+    store.execution_cancel(execution_id="exec-1")
+    with pytest.raises(store.TransitionError, match="cancelled"):
+        store.node_complete(node=node, output={"result": 2}, ended_at=timezone.now())
+    with pytest.raises(store.TransitionError, match="cancelled"):
+        store.execution_finish(execution=execution, result=_result(execution))
+    row = Execution.objects.get()
+    assert row.status == "cancelled"
+    assert NodeExecution.objects.get().status == "skipped"
+    assert ExecutionCounter.objects.stats() == {
+        "total": 1,
+        "completed": 0,
+        "failed": 0,
+        "running": 0,
+    }
+
+
+def test_cancel_of_unknown_or_finished_execution_is_refused(math_workflow) -> None:
+    with pytest.raises(store.ExecutionNotFound):
+        store.execution_cancel(execution_id="nope")
+    execution = _start(math_workflow)
+    store.execution_finish(execution=execution, result=_result(execution))
+    with pytest.raises(store.TransitionError, match="cannot be cancelled"):
+        store.execution_cancel(execution_id="exec-1")
+
+
+def test_node_runs_are_recorded_with_output_duration_and_error(math_workflow) -> None:
+    execution = _start(math_workflow)
+    started = timezone.now()
+    add = store.node_start(
+        execution=execution,
+        node=math_workflow.nodes[0],
+        node_index=0,
+        input={"a": 10, "b": 5},
+        started_at=started,
+    )
+    store.node_complete(
+        node=add, output={"result": 15}, ended_at=started + timedelta(milliseconds=3)
+    )
+    multiply = store.node_start(
+        execution=execution,
+        node=math_workflow.nodes[1],
+        node_index=1,
+        input={},
+        started_at=started,
+    )
+    store.node_fail(
+        node=multiply,
+        error=ErrorInfo(name="ValueError", message="a: field required"),
+        ended_at=started + timedelta(milliseconds=1),
+    )
+    rows = {n.node_id: n for n in NodeExecution.objects.all()}
+    assert rows["add"].status == "completed"
+    assert rows["add"].output == {"result": 15}
+    assert rows["add"].duration_ms == pytest.approx(3.0)
+    assert rows["add"].procedure_name == "math.add"
+    assert rows["multiply"].status == "failed"
+    assert rows["multiply"].error["message"] == "a: field required"
+
+
+def test_node_run_again_in_a_loop_is_reset_not_duplicated(math_workflow) -> None:
+    execution = _start(math_workflow)
+    node = math_workflow.nodes[0]
+    first = store.node_start(
+        execution=execution, node=node, node_index=0, input={"n": 1}, started_at=timezone.now()
+    )
+    store.node_complete(node=first, output={"n": 1}, ended_at=timezone.now())
+    again = store.node_start(
+        execution=execution, node=node, node_index=3, input={"n": 2}, started_at=timezone.now()
+    )
+    row = NodeExecution.objects.get()
+    assert (row.status, row.input, row.output, row.sequence) == ("running", {"n": 2}, None, 0)
+    store.node_complete(node=again, output={"n": 2}, ended_at=timezone.now())
+    assert NodeExecution.objects.get().output == {"n": 2}
+
+
+def test_completing_a_node_that_is_not_running_is_refused(math_workflow) -> None:
+    execution = _start(math_workflow)
+    node = store.node_start(
+        execution=execution,
+        node=math_workflow.nodes[0],
+        node_index=0,
+        input={},
+        started_at=timezone.now(),
+    )
+    store.node_complete(node=node, output=1, ended_at=timezone.now())
+    with pytest.raises(store.TransitionError):
+        store.node_fail(node=node, error=ErrorInfo("E", "late"), ended_at=timezone.now())
+    assert NodeExecution.objects.get().status == "completed"
+
+
+def test_large_output_is_stored_as_a_truncation_marker(math_workflow, settings) -> None:
+    settings.C4C_MAX_PAYLOAD_BYTES = 1_000
+    execution = _start(math_workflow, input={"blob": "x" * 5_000})
+    node = store.node_start(
+        execution=execution,
+        node=math_workflow.nodes[0],
+        node_index=0,
+        input={},
+        started_at=timezone.now(),
+    )
+    store.node_complete(node=node, output=["y" * 10] * 1_000, ended_at=timezone.now())
+    row = Execution.objects.get()
+    assert row.input[TRUNCATED_KEY] is True
+    assert row.input["originalBytes"] > 5_000
+    assert NodeExecution.objects.get().output[TRUNCATED_KEY] is True
+
+
+def test_values_json_cannot_hold_are_stored_readably(math_workflow) -> None:
+    class Opaque:
+        def __repr__(self) -> str:
+            return "Opaque()"
+
+    execution = _start(math_workflow, input={"when": timezone.now(), "tags": {"a"}})
+    node = store.node_start(
+        execution=execution,
+        node=math_workflow.nodes[0],
+        node_index=0,
+        input={},
+        started_at=timezone.now(),
+    )
+    store.node_complete(
+        node=node, output={"o": Opaque(), "nan": float("nan")}, ended_at=timezone.now()
+    )
+    assert Execution.objects.get().input["tags"] == ["a"]
+    output = NodeExecution.objects.get().output
+    assert output == {"o": "<Opaque: Opaque()>", "nan": "nan"}
+
+
+def test_spans_are_saved_in_bulk_and_trace_id_noted(math_workflow) -> None:
+    execution = _start(math_workflow)
+    spans = [
+        Span(
+            trace_id="a" * 32,
+            span_id="1" * 16,
+            name="workflow.execute",
+            start_time_us=1,
+            end_time_us=9,
+        ),
+        Span(
+            trace_id="a" * 32,
+            span_id="2" * 16,
+            parent_span_id="1" * 16,
+            name="workflow.node.procedure",
+            start_time_us=2,
+            end_time_us=5,
+        ),
+    ]
+    saved = store.spans_record(execution=execution, spans=spans)
+    assert [s.name for s in saved] == ["workflow.execute", "workflow.node.procedure"]
+    assert Span.objects.filter(execution=execution).count() == 2
+    assert Execution.objects.get().trace_id == "a" * 32
+
+
+def test_restart_fails_only_this_servers_interrupted_runs(math_workflow, monkeypatch) -> None:
+    monkeypatch.setenv("C4C_SERVER_ID", "host-a:8000")
+    mine_dead = _start(math_workflow, "dead", owner="host-a:8000/111/aaaa")
+    store.node_start(
+        execution=mine_dead,
+        node=math_workflow.nodes[0],
+        node_index=0,
+        input={},
+        started_at=timezone.now(),
+    )
+    _start(math_workflow, "alive-here")
+    _start(math_workflow, "other-server", owner="host-b:8000/222/bbbb")
+    _start(math_workflow, "celery-run", owner="")
+
+    assert store.executions_fail_interrupted() == ["dead"]
+
+    statuses = dict(Execution.objects.values_list("execution_id", "status"))
+    assert statuses == {
+        "dead": "failed",
+        "alive-here": "running",
+        "other-server": "running",
+        "celery-run": "running",
+    }
+    dead = Execution.objects.get(execution_id="dead")
+    assert "Interrupted" in dead.error["message"]
+    assert dead.nodes.get().status == "failed"
+    assert ExecutionCounter.objects.stats() == {
+        "total": 4,
+        "completed": 0,
+        "failed": 1,
+        "running": 3,
+    }

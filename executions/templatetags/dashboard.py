@@ -1,0 +1,71 @@
+"""Formatting for the dashboard templates: durations, status glyphs, pretty JSON."""
+
+import json
+from typing import Any
+
+from django import template
+
+register = template.Library()
+
+# Status is always shown as glyph + word, never by colour alone.
+STATUS_GLYPHS: dict[str, str] = {
+    "running": "◔",
+    "completed": "✓",
+    "failed": "✕",
+    "cancelled": "⊘",
+    "pending": "○",
+    "skipped": "↷",
+    "OK": "✓",
+    "ERROR": "✕",
+    "UNSET": "·",
+}
+
+
+@register.filter
+def status_glyph(status: str) -> str:
+    return STATUS_GLYPHS.get(status, "•")
+
+
+@register.filter
+def duration(ms: float | int | None) -> str:
+    """Milliseconds in the unit a person reads fastest: 840 ms, 12.4 s, 3 min 05 s."""
+    if ms is None:
+        return "—"
+    if ms < 1:
+        return f"{ms:.2f} ms" if ms else "0 ms"
+    if ms < 1000:
+        return f"{ms:.0f} ms" if ms >= 10 or float(ms).is_integer() else f"{ms:.1f} ms"
+    seconds = ms / 1000
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, seconds = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+@register.filter
+def node_count(definition: Any) -> int:
+    if isinstance(definition, dict):
+        nodes = definition.get("nodes")
+        return len(nodes) if isinstance(nodes, list) else 0
+    return 0
+
+
+@register.filter
+def pretty_json(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False, default=str)
+
+
+@register.filter
+def span_ms(microseconds: int) -> float:
+    return microseconds / 1000
+
+
+@register.filter
+def item(mapping: Any, key: str) -> Any:
+    """`mapping[key]` for templates, which cannot index by a variable; None when absent."""
+    if isinstance(mapping, dict):
+        return mapping.get(key)
+    return None

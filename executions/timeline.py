@@ -1,0 +1,109 @@
+"""Spans arranged for the Timeline (Gantt) and Trace (tree) tabs.
+
+Both tabs show the same depth-first walk of the span tree; doing it once on the server keeps the
+page script small and lets the partials be re-rendered for live updates.
+"""
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .models import Span
+
+_MIN_BAR_PCT = 0.4
+_TARGET_TICKS = 6
+
+
+@dataclass(frozen=True, slots=True)
+class SpanRow:
+    span: Span
+    depth: int
+    offset_pct: float
+    width_pct: float
+    has_children: bool
+
+    @property
+    def indent_rem(self) -> float:
+        """Indentation capped so that a deep tree stays readable on a phone."""
+        return min(self.depth, 12) * 0.9
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    label: str
+    pct: float
+
+
+def _format_ms(value: float, step: float) -> str:
+    if step >= 1000:
+        seconds = value / 1000
+        return f"{seconds:.0f} s" if step % 1000 == 0 else f"{seconds:.1f} s"
+    if step >= 1:
+        return f"{value:.0f} ms"
+    return f"{value:.2f} ms"
+
+
+def time_axis(total_ms: float) -> list[Tick]:
+    """Ticks at a 1/2/5 x 10^k step so the axis reads like a ruler at any span length."""
+    if total_ms <= 0:
+        return [Tick("0 ms", 0.0)]
+    raw_step = total_ms / _TARGET_TICKS
+    magnitude = 10 ** math.floor(math.log10(raw_step))
+    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw_step)
+    ticks: list[Tick] = []
+    value = 0.0
+    while value <= total_ms + step * 1e-9:
+        ticks.append(Tick(_format_ms(value, step), value / total_ms * 100))
+        value += step
+    return ticks
+
+
+def span_rows(spans: Sequence[Span]) -> list[SpanRow]:
+    """Spans depth-first under their parents, each with its bar's position on a shared scale.
+
+    A span whose parent is not among them (a trace that began in an HTTP request, or a parent
+    not yet saved) is shown as a root rather than dropped.
+    """
+    if not spans:
+        return []
+    ids = {span.span_id for span in spans}
+    children: dict[str, list[Span]] = {}
+    roots: list[Span] = []
+    for span in sorted(spans, key=lambda s: (s.start_time_us, -s.end_time_us, s.span_id)):
+        parent = span.parent_span_id
+        if parent and parent in ids and parent != span.span_id:
+            children.setdefault(parent, []).append(span)
+        else:
+            roots.append(span)
+
+    start = min(span.start_time_us for span in spans)
+    end = max(span.end_time_us for span in spans)
+    total = max(end - start, 1)
+    rows: list[SpanRow] = []
+    seen: set[str] = set()
+    stack: list[tuple[Span, int]] = [(root, 0) for root in reversed(roots)]
+    while stack:
+        span, depth = stack.pop()
+        if span.span_id in seen:
+            continue
+        seen.add(span.span_id)
+        kids = children.get(span.span_id, [])
+        offset = min((span.start_time_us - start) / total * 100, 100 - _MIN_BAR_PCT)
+        width = (span.end_time_us - span.start_time_us) / total * 100
+        rows.append(
+            SpanRow(
+                span=span,
+                depth=depth,
+                offset_pct=round(offset, 3),
+                width_pct=round(max(min(width, 100 - offset), _MIN_BAR_PCT), 3),
+                has_children=bool(kids),
+            )
+        )
+        stack.extend((kid, depth + 1) for kid in reversed(kids))
+    return rows
+
+
+def trace_duration_ms(spans: Sequence[Span]) -> float:
+    if not spans:
+        return 0.0
+    return (max(s.end_time_us for s in spans) - min(s.start_time_us for s in spans)) / 1000

@@ -1,0 +1,105 @@
+/* Executions list: rows and stats follow the executions stream. Events only name what
+   changed; the server re-renders the same partials the page was built from. */
+"use strict";
+
+(() => {
+  const config = document.getElementById("list-config");
+  const rows = document.getElementById("execution-rows");
+  const stats = document.getElementById("stats");
+  const pager = document.getElementById("pager");
+  if (!config || !rows) return;
+
+  const firstPage = config.dataset.firstPage === "true";
+  const pageSize = Number(config.dataset.pageSize) || 50;
+  const changed = new Set();
+  let resync = false;
+
+  for (const select of document.querySelectorAll("select[data-autosubmit]")) {
+    select.addEventListener("change", () => select.form.requestSubmit());
+  }
+
+  function rowFor(id) {
+    return rows.querySelector(`tr[data-execution-id="${CSS.escape(id)}"]`);
+  }
+
+  function swapStats(html) {
+    const before = new Map(
+      [...stats.querySelectorAll("[data-stat]")].map((el) => [el.dataset.stat, el.textContent]),
+    );
+    stats.replaceChildren(c4c.fragment(html));
+    for (const el of stats.querySelectorAll("[data-stat]")) {
+      if (before.get(el.dataset.stat) !== el.textContent) el.classList.add("bumped");
+    }
+  }
+
+  /* Newest first: a new row goes above the first row that started before it. */
+  function insertRow(row) {
+    rows.querySelector("tr.empty-row")?.remove();
+    const started = row.dataset.started;
+    const after = [...rows.querySelectorAll("tr[data-execution-id]")].find(
+      (tr) => tr.dataset.started < started,
+    );
+    rows.insertBefore(row, after || null);
+    row.classList.add("fresh");
+    const all = rows.querySelectorAll("tr[data-execution-id]");
+    if (all.length > pageSize) {
+      all[all.length - 1].remove();
+      resync = true;
+    }
+  }
+
+  function applyRow(update) {
+    const existing = rowFor(update.id);
+    if (!update.matches) {
+      existing?.remove();
+      return;
+    }
+    const row = c4c.fragment(update.html).firstElementChild;
+    if (existing) {
+      existing.replaceWith(row);
+    } else if (firstPage) {
+      insertRow(row);
+    }
+  }
+
+  const refresh = c4c.coalesce(async () => {
+    if (changed.size > pageSize) resync = true;
+    const url = new URL(config.dataset.live, window.location.href);
+    const wholePage = resync && firstPage;
+    const ids = wholePage
+      ? []
+      : resync
+        ? [...rows.querySelectorAll("tr[data-execution-id]")].map((tr) => tr.dataset.executionId)
+        : [...changed];
+    resync = false;
+    changed.clear();
+    if (ids.length) url.searchParams.set("ids", ids.join(","));
+    else if (!wholePage) return;
+    const data = await c4c.fetchJSON(url);
+    swapStats(data.stats);
+    if (data.body !== undefined) {
+      rows.replaceChildren(c4c.fragment(data.body));
+      pager.replaceChildren(c4c.fragment(data.pager));
+    } else {
+      data.rows.forEach(applyRow);
+    }
+    c4c.refreshTimes(rows);
+  }, 150);
+
+  function sync() {
+    resync = true;
+    refresh();
+  }
+
+  c4c.stream(
+    config.dataset.stream,
+    {
+      "executions.initial": sync,
+      "executions.update": (data) => {
+        for (const execution of data.executions || []) changed.add(execution.executionId);
+        refresh();
+      },
+    },
+    sync,
+  );
+})();

@@ -1,0 +1,132 @@
+from executions.models import Execution
+
+BRANCHY = {
+    "id": "branchy",
+    "name": "Branchy",
+    "version": "2.0.0",
+    "startNode": "check",
+    "nodes": [
+        {
+            "id": "check",
+            "type": "condition",
+            "config": {"expression": "x > 1", "trueBranch": "fan", "falseBranch": "small"},
+        },
+        {
+            "id": "fan",
+            "type": "parallel",
+            "config": {"branches": ["left", "right"]},
+            "next": "join",
+        },
+        {"id": "left", "type": "procedure", "procedureName": "math.add"},
+        {"id": "right", "type": "procedure", "procedureName": "math.add", "onError": "recover"},
+        {"id": "join", "type": "procedure", "procedureName": "math.add"},
+        {"id": "small", "type": "procedure", "procedureName": "math.add"},
+        {"id": "recover", "type": "procedure", "procedureName": "math.add"},
+    ],
+}
+
+
+def test_detail_shows_header_graph_timeline_and_trace(client, make_execution):
+    execution = make_execution(
+        status="completed", nodes={"add": "completed", "multiply": "completed"}, spans=4
+    )
+    response = client.get(f"/executions/{execution.execution_id}")
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Simple Math Workflow" in html
+    assert f"/admin/executions/execution/{execution.pk}/change/" in html
+    # Graph: every defined node drawn with its status; never-run nodes of a finished run skipped.
+    assert 'data-node-id="add" data-status="completed"' in html
+    assert 'data-node-id="sub" data-status="skipped"' in html
+    # Timeline has one bar per span, the trace one row per span.
+    assert html.count('class="tl-bar') == 4
+    assert html.count('class="trace-row"') == 4
+    assert 'role="tablist"' in html
+    assert 'aria-selected="true"' in html
+
+
+def test_running_execution_shows_unreached_nodes_as_pending(client, make_execution):
+    execution = make_execution(status="running", nodes={"add": "running"})
+    html = client.get(f"/executions/{execution.execution_id}").content.decode()
+    assert 'data-node-id="add" data-status="running"' in html
+    assert 'data-node-id="multiply" data-status="pending"' in html
+    assert "Spans appear here when the run finishes." in html
+
+
+def test_failed_execution_shows_error_name_message_and_stack(client, make_execution):
+    execution = make_execution(
+        status="failed",
+        nodes={"add": "failed"},
+        error={"name": "ZeroDivisionError", "message": "division by zero", "stack": "Traceback…"},
+    )
+    html = client.get(f"/executions/{execution.execution_id}").content.decode()
+    assert 'role="alert"' in html
+    assert "ZeroDivisionError" in html
+    assert "division by zero" in html
+    assert "Traceback…" in html
+
+
+def test_graph_labels_condition_branches_parallel_join_and_on_error(client, make_execution):
+    execution = make_execution(definition=BRANCHY)
+    html = client.get(f"/executions/{execution.execution_id}").content.decode()
+    assert 'class="edge edge-true" data-source="check" data-target="fan"' in html
+    assert 'class="edge edge-false" data-source="check" data-target="small"' in html
+    assert 'class="edge edge-branch" data-source="fan" data-target="left"' in html
+    assert 'class="edge edge-join" data-source="left" data-target="join"' in html
+    assert 'class="edge edge-error" data-source="right" data-target="recover"' in html
+    for label in (">true<", ">false<", ">join<", ">on error<"):
+        assert label in html
+
+
+def test_unknown_execution_is_a_404_page_even_with_debug(client, db, settings):
+    settings.DEBUG = True
+    response = client.get("/executions/wf_exec_missing")
+    assert response.status_code == 404
+    html = response.content.decode()
+    assert "There is no execution" in html
+    assert "wf_exec_missing" in html
+    assert "Traceback" not in html
+
+
+def test_detail_reads_in_bounded_queries(client, make_execution, django_assert_num_queries):
+    execution = make_execution(nodes={"add": "completed", "multiply": "completed"}, spans=40)
+    # Execution, its nodes, its spans.
+    with django_assert_num_queries(3):
+        response = client.get(f"/executions/{execution.execution_id}")
+    assert response.status_code == 200
+
+
+def test_detail_live_returns_partials_and_node_details(
+    client, make_execution, django_assert_num_queries
+):
+    execution = make_execution(status="failed", nodes={"add": "completed", "multiply": "failed"})
+    with django_assert_num_queries(3):
+        response = client.get(f"/executions/{execution.execution_id}/live")
+    data = response.json()
+    assert data["status"] == "failed"
+    assert data["nodes"]["add"]["status"] == "completed"
+    assert data["nodes"]["add"]["output"] == {"result": 0}
+    assert data["nodes"]["multiply"]["error"] == {"name": "ValueError", "message": "bad"}
+    assert data["nodes"]["sub"]["status"] == "skipped"
+    assert "exec-head" in data["header"]
+    assert "No spans were recorded" in data["timeline"]
+
+
+def test_detail_live_for_unknown_execution_is_json_404(client, db):
+    response = client.get("/executions/nope/live")
+    assert response.status_code == 404
+    assert response.json() == {"error": "Execution 'nope' not found"}
+
+
+def test_detail_survives_a_definition_without_nodes(client, make_execution):
+    execution = make_execution(definition={"id": "x", "name": "X", "startNode": "", "nodes": []})
+    assert Execution.objects.filter(pk=execution.pk).exists()
+    assert client.get(f"/executions/{execution.execution_id}").status_code == 200
+
+
+def test_any_unknown_address_gets_the_same_404_page_without_debug(client, db, settings):
+    settings.DEBUG = False
+    response = client.get("/no/such/page")
+    assert response.status_code == 404
+    assert "There is nothing at this address." in response.content.decode()

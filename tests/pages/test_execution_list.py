@@ -1,0 +1,166 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from executions.pages import PAGE_SIZE, ListFilters, decode_cursor, encode_cursor
+
+
+def test_root_redirects_to_executions(client):
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response["Location"] == "/executions"
+
+
+def test_list_shows_stats_and_newest_first(client, make_execution):
+    now = timezone.now()
+    old = make_execution(status="completed", started_at=now - timedelta(minutes=5))
+    new = make_execution(status="failed", started_at=now - timedelta(minutes=1))
+    running = make_execution(status="running", started_at=now - timedelta(seconds=5))
+
+    response = client.get("/executions")
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert html.index(running.execution_id) < html.index(new.execution_id)
+    assert html.index(new.execution_id) < html.index(old.execution_id)
+    stats = response.context["stats"]
+    assert stats == {"total": 3, "completed": 1, "failed": 1, "running": 1}
+    assert 'data-stat="total">3<' in html
+    # Status is shown as glyph and word, never colour alone.
+    assert "✕</span> Failed" in html
+    assert "◔</span> Running" in html
+
+
+def test_list_row_shows_relative_start_with_exact_time_on_hover(client, make_execution):
+    execution = make_execution(started_at=timezone.now() - timedelta(hours=2))
+    html = client.get("/executions").content.decode()
+    assert f'datetime="{execution.started_at.isoformat()}"' in html
+    assert "2\xa0hours ago" in html
+    assert execution.started_at.strftime("%Y-%m-%d %H:%M:%S") in html
+    assert "1.2 s" in html  # duration
+    assert '0<span class="muted">/3</span>' in html  # nodes executed of defined
+
+
+def test_list_filters_by_status_and_workflow(client, make_execution):
+    failed = make_execution(status="failed")
+    completed = make_execution(status="completed")
+    other = make_execution(
+        status="failed", definition={"id": "other", "name": "Other", "startNode": "a", "nodes": []}
+    )
+
+    html = client.get("/executions", {"status": "failed"}).content.decode()
+    assert failed.execution_id in html
+    assert other.execution_id in html
+    assert completed.execution_id not in html
+
+    html = client.get(
+        "/executions", {"status": "failed", "workflow": "simple-math-workflow"}
+    ).content.decode()
+    assert failed.execution_id in html
+    assert other.execution_id not in html
+
+
+def test_unknown_status_filter_is_a_400_naming_the_parameter(client, db):
+    response = client.get("/executions", {"status": "exploded"})
+    assert response.status_code == 400
+    assert "status must be one of" in response.content.decode()
+
+
+def test_malformed_cursor_is_a_400_not_a_crash(client, db):
+    response = client.get("/executions", {"after": "not-a-cursor!!"})
+    assert response.status_code == 400
+    assert "after is not a cursor" in response.content.decode()
+
+
+def test_pagination_walks_older_and_back_without_gaps(client, make_execution):
+    now = timezone.now()
+    same_instant = now - timedelta(minutes=10)
+    made = [
+        make_execution(started_at=same_instant if i % 3 == 0 else now - timedelta(seconds=i))
+        for i in range(PAGE_SIZE + 7)
+    ]
+    expected = sorted(made, key=lambda e: (e.started_at, e.pk), reverse=True)
+
+    first = client.get("/executions").context["page"]
+    assert [e.pk for e in first.executions] == [e.pk for e in expected[:PAGE_SIZE]]
+    assert first.older
+    assert not first.newer
+
+    second = client.get("/executions", {"after": first.older}).context["page"]
+    assert [e.pk for e in second.executions] == [e.pk for e in expected[PAGE_SIZE:]]
+    assert second.newer
+    assert not second.older
+
+    back = client.get("/executions", {"before": second.newer}).context["page"]
+    assert [e.pk for e in back.executions] == [e.pk for e in expected[:PAGE_SIZE]]
+    assert not back.newer
+
+
+def test_cursor_round_trips(make_execution):
+    execution = make_execution()
+    assert decode_cursor(encode_cursor(execution), "after") == (
+        execution.started_at,
+        execution.pk,
+    )
+
+
+def test_list_reads_in_bounded_queries(client, make_execution, django_assert_num_queries):
+    for status in ("completed", "failed", "running"):
+        for _ in range(5):
+            make_execution(status=status, spans=3, nodes={"add": "completed"})
+    # One for the page of executions, one for the counters; no COUNT, no N+1.
+    with django_assert_num_queries(2):
+        response = client.get("/executions")
+    assert response.status_code == 200
+
+
+def test_live_rows_render_the_named_rows_and_whether_they_match(client, make_execution):
+    failed = make_execution(status="failed")
+    completed = make_execution(status="completed")
+    response = client.get(
+        "/executions/live",
+        {"ids": f"{failed.execution_id},{completed.execution_id}", "status": "failed"},
+    )
+    assert response.status_code == 200
+    data = response.json()
+    rows = {row["id"]: row for row in data["rows"]}
+    assert rows[failed.execution_id]["matches"] is True
+    assert rows[completed.execution_id]["matches"] is False
+    assert f'data-execution-id="{failed.execution_id}"' in rows[failed.execution_id]["html"]
+    assert 'data-stat="failed">1<' in data["stats"]
+
+
+def test_live_without_ids_renders_the_first_page(client, make_execution, django_assert_num_queries):
+    execution = make_execution()
+    with django_assert_num_queries(2):
+        data = client.get("/executions/live").json()
+    assert execution.execution_id in data["body"]
+    assert "pager" in data
+
+
+def test_live_rejects_bad_status_with_json_error(client, db):
+    response = client.get("/executions/live", {"status": "nope"})
+    assert response.status_code == 400
+    assert "status must be one of" in response.json()["error"]
+
+
+def test_execute_control_lists_workflows(client, db):
+    html = client.get("/executions").content.decode()
+    assert 'id="execute-dialog"' in html
+    assert 'value="simple-math-workflow"' in html
+    assert 'data-execute-url="/workflow/execute"' in html
+
+
+@pytest.mark.parametrize("workflow", ["", "simple-math-workflow"])
+def test_filters_carry_into_live_url(client, db, workflow):
+    html = client.get("/executions", {"workflow": workflow} if workflow else {}).content.decode()
+    live_url = (
+        "/executions/live?workflow=simple-math-workflow" if workflow else '"/executions/live"'
+    )
+    assert live_url in html
+
+
+def test_list_filters_query_string_is_url_encoded():
+    query = ListFilters(status="failed", workflow="a b&c").query()
+    assert query == "status=failed&workflow=a+b%26c"

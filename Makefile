@@ -27,6 +27,7 @@ test: install services browser
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/pytest
+	scripts/test-postgres.sh
 
 lint:
 	.venv/bin/ruff check .

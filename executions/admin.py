@@ -63,3 +63,7 @@ class ExecutionAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Deleting here would bypass the store and leave the status counters wrong."""
+        return False

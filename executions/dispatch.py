@@ -3,7 +3,9 @@
 The pool keeps runs off daphne's event loop and off Django's single thread for sync code, and
 bounds both concurrency (C4C_WORKER_THREADS) and backlog (C4C_MAX_QUEUED): past it, callers get
 QueueFull and the API answers 503 instead of queueing without end. With C4C_DISPATCH=celery,
-background runs go to the broker and any number of worker processes run them.
+background runs go to the broker and any number of worker processes run them: the row is recorded
+with no owner and the worker that takes the message claims it (executions.tasks); a broker that
+refuses the message fails the run at once and the API answers 503 as for a full pool.
 """
 
 import asyncio
@@ -14,11 +16,13 @@ from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
+from django.utils import timezone
 
 from workflows.definitions import WorkflowDefinition
+from workflows.observer import ErrorInfo, RunResult
 
-from . import runtime
+from . import events, runtime, store
 from .models import Execution
 
 T = TypeVar("T")
@@ -26,6 +30,10 @@ T = TypeVar("T")
 
 class QueueFull(Exception):
     pass
+
+
+class BrokerUnavailable(QueueFull):
+    """The Celery broker refused the run; it is recorded as failed, and the caller may retry."""
 
 
 class _Pool:
@@ -63,7 +71,9 @@ class _Pool:
             try:
                 return fn(*args, **kwargs)
             finally:
-                close_old_connections()
+                # A pool thread lives as long as the process: holding its connection between runs
+                # keeps a PostgreSQL session per thread (and blocks dropping a test database).
+                connections.close_all()
                 slots.release()
 
         try:
@@ -86,22 +96,63 @@ async def execute_now(
     return await asyncio.wrap_future(future)
 
 
-async def start_in_background(
+def _fail_unqueued(execution: Execution, exc: Exception) -> None:
+    """End a run that never reached a worker, with the events a finished run sends."""
+    try:
+        store.execution_finish(
+            execution=execution,
+            result=RunResult(
+                execution_id=execution.execution_id,
+                workflow_id=execution.workflow_id,
+                status="failed",
+                started_at=execution.started_at,
+                ended_at=timezone.now(),
+                error=ErrorInfo(
+                    name=type(exc).__name__,
+                    message=f"Could not queue the run on the Celery broker: {exc}",
+                    stack="",
+                ),
+            ),
+        )
+    except store.TransitionError:
+        return  # cancelled meanwhile: what is stored stands
+    events.emit_workflow_finished(execution)
+    events.emit_executions_update(execution, [])
+
+
+def _start_on_celery(
     *, definition: WorkflowDefinition, input: dict[str, Any], execution_id: str | None
 ) -> Execution:
-    """Record the start now and leave the run to the pool or to Celery; returns at once."""
-    start = sync_to_async(runtime.start, thread_sensitive=False)
-    if settings.C4C_DISPATCH == "celery":
-        from c4c_site.celery import app
+    """Record the run unowned (the worker that takes it claims it), then queue it.
 
-        execution = await start(
-            definition=definition, input=input, execution_id=execution_id, owner=""
-        )
+    The row commits before the message leaves, so a worker always finds it. When the broker
+    cannot take the message the run is failed at once: no row stays running with nobody to run it.
+    """
+    from c4c_site.celery import app
+
+    execution = runtime.start(
+        definition=definition, input=input, execution_id=execution_id, owner=""
+    )
+    try:
         app.send_task(
             "executions.run_execution",
             args=[execution.execution_id, definition.to_json_dict(), input],
         )
-        return execution
+    except Exception as exc:
+        _fail_unqueued(execution, exc)
+        raise BrokerUnavailable(f"Could not queue the run on the Celery broker: {exc}") from exc
+    return execution
+
+
+async def start_in_background(
+    *, definition: WorkflowDefinition, input: dict[str, Any], execution_id: str | None
+) -> Execution:
+    """Record the start now and leave the run to the pool or to Celery; returns at once."""
+    if settings.C4C_DISPATCH == "celery":
+        return await sync_to_async(_start_on_celery, thread_sensitive=False)(
+            definition=definition, input=input, execution_id=execution_id
+        )
+    start = sync_to_async(runtime.start, thread_sensitive=False)
     pool.reserve()
     try:
         execution = await start(definition=definition, input=input, execution_id=execution_id)

@@ -1,7 +1,8 @@
 """What a serving process does once, before it answers its first request.
 
-Called from the ASGI module (daphne imports it once per process), never from management commands
-or the test database: failing "interrupted" runs is only right when a server takes over.
+Called from the ASGI module (daphne imports it once per process) and from a Celery node when it
+is ready (c4c_site.celery), never from management commands or the test database: failing
+"interrupted" runs is only right when a server or worker takes over.
 """
 
 import logging
@@ -24,16 +25,28 @@ def instrument() -> None:
         instrumentor.instrument()
 
 
-def recover_interrupted() -> list[str]:
-    """Fail the runs a previous process of this server left running, with a reason saying so."""
+def recover_interrupted(*, server: str | None = None, owner: str | None = None) -> list[str]:
+    """Fail the runs a stopped process of this server left running, and tell open dashboards.
+
+    A web server calls it with its defaults (C4C_SERVER_ID, this process); a Celery node with its
+    node name and identity (c4c_site.celery). Each failed run gets workflow.failed on its own
+    stream and an executions.update on the list, as if its process had finished it.
+    """
+    from . import events
+    from .models import Execution
     from .store import executions_fail_interrupted, server_id
 
-    failed = executions_fail_interrupted()
-    if failed:
-        logger.warning(
-            "Marked %d execution(s) of server %s as failed: interrupted by a restart (%s)",
-            len(failed),
-            server_id(),
-            ", ".join(failed[:10]),
-        )
+    failed = executions_fail_interrupted(server=server, owner=owner)
+    if not failed:
+        return failed
+    logger.warning(
+        "Marked %d execution(s) of %s as failed: their process stopped before they finished (%s)",
+        len(failed),
+        server or server_id(),
+        ", ".join(failed[:10]),
+    )
+    for execution in Execution.objects.for_list().filter(execution_id__in=failed):
+        nodes = list(execution.nodes.all())
+        events.emit_workflow_finished(execution)
+        events.emit_executions_update(execution, nodes)
     return failed

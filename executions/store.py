@@ -235,14 +235,55 @@ def execution_cancel(*, execution_id: str, reason: str = "Cancelled by request")
     return execution
 
 
-def executions_fail_interrupted(*, server: str | None = None) -> list[str]:
-    """Fail the runs a previous process of this server left running when it died.
+def execution_claim(*, execution_id: str, owner: str) -> Execution | None:
+    """Make a queued run (no owner yet) this worker's, or None when it is not waiting any more.
 
-    Only rows whose owner is this server (by C4C_SERVER_ID) but another process are touched, so
-    servers sharing one PostgreSQL never fail each other's live runs.
+    The conditional UPDATE lets exactly one worker take a run, so a message the broker delivers
+    twice never runs it twice, and a run cancelled while it was queued is left as it is.
+    """
+    with transaction.atomic():
+        claimed = Execution.objects.filter(
+            execution_id=execution_id, status=ExecutionStatus.RUNNING, worker_id=""
+        ).update(worker_id=owner)
+    if not claimed:
+        return None
+    return Execution.objects.get(execution_id=execution_id)
+
+
+def _process_gone(owner: str) -> bool:
+    """Whether the process an owner (server/pid/boot) names has stopped, seen from this host.
+
+    Our own pid under another boot token is our previous life. A pid still alive may be a sibling
+    sharing the server name (several daphne processes or Celery workers on one host), so its runs
+    are left alone: a run is failed only when nothing can still be running it.
+    """
+    parts = owner.rsplit("/", 2)
+    pid = int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else 0
+    if pid <= 0 or pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def executions_fail_interrupted(
+    *, server: str | None = None, owner: str | None = None
+) -> list[str]:
+    """Fail the runs a stopped process of this server left running, and return their ids.
+
+    The rule, for any number of web processes and Celery workers sharing one database: each
+    running row names its owner (server/pid/boot; a run queued for Celery has none until a worker
+    claims it). A process starting up fails only rows whose owner names its own server (a web
+    server's C4C_SERVER_ID, a worker's node name) and a process that is provably gone, so live
+    runs of other servers, and of live siblings with the same name on this host, are never
+    touched. `owner` is the identity of the process doing this (default: this process).
     """
     prefix = f"{server or server_id()}/"
-    me = worker_id()
+    me = owner or worker_id()
     now = timezone.now()
     failed: list[str] = []
     with transaction.atomic():
@@ -253,6 +294,8 @@ def executions_fail_interrupted(*, server: str | None = None) -> list[str]:
             .only("pk", "execution_id", "started_at", "worker_id")
         )
         for execution in rows:
+            if not _process_gone(execution.worker_id):
+                continue
             Execution.objects.filter(pk=execution.pk).update(
                 status=ExecutionStatus.FAILED,
                 ended_at=now,

@@ -6,6 +6,7 @@ database again on the same port, `.crash()` kills it without a clean shutdown. `
 is its base URL for tests that only need to talk to it.
 """
 
+import gc
 import os
 import signal
 import socket
@@ -107,3 +108,15 @@ def daphne_server(tmp_path: Path) -> Iterator[DaphneServer]:
 @pytest.fixture
 def live_server_url(daphne_server: DaphneServer) -> str:
     return daphne_server.url
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None) -> Iterator[None]:
+    """Close the connections of threads that died before the test database is dropped.
+
+    The test client runs each async view on a fresh event loop; its executor threads die with
+    their Django connections held in reference cycles, still open until a garbage collection.
+    PostgreSQL refuses to drop a database with open sessions ("is being accessed by other users").
+    """
+    yield
+    gc.collect()

@@ -1,0 +1,190 @@
+"""Django admin over executions: read-only, filterable, searchable, inlines in execution order."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.test import Client
+
+from executions import store
+from executions.models import Execution, Span
+from workflows.definitions import WorkflowDefinition
+from workflows.observer import ErrorInfo, RunResult
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = "/admin/executions/execution/"
+
+
+def _record(
+    definition: WorkflowDefinition,
+    execution_id: str,
+    *,
+    started_at: datetime,
+    fail_at: str | None = None,
+) -> Execution:
+    """A finished run written through the store: nodes in order, then spans, then the result."""
+    execution = store.execution_start(
+        execution_id=execution_id, definition=definition, input={}, started_at=started_at
+    )
+    spans = [
+        Span(
+            trace_id="a" * 32,
+            span_id=f"{0:016x}",
+            name="workflow.execute",
+            start_time_us=int(started_at.timestamp() * 1e6),
+            end_time_us=int(started_at.timestamp() * 1e6) + 9_000,
+            status_code="OK",
+        )
+    ]
+    for index, node in enumerate(definition.nodes):
+        at = started_at + timedelta(milliseconds=index + 1)
+        row = store.node_start(
+            execution=execution, node=node, node_index=index, input={}, started_at=at
+        )
+        if node.id == fail_at:
+            store.node_fail(node=row, error=ErrorInfo("ValueError", "bad", ""), ended_at=at)
+            break
+        store.node_complete(node=row, output={"n": index}, ended_at=at)
+        spans.append(
+            Span(
+                trace_id="a" * 32,
+                span_id=f"{index + 1:016x}",
+                parent_span_id=f"{0:016x}",
+                name=f"workflow.node.{node.id}",
+                start_time_us=int(at.timestamp() * 1e6),
+                end_time_us=int(at.timestamp() * 1e6) + 500,
+                status_code="OK",
+            )
+        )
+    store.execution_finish(
+        execution=execution,
+        result=RunResult(
+            execution_id=execution_id,
+            workflow_id=definition.id,
+            status="failed" if fail_at else "completed",
+            started_at=started_at,
+            ended_at=started_at + timedelta(milliseconds=10),
+            error=ErrorInfo("ValueError", "bad", "") if fail_at else None,
+        ),
+    )
+    store.spans_record(execution=execution, spans=spans[::-1])
+    return execution
+
+
+@pytest.fixture
+def runs(math_workflow: WorkflowDefinition) -> list[Execution]:
+    other = math_workflow.model_copy(update={"id": "other-flow"})
+    return [
+        _record(math_workflow, "run-ok", started_at=datetime(2025, 3, 1, 12, tzinfo=UTC)),
+        _record(
+            math_workflow,
+            "run-failed",
+            started_at=datetime(2025, 3, 2, 12, tzinfo=UTC),
+            fail_at="multiply",
+        ),
+        _record(other, "run-other", started_at=datetime(2025, 4, 5, 12, tzinfo=UTC)),
+    ]
+
+
+def _listed(client: Client, query: str = "") -> list[str]:
+    response = client.get(f"{CHANGELIST}{query}")
+    assert response.status_code == 200
+    return [e.execution_id for e in response.context["cl"].result_list]
+
+
+def test_changelist_lists_newest_first(admin_client: Client, runs) -> None:
+    assert _listed(admin_client) == ["run-other", "run-failed", "run-ok"]
+
+
+def test_changelist_filters_by_status_and_workflow(admin_client: Client, runs) -> None:
+    assert _listed(admin_client, "?status__exact=failed") == ["run-failed"]
+    assert _listed(admin_client, "?workflow_id__exact=other-flow") == ["run-other"]
+    assert _listed(admin_client, "?status__exact=completed&workflow_id__exact=math-three") == [
+        "run-ok"
+    ]
+
+
+def test_changelist_searches_by_execution_id(admin_client: Client, runs) -> None:
+    assert _listed(admin_client, "?q=run-fail") == ["run-failed"]
+    assert _listed(admin_client, "?q=no-such-run") == []
+
+
+def test_changelist_drills_down_by_start_date(admin_client: Client, runs) -> None:
+    response = admin_client.get(CHANGELIST)
+    assert b"started_at__year=2025" in response.content
+    assert _listed(admin_client, "?started_at__year=2025&started_at__month=3") == [
+        "run-failed",
+        "run-ok",
+    ]
+    assert _listed(
+        admin_client, "?started_at__year=2025&started_at__month=3&started_at__day=1"
+    ) == ["run-ok"]
+
+
+def test_changelist_query_count_does_not_grow_with_rows(
+    admin_client: Client, math_workflow: WorkflowDefinition, django_assert_num_queries
+) -> None:
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    _record(math_workflow, "first", started_at=start)
+    admin_client.get(CHANGELIST)
+    with django_assert_num_queries(7):
+        assert _listed(admin_client) == ["first"]
+    for i in range(20):
+        _record(math_workflow, f"more-{i}", started_at=start + timedelta(hours=i + 1))
+    with django_assert_num_queries(7):
+        assert len(_listed(admin_client)) == 21
+
+
+def test_change_page_is_read_only_with_nodes_and_spans_in_execution_order(
+    admin_client: Client, runs
+) -> None:
+    execution = runs[0]
+    response = admin_client.get(f"{CHANGELIST}{execution.pk}/change/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Save" not in html
+    assert 'name="execution_id"' not in html
+
+    node_rows = response.context["inline_admin_formsets"][0]
+    assert [f.original.node_id for f in node_rows] == ["add", "multiply", "subtract"]
+    span_rows = response.context["inline_admin_formsets"][1]
+    assert [f.original.name for f in span_rows] == [
+        "workflow.execute",
+        "workflow.node.add",
+        "workflow.node.multiply",
+        "workflow.node.subtract",
+    ]
+    assert html.index("workflow.node.add") < html.index("workflow.node.subtract")
+    assert f'<a href="/executions/{execution.execution_id}">Open on the dashboard</a>' in html
+
+
+def test_failed_node_and_error_show_on_the_change_page(admin_client: Client, runs) -> None:
+    failed = runs[1]
+    response = admin_client.get(f"{CHANGELIST}{failed.pk}/change/")
+    node_rows = response.context["inline_admin_formsets"][0]
+    assert [(f.original.node_id, f.original.status) for f in node_rows] == [
+        ("add", "completed"),
+        ("multiply", "failed"),
+    ]
+    assert "ValueError" in response.content.decode()
+
+
+def test_executions_cannot_be_added_changed_or_deleted(admin_client: Client, runs) -> None:
+    assert admin_client.get(f"{CHANGELIST}add/").status_code == 403
+    response = admin_client.post(
+        f"{CHANGELIST}{runs[0].pk}/change/", {"execution_id": "renamed", "status": "failed"}
+    )
+    assert response.status_code == 403
+    assert admin_client.get(f"{CHANGELIST}{runs[0].pk}/delete/").status_code == 403
+    admin_client.post(
+        CHANGELIST, {"action": "delete_selected", "_selected_action": [r.pk for r in runs]}
+    )
+    assert Execution.objects.get(pk=runs[0].pk).execution_id == "run-ok"
+    assert Execution.objects.count() == 3
+    assert b"delete_selected" not in admin_client.get(CHANGELIST).content
+
+
+def test_anonymous_user_is_sent_to_the_login_page(client: Client, runs) -> None:
+    response = client.get(CHANGELIST)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/admin/login/")

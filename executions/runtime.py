@@ -16,6 +16,7 @@ import traceback
 from typing import Any
 
 from django.conf import settings
+from django.db import connections
 from django.utils import timezone
 
 from workflows.definitions import WorkflowDefinition, WorkflowNode
@@ -120,6 +121,10 @@ class ExecutionRecorder:
 
     def execution_finished(self, *, result: RunResult) -> None:
         """The result is recorded by run() once the root span has ended and spans are complete."""
+
+    def branch_thread_finished(self) -> None:
+        """A branch thread's database connection would otherwise stay open until GC finds it."""
+        connections.close_all()
 
 
 def start(

@@ -516,6 +516,9 @@ class _Run:
 
     def _run_branch(self, branch_id: str, shared: _Branches) -> None:
         node_id: str | None = branch_id
-        while node_id is not None:
-            handler_id, recovered = self._run_node(node_id, shared)
-            node_id = handler_id if recovered else None
+        try:
+            while node_id is not None:
+                handler_id, recovered = self._run_node(node_id, shared)
+                node_id = handler_id if recovered else None
+        finally:
+            self.observer.branch_thread_finished()

@@ -92,3 +92,7 @@ class RunObserver(Protocol):
     ) -> None: ...
 
     def execution_finished(self, *, result: RunResult) -> None: ...
+
+    def branch_thread_finished(self) -> None:
+        """Called last in each thread the engine started for a parallel branch, so an observer
+        can release what it holds per thread (a database connection) before the thread ends."""

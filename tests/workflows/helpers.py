@@ -9,6 +9,7 @@ class RecordingObserver:
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.branch_threads_finished = 0
         self._lock = threading.Lock()
 
     def _record(self, hook: str, kwargs: dict[str, Any]) -> None:
@@ -29,6 +30,10 @@ class RecordingObserver:
 
     def execution_finished(self, **kwargs: Any) -> None:
         self._record("execution_finished", kwargs)
+
+    def branch_thread_finished(self) -> None:
+        with self._lock:
+            self.branch_threads_finished += 1
 
     @property
     def hooks(self) -> list[str]:

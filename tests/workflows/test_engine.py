@@ -367,6 +367,16 @@ def test_parallel_wait_for_all_runs_branches_concurrently(run, observer) -> None
     assert sorted(indexes) == list(range(5))
 
 
+def test_every_branch_thread_tells_the_observer_it_is_finishing(run, observer) -> None:
+    definition = _parallel(
+        True,
+        {"id": "ok", "procedureName": "test.sleep", "config": {"ms": 10}},
+        {"id": "bad", "procedureName": "test.boom", "config": {"value": 1}},
+    )
+    run(definition)
+    assert observer.branch_threads_finished == 2
+
+
 def test_parallel_wait_for_all_fails_when_a_branch_fails(run, observer) -> None:
     definition = _parallel(
         True,

@@ -59,6 +59,14 @@ class WorkflowDefinition(_CamelModel):
     variables: dict[str, Any] = Field(default_factory=dict)
     metadata: dict[str, Any] = Field(default_factory=dict)
 
+    def to_json_dict(self) -> dict[str, Any]:
+        """As c4c writes it: `variables` and `metadata` appear only when they hold something."""
+        data = super().to_json_dict()
+        for key in ("variables", "metadata"):
+            if not data.get(key):
+                data.pop(key, None)
+        return data
+
     @property
     def display_name(self) -> str:
         return self.name or self.id

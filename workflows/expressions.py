@@ -8,8 +8,13 @@ outputs by id) and `get(nodeId)`. Limits, all enforced before or while evaluatin
 - no imports, lambdas, f-strings, assignment, attribute names starting with `_`;
 - attributes only from a small read-only allow-list per type (no `str.center(10**9)` and no
   `dict.clear()` on the engine's state); dict keys also read as attributes (`input.value`);
-- power, shift, repetition and `%` formatting are bounded so `9**9**9` or `'a'*10**9` are refused
-  instead of eating memory or CPU; comprehensions are capped by simpleeval;
+- power, shift, repetition, `round` digits and `%` formatting are bounded so `9**9**9`,
+  `'a'*10**9` or `round(1, -10**8)` are refused instead of eating memory or CPU; comprehensions
+  are capped by simpleeval;
+- every value the expression builds (literals, comprehensions, operators, calls, slices) is
+  weighed, counting shared parts each time they are reachable, against one allocation budget: a
+  single built-in such as `str()` or `==` runs to completion between deadline checks, so
+  `str([[0]*9999]*9999)` must be refused before it can build 300 MB;
 - a budget of evaluated nodes and a wall-clock deadline stop endless work.
 
 Any failure raises ExpressionError with the reason; the engine fails the condition node with it
@@ -33,6 +38,8 @@ MAX_EVALUATED_NODES = 20_000
 MAX_SECONDS = 0.25
 MAX_SEQUENCE_LENGTH = 10_000
 MAX_INT_BITS = 4096
+MAX_ROUND_DIGITS = 1300
+MAX_ALLOCATED = 200_000
 
 _ALLOWED_ATTRS: dict[type, frozenset[str]] = {
     dict: frozenset({"get", "keys", "values", "items"}),
@@ -69,10 +76,27 @@ def _bounded_int(value: Any) -> Any:
     return value
 
 
-def _bounded_len(value: Any) -> Any:
-    if isinstance(value, str | list | tuple | dict) and len(value) > MAX_SEQUENCE_LENGTH:
-        raise ExpressionError(f"result longer than {MAX_SEQUENCE_LENGTH} items")
-    return value
+def _weight(value: Any, limit: int) -> int:
+    """Items reachable from `value` (a string weighs its length), counted up to just past `limit`.
+
+    Shared parts count every time they are reachable, because that is what `str()`, `==` or `in`
+    walk; stopping past the limit keeps weighing a bomb as cheap as refusing it.
+    """
+    total = 0
+    stack = [value]
+    while stack and total <= limit:
+        item = stack.pop()
+        if isinstance(item, str | bytes):
+            total += max(1, len(item))
+        elif isinstance(item, dict):
+            total += 1 + len(item)
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple | set | frozenset):
+            total += 1 + len(item)
+            stack.extend(item)
+        else:
+            total += 1
+    return total
 
 
 def _pow(a: Any, b: Any) -> Any:
@@ -86,14 +110,14 @@ def _pow(a: Any, b: Any) -> Any:
 
 def _mult(a: Any, b: Any) -> Any:
     for seq, times in ((a, b), (b, a)):
-        repeats = isinstance(seq, str | list | tuple) and isinstance(times, int)
+        repeats = isinstance(seq, str | bytes | list | tuple) and isinstance(times, int)
         if repeats and len(seq) * times > MAX_SEQUENCE_LENGTH:
             raise ExpressionError(f"repetition longer than {MAX_SEQUENCE_LENGTH} items")
     return _bounded_int(a * b)
 
 
 def _add(a: Any, b: Any) -> Any:
-    return _bounded_len(_bounded_int(a + b))
+    return _bounded_int(a + b)
 
 
 def _mod(a: Any, b: Any) -> Any:
@@ -121,13 +145,24 @@ _OPERATORS = {
     ast.RShift: _shift(op.rshift),
 }
 
+
+def _round(number: Any, ndigits: Any = None) -> Any:
+    if isinstance(ndigits, int) and abs(ndigits) > MAX_ROUND_DIGITS:
+        raise ExpressionError(f"round() to {ndigits} digits is out of range")
+    return round(number, ndigits)
+
+
+def _int(*args: Any) -> int:
+    return _bounded_int(int(*args))
+
+
 _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "len": len,
     "abs": abs,
     "min": min,
     "max": max,
-    "round": round,
-    "int": int,
+    "round": _round,
+    "int": _int,
     "float": float,
     "str": str,
     "bool": bool,
@@ -135,9 +170,22 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
 
 _FORBIDDEN_SYNTAX = (ast.JoinedStr, ast.FormattedValue, ast.Lambda, ast.NamedExpr, ast.Starred)
 
+_BUILDING_NODES = (
+    ast.List,
+    ast.Tuple,
+    ast.Set,
+    ast.Dict,
+    ast.ListComp,
+    ast.SetComp,
+    ast.DictComp,
+    ast.BinOp,
+    ast.Call,
+    ast.Subscript,
+)
+
 
 class _Sandbox(EvalWithCompoundTypes):
-    """simpleeval with an allow-list of attributes, a node budget and a deadline."""
+    """simpleeval with an allow-list of attributes, node and allocation budgets and a deadline."""
 
     def __init__(self, names: dict[str, Any], functions: dict[str, Callable[..., Any]]) -> None:
         super().__init__(operators=_OPERATORS, functions=functions, names=names)
@@ -145,15 +193,27 @@ class _Sandbox(EvalWithCompoundTypes):
             self.nodes.pop(node_type, None)
         self.nodes[ast.Attribute] = self._eval_attribute
         self._budget = MAX_EVALUATED_NODES
+        self._allowance = MAX_ALLOCATED
         self._deadline = time.monotonic() + MAX_SECONDS
 
     def _eval(self, node: ast.AST) -> Any:
+        """Dispatch without simpleeval's own result check: that walks every intermediate value in
+        full at every node (a bomb in itself), and here names are plain data and functions a fixed
+        safe list, so it could find nothing."""
         self._budget -= 1
         if self._budget < 0:
             raise ExpressionError(f"evaluation took more than {MAX_EVALUATED_NODES} steps")
         if time.monotonic() > self._deadline:
             raise ExpressionError(f"evaluation took longer than {MAX_SECONDS}s")
-        return super()._eval(node)
+        handler = self.nodes.get(type(node))
+        if handler is None:
+            raise ExpressionError(f"{type(node).__name__} is not allowed in expressions")
+        value = handler(node)
+        if isinstance(node, _BUILDING_NODES) and not _is_lookup(node):
+            self._allowance -= _weight(value, self._allowance)
+            if self._allowance < 0:
+                raise ExpressionError(f"expression builds more than {MAX_ALLOCATED} items")
+        return value
 
     def _eval_attribute(self, node: ast.Attribute) -> Any:
         if node.attr.startswith("_"):
@@ -167,6 +227,17 @@ class _Sandbox(EvalWithCompoundTypes):
                 f"attribute {node.attr!r} is not available on {type(value).__name__}"
             )
         return getattr(value, node.attr)
+
+
+def _is_lookup(node: ast.AST) -> bool:
+    """Indexing and `get(...)` hand back run data that exists already, so building costs nothing."""
+    if isinstance(node, ast.Subscript):
+        return not isinstance(node.slice, ast.Slice)
+    if isinstance(node, ast.Call):
+        func = node.func
+        name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+        return name == "get"
+    return False
 
 
 def check_expression(expression: Any) -> ast.Expr:

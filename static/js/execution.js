@@ -60,7 +60,9 @@
   }
 
   function timeText(iso) {
-    return iso ? new Date(iso).toLocaleTimeString(undefined, { hour12: false, fractionalSecondDigits: 3 }) : "—";
+    // Naming any field drops the defaults, so hours, minutes and seconds are all spelled out.
+    const fields = { hour: "2-digit", minute: "2-digit", second: "2-digit", fractionalSecondDigits: 3, hour12: false };
+    return iso ? new Date(iso).toLocaleTimeString(undefined, fields) : "—";
   }
 
   function renderPanel() {

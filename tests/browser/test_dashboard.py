@@ -161,10 +161,59 @@ def test_clicking_a_node_shows_its_input_output_and_timing(server, open_page):
     expect(panel).to_contain_text("Output")
     expect(panel).to_contain_text('"result": 15')
     expect(panel).to_contain_text("Duration")
+    started = panel.locator("dt", has_text="Started").locator("xpath=following-sibling::dd[1]")
+    expect(started).to_have_text(re.compile(r"^\d{2}:\d{2}:\d{2}\.\d{3}$"))
     # The keyboard reaches nodes too.
     page.locator('.node[data-node-id="multiply"]').focus()
     page.keyboard.press("Enter")
     expect(panel.get_by_role("heading", name="multiply")).to_be_visible()
+
+
+_MARKUP = '<img src=x onerror="window.__xss = 1">'
+
+
+def test_markup_in_workflow_data_is_shown_as_text_and_never_runs(server, open_page):
+    definition = {
+        "id": "markup-wf",
+        "name": "<script>window.__xss = 2</script>Evil",
+        "startNode": "log<svg onload=window.__xss=3>",
+        "nodes": [
+            {
+                "id": "log<svg onload=window.__xss=3>",
+                "type": "procedure",
+                "procedureName": "custom.log",
+                "config": {"message": "{{input.msg}}"},
+                "next": "fetch",
+            },
+            {
+                "id": "fetch",
+                "type": "procedure",
+                "procedureName": "data.fetch",
+                "config": {"source": "{{input.msg}}"},
+            },
+        ],
+    }
+    result = api(server, "/workflow/execute", {"workflow": definition, "input": {"msg": _MARKUP}})
+    assert _MARKUP in result["error"]["message"]
+
+    listing = open_page(f"{server.url}/executions")
+    row = listing.locator(f'tr[data-execution-id="{result["executionId"]}"]')
+    expect(row).to_contain_text("<script>window.__xss = 2</script>Evil")
+    page = open_page(f"{server.url}/executions/{result['executionId']}")
+    expect(page.locator("#execution-header h1")).to_contain_text("<script>")
+    expect(page.locator("#execution-header .error-box")).to_contain_text(_MARKUP)
+    for node in page.locator("#panel-graph .node").all():
+        node.click()
+    expect(page.locator("#node-panel")).to_contain_text(_MARKUP)
+    for tab in ("Timeline", "Trace"):
+        page.get_by_role("tab", name=re.compile(tab)).click()
+        for summary in page.locator(f"#panel-{tab.lower()} summary").all():
+            summary.click()
+    expect(page.locator("#panel-trace")).to_contain_text(_MARKUP)
+    for opened in (listing, page):
+        assert opened.evaluate("window.__xss") is None
+        assert opened.locator("[onerror], [onload]").count() == 0
+        assert opened.locator('script:not([src]):not([type="application/json"])').count() == 0
 
 
 def test_tabs_follow_the_aria_pattern_with_arrow_keys(server, open_page):

@@ -1,7 +1,44 @@
 """A recording observer and small builders of c4c JSON definitions for engine tests."""
 
 import threading
+from collections.abc import Callable
 from typing import Any
+
+from workflows.definitions import WorkflowDefinition
+from workflows.engine import run_workflow
+from workflows.observer import RunResult
+from workflows.registry import ProcedureRegistry
+
+# As c4c answers GET /workflow/definitions/simple-math-workflow (shared/contract).
+C4C_SIMPLE_MATH: dict[str, Any] = {
+    "id": "simple-math-workflow",
+    "name": "Simple Math Workflow",
+    "description": "Basic math operations workflow for testing",
+    "version": "1.0.0",
+    "startNode": "add",
+    "nodes": [
+        {
+            "id": "add",
+            "type": "procedure",
+            "procedureName": "math.add",
+            "config": {"a": 10, "b": 5},
+            "next": "multiply",
+        },
+        {
+            "id": "multiply",
+            "type": "procedure",
+            "procedureName": "math.multiply",
+            "config": {"a": 3, "b": 2},
+            "next": "subtract",
+        },
+        {
+            "id": "subtract",
+            "type": "procedure",
+            "procedureName": "math.subtract",
+            "config": {"a": 20, "b": 8},
+        },
+    ],
+}
 
 
 class RecordingObserver:
@@ -64,3 +101,30 @@ def chain(*nodes: dict[str, Any], workflow_id: str = "wf", **extra: Any) -> dict
         "nodes": linked,
         **extra,
     }
+
+
+def run_concurrently(
+    definition: WorkflowDefinition,
+    registry: ProcedureRegistry,
+    *,
+    runs: int = 16,
+    input_for: Callable[[int], Any] = lambda n: None,
+) -> dict[int, RunResult]:
+    """Start `runs` runs of one definition on as many threads at once; their results by number."""
+    results: dict[int, RunResult] = {}
+
+    def worker(n: int) -> None:
+        results[n] = run_workflow(
+            definition,
+            input_for(n),
+            execution_id=f"exec-{n}",
+            observer=RecordingObserver(),
+            registry=registry,
+        )
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(runs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results

@@ -3,7 +3,8 @@
 import pytest
 
 from workflows.builder import Workflow, condition, parallel, sequential, step
-from workflows.library import workflow_library
+
+from .helpers import C4C_SIMPLE_MATH
 
 
 def test_linear_chain_matches_c4c_simple_math_json() -> None:
@@ -19,7 +20,7 @@ def test_linear_chain_matches_c4c_simple_math_json() -> None:
         .build()
     )
     data = definition.to_json_dict()
-    assert data == workflow_library().get("simple-math-workflow").to_json_dict()
+    assert data == C4C_SIMPLE_MATH
     assert data["startNode"] == "add"
     assert [(n["id"], n.get("next")) for n in data["nodes"]] == [
         ("add", "multiply"),

@@ -1,7 +1,6 @@
 """The engine runs each node type with c4c's semantics and reports every step."""
 
 import asyncio
-import threading
 import time
 from typing import Any
 
@@ -10,7 +9,7 @@ import pytest
 from workflows.builder import Workflow, sequential, step
 from workflows.engine import run_workflow
 
-from .helpers import RecordingObserver, chain
+from .helpers import chain, run_concurrently
 
 
 def test_procedure_input_is_config_merged_with_variables_config_winning(run, observer) -> None:
@@ -469,44 +468,29 @@ class _ExplodingObserver:
 
 
 @pytest.mark.parametrize(
-    "hook", ["execution_started", "node_started", "node_completed", "execution_finished"]
+    ("hook", "definition"),
+    [
+        (hook, Workflow("wf").procedure("add", "math.add", config={"a": 1, "b": 2}).build())
+        for hook in ("execution_started", "node_started", "node_completed", "execution_finished")
+    ]
+    + [
+        (
+            "node_completed",
+            Workflow("wf")
+            .parallel("fan", [step("a", "test.increment"), step("b", "test.increment")])
+            .build(),
+        ),
+        ("node_failed", Workflow("wf").procedure("boom", "test.boom").build()),
+    ],
+    ids=["started", "node-started", "node-completed", "finished", "parallel-branch", "failure"],
 )
-def test_observer_errors_propagate(hook, test_registry) -> None:
-    definition = Workflow("wf").procedure("add", "math.add", config={"a": 1, "b": 2}).build()
+def test_observer_errors_propagate(hook, definition, test_registry) -> None:
     with pytest.raises(ConnectionError, match="could not be recorded"):
         run_workflow(
             definition,
             None,
             execution_id="x",
             observer=_ExplodingObserver(hook),
-            registry=test_registry,
-        )
-
-
-def test_observer_error_in_a_parallel_branch_propagates(test_registry) -> None:
-    definition = (
-        Workflow("wf")
-        .parallel("fan", [step("a", "test.increment"), step("b", "test.increment")])
-        .build()
-    )
-    with pytest.raises(ConnectionError):
-        run_workflow(
-            definition,
-            None,
-            execution_id="x",
-            observer=_ExplodingObserver("node_completed"),
-            registry=test_registry,
-        )
-
-
-def test_observer_error_on_failure_propagates(test_registry) -> None:
-    definition = Workflow("wf").procedure("boom", "test.boom").build()
-    with pytest.raises(ConnectionError):
-        run_workflow(
-            definition,
-            None,
-            execution_id="x",
-            observer=_ExplodingObserver("node_failed"),
             registry=test_registry,
         )
 
@@ -518,20 +502,5 @@ def test_concurrent_runs_do_not_share_state(test_registry) -> None:
         .procedure("inc2", "test.increment")
         .build()
     )
-    results: dict[int, Any] = {}
-
-    def worker(n: int) -> None:
-        results[n] = run_workflow(
-            definition,
-            {"value": n},
-            execution_id=f"e{n}",
-            observer=RecordingObserver(),
-            registry=test_registry,
-        )
-
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(16)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = run_concurrently(definition, test_registry, input_for=lambda n: {"value": n})
     assert all(results[n].outputs["inc2"] == {"value": n + 2} for n in range(16))

@@ -4,11 +4,17 @@ import pytest
 
 from workflows.library import workflow_library
 
+from .helpers import C4C_SIMPLE_MATH
+
 
 def _example(workflow_id: str):
     definition = workflow_library().get(workflow_id)
     assert definition is not None, workflow_id
     return definition
+
+
+def test_simple_math_is_exactly_c4cs_definition() -> None:
+    assert _example("simple-math-workflow").to_json_dict() == C4C_SIMPLE_MATH
 
 
 def test_simple_math_gives_15_6_12(run) -> None:

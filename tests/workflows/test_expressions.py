@@ -65,6 +65,17 @@ def test_expressions_see_variables_outputs_input_and_get(expression, expected) -
         ("'a'*10**9", "repetition"),
         ("[1]*10**9", "repetition"),
         ("1 << 10**9", "shift"),
+        ("b'a' * 10**9", "repetition"),
+        ("round(1, -10**8)", "out of range"),
+        ("int('9' * 4300)", "too large"),
+        ("str([[0] * 9999] * 9999)", "builds more than"),
+        ("[[0.5] * 9999] * 9999 == [[0.5] * 9999] * 9999", "builds more than"),
+        ("min([[0] * 9999] * 9999)", "builds more than"),
+        ("[big[:] for y in big]", "builds more than"),
+        (
+            "str([[a, a, a, a] for a in [[b, b, b, b] for b in [[c, c, c, c] for c in [big]]]])",
+            "builds",
+        ),
         ("[x for x in input.name for y in range(10**9)]", "range"),
         ("[[a, b] for a in big for b in big]", "steps"),
         ("-" * 500 + "1", "deeper"),
@@ -102,3 +113,15 @@ def test_objects_that_are_not_plain_data_expose_no_attributes() -> None:
 
     with pytest.raises(ExpressionError, match="not available on Secret"):
         _eval("thing.token", thing=Secret())
+
+
+def test_large_run_data_is_not_walked_at_every_lookup() -> None:
+    began = time.monotonic()
+    result = evaluate(
+        "[x for x in big if input.limit > 2][-1]",
+        variables={"big": list(range(2000))},
+        outputs={},
+        input={"limit": 3, "rows": [{"id": n, "tags": ["a", "b"]} for n in range(100_000)]},
+    )
+    assert result == 1999
+    assert time.monotonic() - began < 1.0

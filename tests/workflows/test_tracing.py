@@ -1,15 +1,12 @@
 """Each run is its own trace: workflow.execute -> workflow.node.<type> -> procedure spans."""
 
-import threading
-
 from opentelemetry import trace
 from opentelemetry.trace import StatusCode
 
 from workflows.builder import Workflow, step
-from workflows.engine import run_workflow
 from workflows.library import workflow_library
 
-from .helpers import RecordingObserver, chain
+from .helpers import chain, run_concurrently
 
 
 def _by_name(spans):
@@ -105,23 +102,7 @@ def test_failures_are_recorded_as_exceptions_with_error_status(run, spans) -> No
 
 
 def test_concurrent_runs_keep_their_spans_apart(spans, test_registry) -> None:
-    definition = workflow_library().get("simple-math-workflow")
-    results = {}
-
-    def worker(n: int) -> None:
-        results[n] = run_workflow(
-            definition,
-            None,
-            execution_id=f"exec-{n}",
-            observer=RecordingObserver(),
-            registry=test_registry,
-        )
-
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(16)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = run_concurrently(workflow_library().get("simple-math-workflow"), test_registry)
     assert len({r.trace_id for r in results.values()}) == 16
     for n, result in results.items():
         recorded = spans(result.trace_id)

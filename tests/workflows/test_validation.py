@@ -3,38 +3,7 @@
 from workflows.builder import Workflow, sequential
 from workflows.validation import parse_definition, validate_definition
 
-from .helpers import chain
-
-# As c4c answers GET /workflow/definitions/simple-math-workflow.
-SIMPLE_MATH = {
-    "id": "simple-math-workflow",
-    "name": "Simple Math Workflow",
-    "description": "Basic math operations workflow for testing",
-    "version": "1.0.0",
-    "startNode": "add",
-    "nodes": [
-        {
-            "id": "add",
-            "type": "procedure",
-            "procedureName": "math.add",
-            "config": {"a": 10, "b": 5},
-            "next": "multiply",
-        },
-        {
-            "id": "multiply",
-            "type": "procedure",
-            "procedureName": "math.multiply",
-            "config": {"a": 3, "b": 2},
-            "next": "subtract",
-        },
-        {
-            "id": "subtract",
-            "type": "procedure",
-            "procedureName": "math.subtract",
-            "config": {"a": 20, "b": 8},
-        },
-    ],
-}
+from .helpers import C4C_SIMPLE_MATH, chain
 
 
 def _errors(data: dict) -> list[str]:
@@ -68,7 +37,7 @@ def test_contract_bad_definition_gives_c4c_messages() -> None:
 
 
 def test_sound_definition_has_no_errors() -> None:
-    assert _errors(SIMPLE_MATH) == []
+    assert _errors(C4C_SIMPLE_MATH) == []
 
 
 def test_every_problem_is_reported_at_once() -> None:

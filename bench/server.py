@@ -1,0 +1,129 @@
+"""The app under test, started the way a user starts it: `c4c serve` on a free port.
+
+The server is a separate process with its own SQLite file in a temporary directory (via
+DATABASE_URL), production settings (DEBUG off), and its output captured to a log we grep.
+"""
+
+import os
+import secrets
+import signal
+import socket
+import sqlite3
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+C4C = REPO_ROOT / ".venv" / "bin" / "c4c"
+
+
+class ServerError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen
+    port: int
+    db_path: Path
+    log_path: Path
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def memory_mib(self) -> dict[str, float | None]:
+        """VmRSS (now) and VmHWM (peak) of the daphne process, from /proc."""
+        values: dict[str, float | None] = {"rss_mib": None, "peak_rss_mib": None}
+        try:
+            lines = Path(f"/proc/{self.pid}/status").read_text().splitlines()
+        except OSError:
+            return values
+        for line in lines:
+            if line.startswith("VmRSS:"):
+                values["rss_mib"] = round(int(line.split()[1]) / 1024, 1)
+            elif line.startswith("VmHWM:"):
+                values["peak_rss_mib"] = round(int(line.split()[1]) / 1024, 1)
+        return values
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def log_count(self, needle: str) -> int:
+        try:
+            return self.log_path.read_text(errors="replace").count(needle)
+        except OSError:
+            return 0
+
+    def log_tail(self, chars: int = 3000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+    def db_connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.db_path, timeout=60, isolation_level=None)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+def start_server(workdir: Path, *, ready_timeout_s: float = 90.0) -> Server:
+    """Start `c4c serve` (migrate, then daphne) and wait until the API answers."""
+    port = free_port()
+    db_path = workdir / "bench.sqlite3"
+    log_path = workdir / "server.log"
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{db_path}",
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(48),
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+    }
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(C4C), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    server = Server(process=process, port=port, db_path=db_path, log_path=log_path)
+    deadline = time.monotonic() + ready_timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ServerError(f"server exited with {process.returncode}:\n{server.log_tail()}")
+        try:
+            response = httpx.get(f"{server.base_url}/workflow/definitions", timeout=2)
+        except httpx.TransportError:
+            time.sleep(0.2)
+            continue
+        if response.status_code == 200:
+            return server
+        server.stop()
+        raise ServerError(
+            f"GET /workflow/definitions answered {response.status_code}:\n{server.log_tail()}"
+        )
+    server.stop()
+    raise ServerError(f"server not ready after {ready_timeout_s:.0f}s:\n{server.log_tail()}")

@@ -1,0 +1,83 @@
+import sqlite3
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection
+
+from bench.fill import fill, load_template
+from executions.models import Execution, ExecutionCounter, NodeExecution, Span
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def template() -> Execution:
+    started = datetime(2026, 11, 29, 6, 0, tzinfo=UTC)
+    execution = Execution.objects.create(
+        execution_id="wf_exec_1_template",
+        workflow_id="simple-math-workflow",
+        workflow_name="Simple Math Workflow",
+        definition={"id": "simple-math-workflow", "startNode": "add", "nodes": []},
+        status="completed",
+        started_at=started,
+        ended_at=started + timedelta(milliseconds=3),
+        execution_time_ms=3,
+        outputs={"add": {"result": 15}},
+        nodes_executed=["add"],
+        trace_id="ab" * 16,
+    )
+    NodeExecution.objects.create(
+        execution=execution,
+        node_id="add",
+        node_type="procedure",
+        procedure_name="math.add",
+        status="completed",
+        sequence=0,
+        started_at=started,
+        ended_at=started + timedelta(milliseconds=1),
+        output={"result": 15},
+    )
+    Span.objects.create(
+        execution=execution,
+        trace_id="ab" * 16,
+        span_id="1" * 16,
+        name="workflow.execute",
+        start_time_us=1_800_000_000_000_000,
+        end_time_us=1_800_000_000_003_000,
+        status_code="OK",
+        attributes={"workflow.execution_id": "wf_exec_1_template"},
+    )
+    return execution
+
+
+def _raw() -> sqlite3.Connection:
+    return sqlite3.connect(connection.settings_dict["NAME"], isolation_level=None, timeout=30)
+
+
+def test_fill_clones_execution_nodes_spans_and_counts_them(template):
+    raw = _raw()
+    try:
+        fill(raw, load_template(raw, template.execution_id), 25, batch=10)
+    finally:
+        raw.close()
+    assert Execution.objects.count() == 26
+    assert NodeExecution.objects.count() == 26
+    assert Span.objects.count() == 26
+    assert ExecutionCounter.objects.get(status="completed").count == 25
+    clone = Execution.objects.exclude(pk=template.pk).order_by("started_at").first()
+    span = clone.spans.get()
+    assert span.attributes["workflow.execution_id"] == clone.execution_id
+    assert span.trace_id == clone.trace_id != template.trace_id
+    assert clone.started_at < template.started_at
+    assert clone.nodes.get().started_at == clone.started_at
+
+
+def test_fill_twice_keeps_execution_ids_unique(template):
+    raw = _raw()
+    try:
+        loaded = load_template(raw, template.execution_id)
+        fill(raw, loaded, 5)
+        fill(raw, loaded, 5)
+    finally:
+        raw.close()
+    assert Execution.objects.values("execution_id").distinct().count() == 11

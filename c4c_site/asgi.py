@@ -2,6 +2,9 @@
 
 Importing it is "the server starts": request tracing is installed before Django builds its
 middleware chain, and runs that a previous process of this server left running are failed.
+/workflow/ (the JSON API and its SSE streams) gets its own Django handler whose middleware is
+settings.API_MIDDLEWARE: the full chain costs a third of the server's CPU per execution (see
+c4c_site.middleware), so API requests are not traced as HTTP requests; their runs are traced.
 """
 
 import os
@@ -12,11 +15,36 @@ from executions.startup import instrument, recover_interrupted
 
 instrument()
 
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
 from django.core.asgi import get_asgi_application  # noqa: E402
+from django.core.handlers.asgi import ASGIHandler  # noqa: E402
+from django.urls import re_path  # noqa: E402
 
 django_asgi_app = get_asgi_application()
+
+
+class ApiHandler(ASGIHandler):
+    """Django's ASGI handler with settings.API_MIDDLEWARE in place of settings.MIDDLEWARE."""
+
+    def load_middleware(self, is_async: bool = False) -> None:
+        # Django reads the list from settings only; it is swapped while this one handler builds
+        # its chain, once, at start-up, before any request is served.
+        full = settings.MIDDLEWARE
+        settings.MIDDLEWARE = settings.API_MIDDLEWARE
+        try:
+            super().load_middleware(is_async)
+        finally:
+            settings.MIDDLEWARE = full
+
+
+api_asgi_app = ApiHandler()
 recover_interrupted()
 
-from channels.routing import ProtocolTypeRouter  # noqa: E402
-
-application = ProtocolTypeRouter({"http": django_asgi_app})
+application = ProtocolTypeRouter(
+    {
+        "http": URLRouter(
+            [re_path(r"^workflow/", api_asgi_app), re_path(r"", django_asgi_app)],
+        )
+    }
+)

@@ -80,6 +80,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
+# /workflow/ (API and SSE) is served by its own handler with this chain (see c4c_site/asgi.py).
+API_MIDDLEWARE = ["c4c_site.middleware.api_guard"]
+
 ROOT_URLCONF = "c4c_site.urls"
 ASGI_APPLICATION = "c4c_site.asgi.application"
 

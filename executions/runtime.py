@@ -101,7 +101,7 @@ class ExecutionRecorder:
         events.emit_node_completed(
             self.execution, row, node_index=node_index, next_node_id=next_node_id
         )
-        events.emit_executions_update(self.execution, self.nodes())
+        events.emit_executions_update(self.execution, [row])
 
     def node_failed(
         self,
@@ -117,7 +117,7 @@ class ExecutionRecorder:
         events.emit_node_completed(
             self.execution, row, node_index=node_index, next_node_id=handled_by
         )
-        events.emit_executions_update(self.execution, self.nodes())
+        events.emit_executions_update(self.execution, [row])
 
     def execution_finished(self, *, result: RunResult) -> None:
         """The result is recorded by run() once the root span has ended and spans are complete."""

@@ -19,13 +19,13 @@ from django_eventstream.views import Listener, stream
 from .events import (
     LIST_CHANNEL,
     ExecutionsInitial,
-    Stats,
     StreamConnected,
+    current_stats,
     encode,
     execution_channel,
     now_ms,
 )
-from .models import Execution, ExecutionCounter
+from .models import Execution
 from .serializers import execution_summary
 
 SNAPSHOT_SIZE = 50
@@ -33,11 +33,11 @@ SNAPSHOT_SIZE = 50
 
 def _snapshot() -> str:
     page = Execution.objects.for_list()[:SNAPSHOT_SIZE]
-    initial = ExecutionsInitial(
-        executions=[execution_summary(e) for e in page],
-        stats=Stats(**ExecutionCounter.objects.stats()),
-        timestamp=now_ms(),
-    )
+    initial: ExecutionsInitial = {
+        "executions": [execution_summary(e) for e in page],
+        "stats": current_stats(),
+        "timestamp": now_ms(),
+    }
     return sse_encode_event("executions.initial", encode(initial))
 
 
@@ -80,6 +80,6 @@ async def execution_stream(request: HttpRequest, execution_id: str) -> HttpRespo
         event_request = _open(request, execution_channel(execution_id), from_start=True)
     except EventRequest.Error as exc:
         return HttpResponseBadRequest(f"Invalid request: {exc}.\n")
-    connected = StreamConnected(execution_id=execution_id, timestamp=now_ms())
+    connected: StreamConnected = {"executionId": execution_id, "timestamp": now_ms()}
     preamble = sse_encode_event("workflow.stream.connected", encode(connected))
     return _response(event_request, preamble, request)

@@ -3,6 +3,8 @@
 import json
 import threading
 import time
+import urllib.error
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -214,3 +216,16 @@ def test_run_interrupted_by_a_crash_is_failed_on_restart(daphne_server: DaphneSe
     assert "Interrupted" in detail["execution"]["error"]["message"]
     _, _, listing = http("GET", f"{url}/workflow/executions")
     assert listing["stats"]["running"] == 0
+
+
+def test_api_checks_the_host_and_sends_nosniff(daphne_server: DaphneServer) -> None:
+    url = daphne_server.url
+    status, headers, _ = http("GET", f"{url}/workflow/executions")
+    assert status == 200
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    request = urllib.request.Request(
+        f"{url}/workflow/definitions", headers={"Host": "evil.example"}
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    assert refused.value.code == 400

@@ -1,0 +1,85 @@
+"""What the list stream carries per run: the seed's order, small node updates, fresh stats."""
+
+import json
+from unittest import mock
+
+import pytest
+from django_eventstream.utils import get_storage
+
+from executions import events, runtime
+from executions.models import ExecutionCounter
+
+pytestmark = pytest.mark.django_db
+
+
+def _list_events(since: int) -> list[tuple[str, dict]]:
+    stored = get_storage().get_events(events.LIST_CHANNEL, since, limit=1_000)
+    return [(e.type, json.loads(e.data)) for e in stored]
+
+
+def _run(math_workflow, django_capture_on_commit_callbacks) -> list[tuple[str, dict]]:
+    since = get_storage().get_current_id(events.LIST_CHANNEL)
+    with django_capture_on_commit_callbacks(execute=True):
+        runtime.execute(definition=math_workflow, input={}, execution_id="events-1")
+    return _list_events(since)
+
+
+def test_node_updates_carry_only_the_node_that_changed(
+    math_workflow, django_capture_on_commit_callbacks
+) -> None:
+    updates = [
+        data["executions"][0]
+        for name, data in _run(math_workflow, django_capture_on_commit_callbacks)
+        if name == "executions.update"
+    ]
+    assert [sorted(u["nodeDetails"]) for u in updates] == [
+        [],
+        ["add"],
+        ["multiply"],
+        ["subtract"],
+        ["add", "multiply", "subtract"],
+    ]
+    assert updates[1]["nodeDetails"]["add"]["output"] == {"result": 15}
+    assert updates[-1]["status"] == "completed"
+    assert all(n["status"] == "completed" for n in updates[-1]["nodeDetails"].values())
+
+
+def test_every_update_carries_the_counters_as_stored_when_it_is_sent(
+    math_workflow, django_capture_on_commit_callbacks
+) -> None:
+    # The test's transaction holds every event until the run is over, so all see the end state.
+    sent = _run(math_workflow, django_capture_on_commit_callbacks)
+    stats = [data["stats"] for name, data in sent if name == "executions.update"]
+    assert len(stats) == 5
+    assert all(s == ExecutionCounter.objects.stats() for s in stats)
+    assert stats[-1] == {"total": 1, "completed": 1, "failed": 0, "running": 0}
+
+
+def test_run_events_keep_c4c_fields_and_leave_out_absent_ones(
+    math_workflow, django_capture_on_commit_callbacks
+) -> None:
+    sent = dict(_run(math_workflow, django_capture_on_commit_callbacks)[:4])
+    started = sent["workflow.started"]
+    assert set(started) == {"type", "workflowId", "executionId", "timestamp", "startTime"}
+    assert sent["node.started"] == {
+        **sent["node.started"],
+        "type": "node.started",
+        "executionId": "events-1",
+        "nodeId": "add",
+        "nodeType": "procedure",
+        "nodeIndex": 0,
+    }
+    finished = [data for name, data in _list_events(0) if name == "node.completed"][-1]
+    assert finished["nodeId"] == "subtract"
+    assert finished["status"] == "completed"
+    assert "nextNodeId" not in finished
+    assert "error" not in finished
+
+
+def test_events_skip_grip_publishing_when_no_proxy_is_configured(
+    math_workflow, django_capture_on_commit_callbacks
+) -> None:
+    with mock.patch("django_grip.publish") as grip_publish:
+        sent = _run(math_workflow, django_capture_on_commit_callbacks)
+    assert grip_publish.call_count == 0
+    assert [name for name, _ in sent].count("workflow.result") == 1

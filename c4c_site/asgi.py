@@ -4,7 +4,7 @@ Importing it is "the server starts": request tracing is installed before Django 
 middleware chain, and runs that a previous process of this server left running are failed.
 /workflow/ (the JSON API and its SSE streams) gets its own Django handler whose middleware is
 settings.API_MIDDLEWARE: the full chain costs a third of the server's CPU per execution (see
-c4c_site.middleware), so API requests are not traced as HTTP requests; their runs are traced.
+c4c_site.middleware). Its requests are traced by OpenTelemetry's ASGI middleware instead.
 """
 
 import os
@@ -20,6 +20,7 @@ from django.conf import settings  # noqa: E402
 from django.core.asgi import get_asgi_application  # noqa: E402
 from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 from django.urls import re_path  # noqa: E402
+from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware  # noqa: E402
 
 django_asgi_app = get_asgi_application()
 
@@ -38,7 +39,9 @@ class ApiHandler(ASGIHandler):
             settings.MIDDLEWARE = full
 
 
-api_asgi_app = ApiHandler()
+# Request spans for the API come from OpenTelemetry's ASGI middleware, which stays on the event
+# loop; per-chunk send/receive spans would add one span per SSE event, so they are left out.
+api_asgi_app = OpenTelemetryMiddleware(ApiHandler(), exclude_spans=["receive", "send"])
 recover_interrupted()
 
 application = ProtocolTypeRouter(

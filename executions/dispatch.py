@@ -18,6 +18,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections, connection, connections
 from django.utils import timezone
+from opentelemetry import context as otel_context
 
 from workflows.definitions import WorkflowDefinition
 from workflows.observer import ErrorInfo, RunResult
@@ -79,12 +80,18 @@ class _Pool:
         executor, slots = self._ensure()
         if not reserved:
             self.reserve()
+        # Only the trace context crosses into the pool thread (the run's root span links to the
+        # request that started it); copying every contextvar would share Django's per-context
+        # connection storage between threads.
+        trace_context = otel_context.get_current()
 
         def job() -> T:
             close_old_connections()
+            token = otel_context.attach(trace_context)
             try:
                 return fn(*args, **kwargs)
             finally:
+                otel_context.detach(token)
                 _release_connections()
                 slots.release()
 

@@ -3,6 +3,7 @@
 import gzip
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -49,9 +50,16 @@ class Collector:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def spans_named(self, name: str) -> list[tuple[dict[str, object], object]]:
+        return [(r, s) for r, s in self._all() if s.name == name]
+
+    def server_spans(self) -> list[Any]:
+        """HTTP request spans (kind SERVER), from Django's or the ASGI instrumentation."""
+        return [s for _, s in self._all() if s.kind == s.SPAN_KIND_SERVER]
+
+    def _all(self) -> list[tuple[dict[str, object], Any]]:
         with self.lock:
             exports = list(self.exports)
-        return [(r, s) for e in exports for r, s in e.spans() if s.name == name]
+        return [(r, s) for e in exports for r, s in e.spans()]
 
 
 @pytest.fixture
@@ -113,8 +121,12 @@ def test_otel_variables_send_workflow_spans_to_the_otlp_endpoint(
         )
         assert status == 200
         assert result["status"] == "completed"
+        with urllib.request.urlopen(f"{server.url}/executions", timeout=10) as page:
+            assert page.status == 200
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not collector.spans_named("workflow.execute"):
+        while time.monotonic() < deadline and not (
+            collector.spans_named("workflow.execute") and len(collector.server_spans()) >= 2
+        ):
             time.sleep(0.1)
     finally:
         server.stop()
@@ -136,6 +148,10 @@ def test_otel_variables_send_workflow_spans_to_the_otlp_endpoint(
     assert all(s.parent_span_id == root.span_id for s in node_spans)
     stored_root = next(s for s in result["spans"] if s["name"] == "workflow.execute")
     assert stored_root["traceId"] == root.trace_id.hex()
+
+    requests = {s.name: s for s in collector.server_spans()}
+    assert {"POST /workflow/execute", "GET executions"} <= set(requests), set(requests)
+    assert [link.span_id for link in root.links] == [requests["POST /workflow/execute"].span_id]
 
 
 @pytest.mark.parametrize(

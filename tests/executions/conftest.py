@@ -1,6 +1,7 @@
 """Builders for the executions tests: definitions, runs through the real runtime, HTTP + SSE."""
 
 import contextlib
+import copy
 import json
 import socket
 import threading
@@ -15,37 +16,13 @@ from typing import Any
 
 import pytest
 
+from tests.workflows.helpers import C4C_SIMPLE_MATH
 from workflows.definitions import WorkflowDefinition
 
 
 def math_definition(workflow_id: str = "math-three") -> dict[str, Any]:
-    return {
-        "id": workflow_id,
-        "name": "Three Math Steps",
-        "startNode": "add",
-        "nodes": [
-            {
-                "id": "add",
-                "type": "procedure",
-                "procedureName": "math.add",
-                "config": {"a": 10, "b": 5},
-                "next": "multiply",
-            },
-            {
-                "id": "multiply",
-                "type": "procedure",
-                "procedureName": "math.multiply",
-                "config": {"a": 3, "b": 2},
-                "next": "subtract",
-            },
-            {
-                "id": "subtract",
-                "type": "procedure",
-                "procedureName": "math.subtract",
-                "config": {"a": 20, "b": 8},
-            },
-        ],
-    }
+    """c4c's simple-math workflow under another id, so it is posted inline, not from the library."""
+    return {**copy.deepcopy(C4C_SIMPLE_MATH), "id": workflow_id, "name": "Three Math Steps"}
 
 
 def delay_definition(ms: int) -> dict[str, Any]:

@@ -192,6 +192,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # replay buffer lives in Redis too, so a Celery worker's events reach every browser.
 EVENTSTREAM_REPLAY_EVENTS = env_int("EVENTSTREAM_REPLAY_EVENTS", 500)
 EVENTSTREAM_REPLAY_CHANNELS = env_int("EVENTSTREAM_REPLAY_CHANNELS", 5_000)
+EVENTSTREAM_REPLAY_BYTES = env_int("EVENTSTREAM_REPLAY_BYTES", 16 * 1024 * 1024)
 if os.environ.get("EVENTSTREAM_REDIS_URL"):
     _redis = urlsplit(os.environ["EVENTSTREAM_REDIS_URL"])
     if _redis.scheme != "redis":

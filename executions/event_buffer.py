@@ -2,32 +2,66 @@
 
 django-eventstream's database storage costs several writes per event; at hundreds of events a
 second that would compete with the executions themselves for SQLite's single writer. Replay only
-has to cover a reconnect, so each channel keeps its last EVENTSTREAM_REPLAY_EVENTS events and the
-least recently used channels are dropped past EVENTSTREAM_REPLAY_CHANNELS. A client asking for
-events older than the buffer gets django-eventstream's `stream-reset`; the list stream also sends a
-fresh snapshot on every connect, so the final state is always reached.
+has to cover a reconnect, so the buffer is bounded three ways: each channel keeps its last
+EVENTSTREAM_REPLAY_EVENTS events, the least recently used channels are forgotten past
+EVENTSTREAM_REPLAY_CHANNELS, and all channels together hold at most EVENTSTREAM_REPLAY_BYTES
+(oldest events of the least recently used channels go first). A count alone let a few long runs
+with big payloads hold hundreds of MiB. A client asking for events older than the buffer gets
+django-eventstream's `stream-reset`; the list stream also sends a fresh snapshot on every connect,
+so the final state is always reached.
+
+Each buffered event also carries its SSE frame (`sse_frame`), encoded once in the sending thread,
+so a thousand listeners of a channel write the same bytes instead of encoding them a thousand
+times on the event loop.
 """
 
+import sys
 import threading
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from django.conf import settings
 from django_eventstream.event import Event
 from django_eventstream.storage import EventDoesNotExist, StorageBase
+from django_eventstream.utils import make_id, sse_encode_event
+
+# The Event object, its attribute dict and the frame's bytes header, beyond the two payload copies.
+EVENT_OVERHEAD_BYTES = 400
+
+
+def sse_frame(event: Event) -> bytes:
+    """The event's frame on a one-channel stream (its id names only its own channel).
+
+    Kept on the event, so it is encoded once whoever asks first: the buffer for its own events,
+    the stream for events django-eventstream's Redis subscriber builds.
+    """
+    cached = vars(event).get("frame")
+    if cached is None:
+        event_id = make_id({event.channel: event.id}) if event.id is not None else None
+        cached = sse_encode_event(event.type, event.data, event_id=event_id).encode()
+        vars(event)["frame"] = cached
+    return cached
+
+
+def _cost(event: Event, frame: bytes) -> int:
+    return sys.getsizeof(event.data) + len(frame) + EVENT_OVERHEAD_BYTES
 
 
 @dataclass
 class _Channel:
     last_id: int = 0
-    events: deque[Event] = field(default_factory=deque)
+    events: deque[tuple[Event, int]] = field(default_factory=deque)
 
 
 class _Buffer:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.channels: OrderedDict[str, _Channel] = OrderedDict()
+        # The channels that still hold events, least recently appended to first.
+        self.filled: OrderedDict[str, _Channel] = OrderedDict()
+        self.bytes = 0
 
     def append(self, channel: str, event_type: str, data: Any) -> Event:
         with self.lock:
@@ -35,15 +69,36 @@ class _Buffer:
             if state is None:
                 state = self.channels[channel] = _Channel()
                 while len(self.channels) > settings.EVENTSTREAM_REPLAY_CHANNELS:
-                    self.channels.popitem(last=False)
+                    name, dropped = self.channels.popitem(last=False)
+                    self._drop(name, dropped, len(dropped.events))
             else:
                 self.channels.move_to_end(channel)
             state.last_id += 1
             event = Event(channel, event_type, data, id=state.last_id)
-            state.events.append(event)
-            while len(state.events) > settings.EVENTSTREAM_REPLAY_EVENTS:
-                state.events.popleft()
-            return event
+            cost = _cost(event, sse_frame(event))
+            state.events.append((event, cost))
+            self.bytes += cost
+            self.filled[channel] = state
+            self.filled.move_to_end(channel)
+            excess = len(state.events) - settings.EVENTSTREAM_REPLAY_EVENTS
+            if excess > 0:
+                self._drop(channel, state, excess)
+            self._fit_bytes(state)
+        return event
+
+    def _drop(self, name: str, state: _Channel, count: int) -> None:
+        for _ in range(count):
+            self.bytes -= state.events.popleft()[1]
+        if not state.events:
+            self.filled.pop(name, None)
+
+    def _fit_bytes(self, newest: _Channel) -> None:
+        """Drop the oldest events of the least recently used channels; keep the newest event."""
+        while self.bytes > settings.EVENTSTREAM_REPLAY_BYTES and self.filled:
+            name, state = next(iter(self.filled.items()))
+            if state is newest and len(state.events) == 1:
+                return
+            self._drop(name, state, 1)
 
     def since(self, channel: str, last_id: int, limit: int) -> list[Event]:
         with self.lock:
@@ -54,10 +109,12 @@ class _Buffer:
                 raise EventDoesNotExist(f"No such event {last_id}", current)
             if state is None or last_id == current:
                 return []
-            first_kept = state.events[0].id if state.events else current + 1
+            first_kept = state.events[0][0].id if state.events else current + 1
             if last_id + 1 < first_kept:
                 raise EventDoesNotExist(f"Event {last_id + 1} is no longer buffered", current)
-            return [e for e in state.events if e.id > last_id][:limit]
+            # Ids in a channel are consecutive, so the position of last_id + 1 is known.
+            start = last_id + 1 - first_kept
+            return [event for event, _ in islice(state.events, start, start + limit)]
 
     def current(self, channel: str) -> int:
         with self.lock:
@@ -69,7 +126,12 @@ _buffer = _Buffer()
 
 
 class MemoryEventStorage(StorageBase):
-    """django-eventstream keeps one storage object per thread; they all share one buffer."""
+    """django-eventstream keeps one storage object per thread; they all share one buffer.
+
+    Reads touch only memory, so a stream may call them on the event loop (`reads_block` False).
+    """
+
+    reads_block = False
 
     def append_event(self, channel: str, event_type: str, data: Any) -> Event:
         return _buffer.append(channel, event_type, data)

@@ -14,6 +14,7 @@ every node on every node completion would only make a run of n nodes cost O(n^2)
 
 import json
 import logging
+import threading
 import time
 from functools import partial
 from typing import Any, Literal, NotRequired, TypedDict
@@ -136,13 +137,20 @@ if not (getattr(settings, "GRIP_URL", None) or getattr(settings, "GRIP_PROXIES",
     django_eventstream.eventstream.publish_event = _no_grip_publish
 
 
+# send_event numbers an event in the storage and then queues it to the listeners, two steps under
+# two locks: two pool threads sending at once could queue ids 6 then 5. One lock makes numbering
+# and queueing a single step, so every listener sees each channel's ids in order.
+_send_lock = threading.Lock()
+
+
 def _send(channels: tuple[str, ...], event_type: str, data: str) -> None:
     """A broken fan-out (Redis down) must not fail the run that was already recorded."""
-    for channel in channels:
-        try:
-            send_event(channel, event_type, data, json_encode=False)
-        except Exception:
-            logger.exception("Could not send %s on %s", event_type, channel)
+    with _send_lock:
+        for channel in channels:
+            try:
+                send_event(channel, event_type, data, json_encode=False)
+            except Exception:
+                logger.exception("Could not send %s on %s", event_type, channel)
 
 
 def _emit(event: ExecutionEvent) -> None:

@@ -1,21 +1,39 @@
-"""The two SSE streams, served by django-eventstream's streaming loop.
+"""The two SSE streams, fed from django-eventstream's listener manager and storage.
 
 GET /workflow/executions-stream opens with executions.initial (one page + stats) and then carries
 every event. The replay position is taken BEFORE the snapshot is read, so nothing that happens in
-between is missed (at worst it is seen twice). GET /workflow/executions/<id>/stream replays the
-execution's buffered events from its first one, so a page opened mid-run (or before the run, with
-a caller-chosen id) still sees it whole. A Last-Event-ID (or ?lastEventId=) resumes either stream.
+between is missed (at worst it is seen twice). The snapshot is built once and shared by every
+client that connects before the list channel moves on (or SNAPSHOT_MAX_AGE_S passes, for writes
+that send no event, such as an admin delete): a thousand clients connecting at once cost one
+query, not a thousand. GET /workflow/executions/<id>/stream replays the execution's buffered
+events from its first one, so a page opened mid-run (or before the run, with a caller-chosen id)
+still sees it whole. A Last-Event-ID (or ?lastEventId=) resumes either stream.
+
+Our loop replaces django-eventstream's `stream()`, which re-reads the storage from a stale
+position after a queue conflict or overflow (so clients got events twice), hops to a thread for
+every read and encodes each event once per client. Here a stream sends each event id once and
+in order (queued ids it has sent are skipped; a gap, from an overflowed queue or Redis delivering
+out of order, is filled from the storage), writes the frame each event was encoded to once
+(`event_buffer.sse_frame`), and is woken together with the other listeners of its event loop by
+one loop callback per batch of events instead of one each.
 """
 
+import asyncio
+import threading
+import time
+import weakref
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.views.decorators.http import require_GET
 from django_eventstream.eventrequest import EventRequest
-from django_eventstream.utils import add_default_headers, get_storage, sse_encode_event
-from django_eventstream.views import Listener, stream
+from django_eventstream.storage import EventDoesNotExist
+from django_eventstream.utils import add_default_headers, get_storage, make_id, sse_encode_event
+from django_eventstream.views import Listener, get_listener_manager
 
+from .event_buffer import sse_frame
 from .events import (
     LIST_CHANNEL,
     ExecutionsInitial,
@@ -29,37 +47,208 @@ from .models import Execution
 from .serializers import execution_summary
 
 SNAPSHOT_SIZE = 50
+SNAPSHOT_MAX_AGE_S = 1.0
+KEEP_ALIVE_S = 20.0
+READ_PAGE = 100
+# django-eventstream's opening: padding that makes old proxies flush, then stream-open.
+OPENING = b":" + b" " * 2048 + b"\n\nevent: stream-open\ndata:\n\n"
+KEEP_ALIVE = b"event: keep-alive\ndata:\n\n"
 
 
-def _snapshot() -> str:
+@dataclass(frozen=True)
+class _Snapshot:
+    list_id: int
+    built_at: float
+    frame: bytes
+
+
+class _SnapshotCache:
+    """executions.initial for clients connecting while the list stays as it was."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.latest: _Snapshot | None = None
+
+    def frame(self) -> bytes:
+        with self.lock:
+            # Read before the page: the snapshot is at least as new as the position it is keyed by.
+            list_id = get_storage().get_current_id(LIST_CHANNEL)
+            latest = self.latest
+            if (
+                latest is not None
+                and latest.list_id == list_id
+                and time.monotonic() - latest.built_at < SNAPSHOT_MAX_AGE_S
+            ):
+                return latest.frame
+            self.latest = _Snapshot(list_id, time.monotonic(), _build_snapshot())
+            return self.latest.frame
+
+
+def _build_snapshot() -> bytes:
     page = Execution.objects.for_list()[:SNAPSHOT_SIZE]
     initial: ExecutionsInitial = {
         "executions": [execution_summary(e) for e in page],
         "stats": current_stats(),
         "timestamp": now_ms(),
     }
-    return sse_encode_event("executions.initial", encode(initial))
+    return sse_encode_event("executions.initial", encode(initial)).encode()
 
 
-def _open(request: HttpRequest, channel: str, *, from_start: bool) -> EventRequest:
-    event_request = EventRequest(request, view_kwargs={"channels": [channel]})
-    if channel not in event_request.channel_last_ids:
-        start = 0 if from_start else get_storage().get_current_id(channel)
-        event_request.channel_last_ids[channel] = str(start)
-    return event_request
+snapshots = _SnapshotCache()
 
 
-def _response(event_request: EventRequest, preamble: str, request: HttpRequest) -> HttpResponse:
-    listener = Listener()
-    listener.user_id = "anonymous"
-    listener.channels = event_request.channels
+class _LoopFanout:
+    """The listeners of one event loop: one thread-safe callback wakes every listener an event
+    reached, one timer sends every stream its keep-alive."""
 
-    async def body() -> AsyncIterator[str]:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.lock = threading.Lock()
+        self.woken: list[_Listener] = []
+        self.listeners: set[_Listener] = set()
+        self.timer: asyncio.TimerHandle | None = None
+
+    def wake(self, listener: "_Listener") -> None:
+        with self.lock:
+            self.woken.append(listener)
+            first = len(self.woken) == 1
+        if first:
+            self.loop.call_soon_threadsafe(self._wake_all)
+
+    def _wake_all(self) -> None:
+        with self.lock:
+            woken, self.woken = self.woken, []
+        for listener in woken:
+            listener.aevent.set()
+
+    def add(self, listener: "_Listener") -> None:
+        self.listeners.add(listener)
+        if self.timer is None:
+            self.timer = self.loop.call_later(KEEP_ALIVE_S, self._keep_alive)
+
+    def remove(self, listener: "_Listener") -> None:
+        self.listeners.discard(listener)
+        if not self.listeners and self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def _keep_alive(self) -> None:
+        for listener in self.listeners:
+            listener.keep_alive = True
+            listener.aevent.set()
+        self.timer = self.loop.call_later(KEEP_ALIVE_S, self._keep_alive)
+
+
+_fanouts: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopFanout]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+class _Listener(Listener):
+    """A django-eventstream listener (it queues to `channel_items`) woken by its loop's fan-out."""
+
+    def __init__(self, channel: str) -> None:
+        super().__init__()
+        self.user_id = "anonymous"
+        self.channels = {channel}
+        self.keep_alive = False
+        self.loop = asyncio.get_running_loop()
+        fanout = _fanouts.get(self.loop)
+        if fanout is None:
+            fanout = _fanouts[self.loop] = _LoopFanout(self.loop)
+        self.fanout = fanout
+
+    def wake_threadsafe(self) -> None:
+        self.fanout.wake(self)
+
+
+async def _stored_since(channel: str, last_id: int) -> tuple[list[bytes], int]:
+    """Frames of the stored events after last_id (or a stream-reset), and the new position."""
+    storage = get_storage()
+    blocking = getattr(storage, "reads_block", True)
+    frames: list[bytes] = []
+    while True:
+        try:
+            if blocking:
+                read = sync_to_async(storage.get_events, thread_sensitive=False)
+                events = await read(channel, last_id, limit=READ_PAGE)
+            else:
+                events = storage.get_events(channel, last_id, limit=READ_PAGE)
+        except EventDoesNotExist as exc:
+            last_id = int(exc.current_id)
+            reset = sse_encode_event(
+                "stream-reset",
+                {"channels": [channel]},
+                event_id=make_id({channel: last_id}),
+                json_encode=True,
+            )
+            frames.append(reset.encode())
+            return frames, last_id
+        for event in events:
+            if int(event.id) > last_id:
+                frames.append(sse_frame(event))
+                last_id = int(event.id)
+        if len(events) < READ_PAGE:
+            return frames, last_id
+
+
+async def _events(channel: str, last_id: int, preamble: bytes) -> AsyncIterator[bytes]:
+    listener = _Listener(channel)
+    manager = get_listener_manager()
+    # Listening starts before the catch-up read: an event sent in between is both read and
+    # queued, and the id check below sends it once.
+    manager.add_listener(listener)
+    listener.fanout.add(listener)
+    try:
+        frames, last_id = await _stored_since(channel, last_id)
+        # Shared objects go out as they are: joining them would copy the snapshot per client.
         yield preamble
-        async for chunk in stream(event_request, listener):
-            yield chunk
+        yield b"".join([OPENING, *frames]) if frames else OPENING
+        while True:
+            await listener.aevent.wait()
+            with manager.lock:
+                queued = listener.channel_items.pop(channel, [])
+                gap = listener.overflow
+                listener.overflow = False
+                listener.aevent.clear()
+            frames = []
+            for event in queued:
+                event_id = int(event.id)
+                if event_id <= last_id:
+                    continue
+                if event_id != last_id + 1:
+                    gap = True
+                    break
+                frames.append(sse_frame(event))
+                last_id = event_id
+            if gap:
+                missed, last_id = await _stored_since(channel, last_id)
+                frames.extend(missed)
+            if listener.keep_alive:
+                listener.keep_alive = False
+                frames.append(KEEP_ALIVE)
+            if frames:
+                yield frames[0] if len(frames) == 1 else b"".join(frames)
+    finally:
+        listener.fanout.remove(listener)
+        manager.remove_listener(listener)
 
-    response = StreamingHttpResponse(body(), content_type="text/event-stream")
+
+def _position(request: HttpRequest, channel: str, *, from_start: bool) -> int:
+    """Where the stream starts: the client's Last-Event-ID for this channel, else the start of the
+    channel (from_start) or its current end."""
+    event_request = EventRequest(request, view_kwargs={"channels": [channel]})
+    given = event_request.channel_last_ids.get(channel)
+    if given is None:
+        return 0 if from_start else get_storage().get_current_id(channel)
+    try:
+        return int(given)
+    except ValueError:
+        raise EventRequest.Error(f"Last-Event-ID {given!r} for {channel} is not a number") from None
+
+
+def _response(request: HttpRequest, body: AsyncIterator[bytes]) -> HttpResponse:
+    response = StreamingHttpResponse(body, content_type="text/event-stream")
     add_default_headers(response, request=request)
     return response
 
@@ -67,19 +256,20 @@ def _response(event_request: EventRequest, preamble: str, request: HttpRequest) 
 @require_GET
 async def executions_stream(request: HttpRequest) -> HttpResponse:
     try:
-        event_request = _open(request, LIST_CHANNEL, from_start=False)
+        position = _position(request, LIST_CHANNEL, from_start=False)
     except EventRequest.Error as exc:
         return HttpResponseBadRequest(f"Invalid request: {exc}.\n")
-    preamble = await sync_to_async(_snapshot, thread_sensitive=False)()
-    return _response(event_request, preamble, request)
+    preamble = await sync_to_async(snapshots.frame, thread_sensitive=False)()
+    return _response(request, _events(LIST_CHANNEL, position, preamble))
 
 
 @require_GET
 async def execution_stream(request: HttpRequest, execution_id: str) -> HttpResponse:
+    channel = execution_channel(execution_id)
     try:
-        event_request = _open(request, execution_channel(execution_id), from_start=True)
+        position = _position(request, channel, from_start=True)
     except EventRequest.Error as exc:
         return HttpResponseBadRequest(f"Invalid request: {exc}.\n")
     connected: StreamConnected = {"executionId": execution_id, "timestamp": now_ms()}
-    preamble = sse_encode_event("workflow.stream.connected", encode(connected))
-    return _response(event_request, preamble, request)
+    preamble = sse_encode_event("workflow.stream.connected", encode(connected)).encode()
+    return _response(request, _events(channel, position, preamble))

@@ -165,6 +165,58 @@ def test_stream_opened_late_replays_the_execution_from_its_start(daphne_server, 
     ]
 
 
+def test_every_client_gets_every_event_exactly_once_under_concurrent_runs(
+    daphne_server: DaphneServer, sse
+) -> None:
+    url = daphne_server.url
+    runs, clients = 24, 40
+    listings = [sse(f"{url}/workflow/executions-stream") for _ in range(clients)]
+    watchers = [sse(f"{url}/workflow/executions/burst-{i}/stream") for i in range(4)]
+    barrier = threading.Barrier(runs)
+
+    def start(i: int) -> int:
+        barrier.wait()
+        body = {"workflow": math_definition(), "executionId": f"burst-{i}", "async": True}
+        return http("POST", f"{url}/workflow/execute", body)[0]
+
+    with ThreadPoolExecutor(runs) as pool:
+        assert set(pool.map(start, range(runs))) == {202}
+    per_run = len(NODE_EVENTS) + 8  # started, completed, result and 5 executions.update
+    for listing in listings:
+        listing.wait_for(lambda evs: sum(e.id is not None for e in evs) >= runs * per_run, 30)
+    time.sleep(0.3)
+    sequences = []
+    for listing in listings:
+        sent = [(e.id, e.event, json.dumps(e.data)) for e in listing.events if e.id]
+        ids = [int(event_id.split(":")[1]) for event_id, _, _ in sent]
+        assert ids == list(range(ids[0], ids[0] + len(ids))), "an id repeated or skipped"
+        assert len(sent) == runs * per_run
+        sequences.append(sent)
+    assert all(sequence == sequences[0] for sequence in sequences)
+    results = [json.loads(data) for _, name, data in sequences[0] if name == "workflow.result"]
+    assert sorted(r["executionId"] for r in results) == sorted(f"burst-{i}" for i in range(runs))
+    for i, watcher in enumerate(watchers):
+        watcher.wait_for(lambda evs: any(e.event == "workflow.result" for e in evs))
+        assert watcher.names() == [
+            "workflow.stream.connected",
+            "workflow.started",
+            *NODE_EVENTS,
+            "workflow.completed",
+            "workflow.result",
+        ], i
+
+
+def test_a_malformed_last_event_id_is_refused_with_the_reason(daphne_server: DaphneServer):
+    request = urllib.request.Request(
+        f"{daphne_server.url}/workflow/executions-stream",
+        headers={"Last-Event-ID": "executions:soon"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    assert refused.value.code == 400
+    assert "'soon'" in refused.value.read().decode()
+
+
 def test_many_concurrent_executions_keep_their_own_spans(daphne_server: DaphneServer) -> None:
     url = daphne_server.url
     count = 24

@@ -1,0 +1,60 @@
+"""executions.initial: one snapshot shared by clients that connect while the list is unchanged."""
+
+import json
+
+import pytest
+
+from executions import runtime, streams
+from executions.models import Execution
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def snapshots(monkeypatch) -> streams._SnapshotCache:
+    cache = streams._SnapshotCache()
+    monkeypatch.setattr(streams, "snapshots", cache)
+    return cache
+
+
+def _initial(frame: bytes) -> dict:
+    lines = frame.decode().splitlines()
+    assert lines[0] == "event: executions.initial"
+    return json.loads("".join(line.removeprefix("data: ") for line in lines[1:] if line))
+
+
+def _run(definition, execution_id: str, capture) -> None:
+    with capture(execute=True):
+        runtime.execute(definition=definition, input={}, execution_id=execution_id)
+
+
+def test_clients_connecting_while_nothing_changes_share_one_snapshot(
+    snapshots, math_workflow, django_capture_on_commit_callbacks
+) -> None:
+    _run(math_workflow, "shared-1", django_capture_on_commit_callbacks)
+    first = snapshots.frame()
+    assert snapshots.frame() is first
+    assert [e["executionId"] for e in _initial(first)["executions"]] == ["shared-1"]
+
+
+def test_a_new_list_event_makes_the_next_client_get_a_fresh_snapshot(
+    snapshots, math_workflow, django_capture_on_commit_callbacks
+) -> None:
+    _run(math_workflow, "fresh-1", django_capture_on_commit_callbacks)
+    before = snapshots.frame()
+    _run(math_workflow, "fresh-2", django_capture_on_commit_callbacks)
+    after = _initial(snapshots.frame())
+    assert before is not snapshots.frame()
+    assert [e["executionId"] for e in after["executions"]] == ["fresh-2", "fresh-1"]
+    assert after["stats"] == {"total": 2, "completed": 2, "failed": 0, "running": 0}
+
+
+def test_a_write_that_sends_no_event_shows_once_the_snapshot_ages_out(
+    snapshots, math_workflow, django_capture_on_commit_callbacks, monkeypatch
+) -> None:
+    _run(math_workflow, "gone-1", django_capture_on_commit_callbacks)
+    cached = snapshots.frame()
+    Execution.objects.filter(execution_id="gone-1").delete()
+    assert snapshots.frame() is cached
+    monkeypatch.setattr(streams, "SNAPSHOT_MAX_AGE_S", 0.0)
+    assert _initial(snapshots.frame())["executions"] == []

@@ -15,6 +15,7 @@ from executions.startup import instrument, recover_interrupted
 
 instrument()
 
+from asgiref.typing import ASGIReceiveCallable, ASGISendCallable, Scope  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.asgi import get_asgi_application  # noqa: E402
@@ -37,6 +38,17 @@ class ApiHandler(ASGIHandler):
             super().load_middleware(is_async)
         finally:
             settings.MIDDLEWARE = full
+
+    async def __call__(
+        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
+        # Django wraps each request in a ThreadSensitiveContext, so its sync request_started and
+        # request_finished receivers start a thread per request - one idle thread per open SSE
+        # stream. The API's views are async or cheap, and runs close their own connections in
+        # the dispatch pool, so its requests share the one thread for sync code instead.
+        if scope["type"] != "http":
+            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        await self.handle(scope, receive, send)
 
 
 # Request spans for the API come from OpenTelemetry's ASGI middleware, which stays on the event

@@ -25,7 +25,7 @@ from workflows.validation import parse_definition
 from . import dispatch, runtime, store
 from .models import Execution, ExecutionCounter
 from .requests import BadRequest, ExecuteRequest, ListQuery, parse
-from .serializers import execution_detail, workflow_summary
+from .serializers import execution_detail, execution_summary, workflow_summary
 
 
 def _error(message: str, status: int, **extra: Any) -> JsonResponse:
@@ -126,11 +126,14 @@ def _after_cursor(qs: QuerySet[Execution], cursor: str) -> QuerySet[Execution]:
         started_at, last_pk = datetime.fromisoformat(when), int(pk)
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise BadRequest("cursor: not a cursor this server returned") from exc
-    return qs.filter(Q(started_at__lt=started_at) | Q(started_at=started_at, pk__lt=last_pk))
+    # started_at <= x bounds the index range; the OR alone made SQLite scan from the newest row.
+    return qs.filter(started_at__lte=started_at).filter(
+        Q(started_at__lt=started_at) | Q(pk__lt=last_pk)
+    )
 
 
 def _list(query: ListQuery) -> dict[str, Any]:
-    qs = Execution.objects.for_list(with_spans=True)
+    qs = Execution.objects.summaries()
     if query.status:
         qs = qs.filter(status__in=query.status)
     if query.workflow_id:
@@ -141,17 +144,20 @@ def _list(query: ListQuery) -> dict[str, Any]:
         qs = qs.filter(started_at__lt=query.started_before)
     if query.cursor:
         qs = _after_cursor(qs, query.cursor)
-        page = list(qs[: query.limit + 1])
+        qs = qs[: query.limit + 1]
     else:
-        page = list(qs[query.offset : query.offset + query.limit + 1])
+        qs = qs[query.offset : query.offset + query.limit + 1]
+    summary = query.fields == "summary"
+    page = qs.with_rows(spans=not summary)
     more = len(page) > query.limit
     page = page[: query.limit]
-    body: dict[str, Any] = {
-        "executions": [execution_detail(e) for e in page],
-        "stats": ExecutionCounter.objects.stats(),
-    }
+    if summary:
+        items = [execution_summary(row.execution, row.nodes) for row in page]
+    else:
+        items = [execution_detail(row.execution, row.nodes, row.spans) for row in page]
+    body: dict[str, Any] = {"executions": items, "stats": ExecutionCounter.objects.stats()}
     if more:
-        body["nextCursor"] = _encode_cursor(page[-1])
+        body["nextCursor"] = _encode_cursor(page[-1].execution)
     return body
 
 
@@ -168,8 +174,10 @@ async def executions(request: HttpRequest) -> JsonResponse:
 
 
 def _detail(execution_id: str) -> dict[str, Any] | None:
-    execution = Execution.objects.for_detail().filter(execution_id=execution_id).first()
-    return None if execution is None else {"execution": execution_detail(execution)}
+    found = Execution.objects.summaries().filter(execution_id=execution_id)[:1].with_rows()
+    if not found:
+        return None
+    return {"execution": execution_detail(found[0].execution, found[0].nodes, found[0].spans)}
 
 
 @require_GET

@@ -22,6 +22,7 @@ from workflows.library import workflow_library
 
 from .graph import layout_workflow
 from .models import (
+    DefinedNodeCount,
     Execution,
     ExecutionCounter,
     ExecutionStatus,
@@ -43,7 +44,6 @@ _LIST_FIELDS = (
     "ended_at",
     "execution_time_ms",
     "nodes_executed",
-    "definition",
 )
 
 
@@ -107,18 +107,25 @@ class ListPage:
     newer: str | None
 
 
+def _list_rows() -> QuerySet[Execution]:
+    """The row template's columns; the node count comes from SQL, not the decoded definition."""
+    return Execution.objects.only(*_LIST_FIELDS).annotate(defined_node_count=DefinedNodeCount())
+
+
 def list_page(filters: ListFilters, *, after: str = "", before: str = "") -> ListPage:
     """One page of executions, newest first, with cursors to the pages on either side.
 
-    One query: PAGE_SIZE + 1 rows tell whether a further page exists without a COUNT.
+    One query: PAGE_SIZE + 1 rows tell whether a further page exists without a COUNT. Each
+    cursor condition leads with a plain bound on started_at so the index range starts at the
+    cursor (an OR alone made SQLite walk the index from the newest row).
     """
-    executions = filters.apply(Execution.objects.only(*_LIST_FIELDS))
+    executions = filters.apply(_list_rows())
     if before:
         started_at, pk = decode_cursor(before, "before")
         newer_rows = list(
-            executions.filter(
-                Q(started_at__gt=started_at) | Q(started_at=started_at, pk__gt=pk)
-            ).order_by("started_at", "id")[: PAGE_SIZE + 1]
+            executions.filter(started_at__gte=started_at)
+            .filter(Q(started_at__gt=started_at) | Q(pk__gt=pk))
+            .order_by("started_at", "id")[: PAGE_SIZE + 1]
         )
         has_newer = len(newer_rows) > PAGE_SIZE
         rows = list(reversed(newer_rows[:PAGE_SIZE]))
@@ -129,8 +136,8 @@ def list_page(filters: ListFilters, *, after: str = "", before: str = "") -> Lis
         )
     if after:
         started_at, pk = decode_cursor(after, "after")
-        executions = executions.filter(
-            Q(started_at__lt=started_at) | Q(started_at=started_at, pk__lt=pk)
+        executions = executions.filter(started_at__lte=started_at).filter(
+            Q(started_at__lt=started_at) | Q(pk__lt=pk)
         )
     rows = list(executions.order_by("-started_at", "-id")[: PAGE_SIZE + 1])
     has_older = len(rows) > PAGE_SIZE
@@ -197,7 +204,7 @@ def execution_list_live(request: HttpRequest) -> JsonResponse:
     )
     ids = [i for i in request.GET.get("ids", "").split(",") if i][:MAX_LIVE_IDS]
     if ids:
-        found = Execution.objects.only(*_LIST_FIELDS).filter(execution_id__in=ids)
+        found = _list_rows().filter(execution_id__in=ids)
         rows = [
             {
                 "id": execution.execution_id,

@@ -49,9 +49,12 @@ def _aware(value: datetime) -> datetime:
 
 
 class ListQuery(BaseModel):
+    """GET /workflow/executions. `fields=summary` leaves out each execution's spans."""
+
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
-    limit: int = Field(default=50, ge=1, le=500)
+    limit: int = Field(default=50, ge=1, le=200)
+    fields: Literal["full", "summary"] = "full"
     offset: int = Field(default=0, ge=0, le=1_000_000)
     cursor: str | None = None
     status: list[Literal["running", "completed", "failed", "cancelled"]] = Field(

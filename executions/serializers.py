@@ -18,8 +18,10 @@ def iso_ms(value: datetime | None) -> str | None:
     """JavaScript's Date.toISOString(): UTC, milliseconds, trailing Z."""
     if value is None:
         return None
-    utc = value.astimezone(UTC)
-    return f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z"
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    # isoformat is C code; strftime-style formatting cost 1 µs per time, 20 times per execution.
+    return f"{value.isoformat(timespec='milliseconds')[:23]}Z"
 
 
 def epoch_ms(value: datetime) -> int:
@@ -57,7 +59,7 @@ def execution_summary(
         "outputs": execution.outputs,
         "nodesExecuted": execution.nodes_executed,
         "nodeDetails": {n.node_id: node_detail(n) for n in node_rows},
-        "nodeCount": len(execution.definition.get("nodes", [])),
+        "nodeCount": execution.node_count,
     }
     if execution.ended_at is not None:
         summary["endTime"] = iso_ms(execution.ended_at)

@@ -1,10 +1,13 @@
 """The JSON API in-process: c4c shapes, every bad input, pinned query counts."""
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from executions import api, store
@@ -178,7 +181,13 @@ def test_definitions_and_validate_speak_c4c(client: Client) -> None:
 
 @pytest.mark.parametrize(
     ("query", "field"),
-    [("limit=0", "limit"), ("status=bogus", "status"), ("cursor=zzz", "cursor")],
+    [
+        ("limit=0", "limit"),
+        ("limit=201", "limit"),
+        ("status=bogus", "status"),
+        ("cursor=zzz", "cursor"),
+        ("fields=everything", "fields"),
+    ],
 )
 @pytest.mark.django_db
 def test_bad_list_query_is_400(client: Client, query: str, field: str) -> None:
@@ -187,7 +196,10 @@ def test_bad_list_query_is_400(client: Client, query: str, field: str) -> None:
     assert field in response.json()["error"]
 
 
-def _recorded(definition: WorkflowDefinition, count: int) -> list[Execution]:
+def _recorded(
+    definition: WorkflowDefinition, count: int, *, step: timedelta = timedelta(seconds=1)
+) -> list[Execution]:
+    """`count` finished runs e0, e1, ... started `step` apart (0 for runs sharing a start)."""
     made = []
     base = timezone.now()
     for i in range(count):
@@ -195,7 +207,7 @@ def _recorded(definition: WorkflowDefinition, count: int) -> list[Execution]:
             execution_id=f"e{i}",
             definition=definition,
             input={},
-            started_at=base + timezone.timedelta(seconds=i),
+            started_at=base + step * i,
         )
         for index, node in enumerate(definition.nodes):
             row = store.node_start(
@@ -218,14 +230,36 @@ def _recorded(definition: WorkflowDefinition, count: int) -> list[Execution]:
     return made
 
 
+def _cursor_of(made: list[Execution], index: int) -> str:
+    return api._encode_cursor(made[index])
+
+
+LIST_QUERIES = [
+    pytest.param({}, 4, id="first-page"),
+    pytest.param({"status": ["running"]}, 4, id="status"),
+    pytest.param({"status": ["running", "failed"]}, 4, id="statuses"),
+    pytest.param({"workflowId": "math-three"}, 4, id="workflowId"),
+    pytest.param({"startedAfter": "2000-01-01T00:00:00Z"}, 4, id="startedAfter"),
+    pytest.param({"startedBefore": "2999-01-01T00:00:00Z"}, 4, id="startedBefore"),
+    pytest.param({"offset": 3}, 4, id="offset"),
+    pytest.param({"cursor": 27}, 4, id="cursor"),
+    pytest.param({"fields": "summary"}, 3, id="summary-without-spans"),
+]
+
+
+@pytest.mark.parametrize(("params", "queries"), LIST_QUERIES)
 @pytest.mark.django_db
-def test_list_query_count_does_not_grow_with_rows(math_workflow, django_assert_num_queries):
-    _recorded(math_workflow, 30)
-    with django_assert_num_queries(4):
-        body = api._list(ListQuery(limit=25))
-    assert len(body["executions"]) == 25
-    assert body["executions"][0]["executionId"] == "e29"
-    assert len(body["executions"][0]["nodeDetails"]) == 3
+def test_list_query_count_is_fixed_for_every_filter(
+    math_workflow, django_assert_num_queries, params: dict[str, Any], queries: int
+) -> None:
+    made = _recorded(math_workflow, 30)
+    if "cursor" in params:
+        params = {**params, "cursor": _cursor_of(made, params["cursor"])}
+    query = ListQuery.model_validate({"limit": 20, **params})
+    with django_assert_num_queries(queries):
+        body = api._list(query)
+    assert len(body["executions"]) == 20
+    assert all(len(item["nodeDetails"]) == 3 for item in body["executions"])
 
 
 @pytest.mark.django_db
@@ -235,6 +269,68 @@ def test_detail_query_count_is_fixed(math_workflow, django_assert_num_queries) -
         body = api._detail("e1")
     assert body is not None
     assert len(body["execution"]["spans"]) == 1
+    assert body["execution"]["nodeCount"] == 3
+
+
+@pytest.mark.django_db
+def test_summary_fields_leave_out_spans_and_nothing_else(math_workflow) -> None:
+    _recorded(math_workflow, 3)
+    full = api._list(ListQuery())["executions"]
+    summary = api._list(ListQuery(fields="summary"))["executions"]
+    assert all(len(item["spans"]) == 1 for item in full)
+    assert summary == [{k: v for k, v in item.items() if k != "spans"} for item in full]
+
+
+@pytest.mark.django_db
+def test_default_page_is_50_and_limit_goes_to_200(math_workflow, client: Client) -> None:
+    assert ListQuery().limit == 50
+    assert client.get("/workflow/executions?limit=200").status_code == 200
+
+
+@pytest.mark.django_db
+def test_cursor_pages_walk_runs_sharing_a_start_without_gaps_or_repeats(math_workflow) -> None:
+    made = _recorded(math_workflow, 7, step=timedelta(0))
+    seen: list[str] = []
+    body = api._list(ListQuery(limit=3))
+    while True:
+        seen += [item["executionId"] for item in body["executions"]]
+        if "nextCursor" not in body:
+            break
+        body = api._list(ListQuery(limit=3, cursor=body["nextCursor"]))
+    assert seen == [e.execution_id for e in reversed(made)]
+
+
+@pytest.mark.django_db
+def test_list_counts_nodes_in_sql_without_reading_definitions(math_workflow) -> None:
+    _recorded(math_workflow, 2)
+    with CaptureQueriesContext(connection) as queries:
+        body = api._list(ListQuery())
+    assert [item["nodeCount"] for item in body["executions"]] == [3, 3]
+    execution_reads = [q["sql"] for q in queries if 'FROM "executions_execution"' in q["sql"]]
+    assert len(execution_reads) == 1
+    columns = execution_reads[0].split(" FROM ")[0].removeprefix("SELECT ").split(", ")
+    assert '"executions_execution"."definition"' not in columns
+    assert '"executions_execution"."input"' not in columns
+    assert '"executions_execution"."status"' in columns
+
+
+def _plan(qs: Any) -> str:
+    sql, params = qs.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+        return " | ".join(str(row[-1]) for row in cursor.fetchall())
+
+
+@pytest.mark.django_db
+def test_cursor_reads_an_index_range_not_the_whole_index(math_workflow) -> None:
+    if connection.vendor != "sqlite":
+        pytest.skip("EXPLAIN QUERY PLAN is SQLite's; PostgreSQL picks plans by table size")
+    made = _recorded(math_workflow, 3)
+    cursor = _cursor_of(made, 1)
+    plain = api._after_cursor(Execution.objects.summaries(), cursor)
+    assert "SEARCH executions_execution USING INDEX exec_started_idx (started_at<?)" in _plan(plain)
+    by_status = api._after_cursor(Execution.objects.summaries().filter(status="running"), cursor)
+    assert "exec_status_started_idx (status=? AND started_at<?)" in _plan(by_status)
 
 
 @pytest.mark.django_db
@@ -281,3 +377,11 @@ def test_cli_exec_refuses_input_that_is_not_an_object(capsys) -> None:
 
     assert main(["exec", "simple-math-workflow", "--input", "[1]"]) == 2
     assert "--input must be a JSON object" in capsys.readouterr().err
+
+
+@pytest.mark.django_db
+def test_workflow_and_status_filter_reads_the_index_of_both(math_workflow) -> None:
+    if connection.vendor != "sqlite":
+        pytest.skip("EXPLAIN QUERY PLAN is SQLite's; PostgreSQL picks plans by table size")
+    qs = Execution.objects.summaries().filter(workflow_id="rare", status__in=["completed"])
+    assert "exec_wf_status_started_idx (workflow_id=? AND status=?)" in _plan(qs[:51])

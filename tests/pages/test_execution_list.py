@@ -1,9 +1,12 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from executions.pages import PAGE_SIZE, ListFilters, decode_cursor, encode_cursor
+from executions.pages import PAGE_SIZE, ListFilters, decode_cursor, encode_cursor, list_page
+from tests.pages.conftest import SIMPLE_MATH
 
 
 def test_root_redirects_to_executions(client):
@@ -105,14 +108,60 @@ def test_cursor_round_trips(make_execution):
     )
 
 
-def test_list_reads_in_bounded_queries(client, make_execution, django_assert_num_queries):
+@pytest.mark.parametrize(
+    "query",
+    [{}, {"status": "failed"}, {"workflow": "simple-math-workflow"}, {"status": "running"}],
+    ids=["all", "status", "workflow", "status-running"],
+)
+def test_list_reads_in_bounded_queries(client, make_execution, django_assert_num_queries, query):
     for status in ("completed", "failed", "running"):
         for _ in range(5):
             make_execution(status=status, spans=3, nodes={"add": "completed"})
     # One for the page of executions, one for the counters; no COUNT, no N+1.
     with django_assert_num_queries(2):
-        response = client.get("/executions")
+        response = client.get("/executions", query)
     assert response.status_code == 200
+    assert len(response.context["page"].executions) == 15 if not query else 5
+
+
+def test_older_and_newer_pages_read_in_bounded_queries(
+    client, make_execution, django_assert_num_queries
+):
+    now = timezone.now()
+    for i in range(PAGE_SIZE + 5):
+        make_execution(started_at=now - timedelta(seconds=i))
+    older = client.get("/executions").context["page"].older
+    with django_assert_num_queries(2):
+        second = client.get("/executions", {"after": older}).context["page"]
+    with django_assert_num_queries(2):
+        client.get("/executions", {"before": second.newer})
+
+
+def test_rows_show_node_counts_without_reading_definitions(client, make_execution):
+    four = {**SIMPLE_MATH, "nodes": [*SIMPLE_MATH["nodes"], {"id": "x", "type": "procedure"}]}
+    make_execution(definition=four)
+    make_execution(definition={**SIMPLE_MATH, "id": "odd", "nodes": {"not": "a list"}})
+    with CaptureQueriesContext(connection) as queries:
+        html = client.get("/executions").content.decode()
+    assert '0<span class="muted">/4</span>' in html
+    assert '0<span class="muted">/0</span>' in html
+    page_read = next(q["sql"] for q in queries if 'FROM "executions_execution"' in q["sql"])
+    columns = page_read.split(" FROM ")[0].removeprefix("SELECT ").split(", ")
+    assert '"executions_execution"."definition"' not in columns
+
+
+@pytest.mark.parametrize("direction", ["after", "before"])
+def test_paging_reads_an_index_range_from_the_cursor(make_execution, direction):
+    if connection.vendor != "sqlite":
+        pytest.skip("EXPLAIN QUERY PLAN is SQLite's; PostgreSQL picks plans by table size")
+    made = [make_execution() for _ in range(3)]
+    with CaptureQueriesContext(connection) as queries:
+        list_page(ListFilters(status="", workflow=""), **{direction: encode_cursor(made[1])})
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN QUERY PLAN {queries[0]['sql']}")
+        plan = " | ".join(str(row[-1]) for row in cursor.fetchall())
+    bound = "started_at<?" if direction == "after" else "started_at>?"
+    assert f"USING INDEX exec_started_idx ({bound})" in plan
 
 
 def test_live_rows_render_the_named_rows_and_whether_they_match(client, make_execution):

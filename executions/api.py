@@ -2,18 +2,23 @@
 
 Views are async so daphne never queues API calls behind Django's single sync thread: reads run on
 asgiref's thread pool, runs on the bounded run pool (dispatch.py). These are API endpoints for
-non-browser clients (curl, the c4c CLI), so they are CSRF-exempt; they use no cookies.
+non-browser clients (curl, the c4c CLI) and use no cookies, so instead of CSRF tokens every POST
+must carry a JSON content type (json_post).
 """
 
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from datetime import datetime
+from functools import wraps
+from inspect import iscoroutinefunction
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, JsonResponse
+from django.http.response import HttpResponseBase
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
@@ -26,6 +31,8 @@ from . import dispatch, runtime, store
 from .models import Execution, ExecutionCounter
 from .requests import BadRequest, ExecuteRequest, ListQuery, parse
 from .serializers import execution_detail, execution_summary, workflow_summary
+
+View = Callable[..., Any]
 
 
 def _error(message: str, status: int, **extra: Any) -> JsonResponse:
@@ -71,8 +78,36 @@ def _bad(exc: BadRequest) -> JsonResponse:
     return _error(exc.message, 400, errors=exc.errors)
 
 
-@csrf_exempt
-@require_POST
+def json_post(view: View) -> View:
+    """POST with a JSON content type only: the API's defence against cross-site requests.
+
+    A page on another site can make a browser POST a form or text/plain here, but not
+    application/json without a CORS preflight, which this server never grants; API clients send
+    JSON anyway. So the check stands in for CSRF tokens, which API clients do not have.
+    """
+
+    def refusal(request: HttpRequest) -> JsonResponse | None:
+        if request.content_type == "application/json":
+            return None
+        given = request.content_type or "none"
+        return _error(f"Content-Type must be application/json, not {given}", 415)
+
+    if iscoroutinefunction(view):
+
+        @wraps(view)
+        async def checked(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            return refusal(request) or await view(request, *args, **kwargs)
+
+    else:
+
+        @wraps(view)
+        def checked(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            return refusal(request) or view(request, *args, **kwargs)
+
+    return csrf_exempt(require_POST(checked))
+
+
+@json_post
 async def execute(request: HttpRequest) -> JsonResponse:
     try:
         data = _json_object(request)
@@ -193,8 +228,7 @@ def _cancel(execution_id: str) -> dict[str, Any]:
     return _detail(execution_id) or {}
 
 
-@csrf_exempt
-@require_POST
+@json_post
 async def cancel(request: HttpRequest, execution_id: str) -> JsonResponse:
     """Not in c4c: stops a running execution (its next node write is refused)."""
     try:
@@ -220,8 +254,7 @@ def definition(request: HttpRequest, workflow_id: str) -> JsonResponse:
     return JsonResponse({"definition": found.to_json_dict()})
 
 
-@csrf_exempt
-@require_POST
+@json_post
 def validate(request: HttpRequest) -> JsonResponse:
     """Body: a definition, or {"workflow": definition} as the execute endpoint takes it."""
     try:

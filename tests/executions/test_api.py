@@ -125,6 +125,27 @@ def test_invalid_inline_definition_is_400_with_every_error(client: Client) -> No
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [
+        ("/workflow/execute", "text/plain"),
+        ("/workflow/execute", "application/x-www-form-urlencoded"),
+        ("/workflow/validate", "text/plain"),
+        ("/workflow/executions/any/cancel", "multipart/form-data; boundary=x"),
+    ],
+)
+def test_post_without_json_content_type_is_415_and_runs_nothing(
+    client: Client, path: str, content_type: str
+) -> None:
+    """What a page on another site can make a browser send: refused before anything runs."""
+    body = json.dumps({"workflowId": "simple-math-workflow", "executionId": "forged"})
+    response = client.post(path, data=body, content_type=content_type)
+    assert response.status_code == 415
+    assert response.json()["error"].startswith("Content-Type must be application/json, not ")
+    assert not Execution.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
 def test_duplicate_execution_id_is_409_and_first_run_untouched(client: Client) -> None:
     assert post(client, {"workflow": math_definition(), "executionId": "dup"}).status_code == 200
     response = post(client, {"workflow": math_definition(), "executionId": "dup"})

@@ -7,6 +7,7 @@ settings.API_MIDDLEWARE: the full chain costs a third of the server's CPU per ex
 c4c_site.middleware). Its requests are traced by OpenTelemetry's ASGI middleware instead.
 """
 
+import gc
 import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "c4c_site.settings")
@@ -63,3 +64,7 @@ application = ProtocolTypeRouter(
         )
     }
 )
+
+# What is loaded by now lives as long as the process: moved out of the collector's sight, a full
+# collection (every few list requests) costs a few ms instead of 35-65 ms of list latency.
+gc.freeze()

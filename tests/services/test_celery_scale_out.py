@@ -54,8 +54,13 @@ def test_async_run_executes_on_a_worker_and_streams_to_the_web_server(scale_out:
 
     _post_async(url, {"workflowId": "simple-math-workflow", "executionId": run})
 
+    # The run's last event is the list update that reports it completed.
     stream.wait_for(
-        lambda evs: any(e.event == "workflow.result" for e in _of(run, evs)), timeout=60
+        lambda evs: any(
+            e.event == "executions.update" and e.data["executions"][0]["status"] == "completed"
+            for e in _of(run, evs)
+        ),
+        timeout=60,
     )
     seen = _of(run, stream.events)
     assert [e.event for e in seen if e.event != "executions.update"] == RUN_EVENTS

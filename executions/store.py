@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from workflows.definitions import WorkflowDefinition, WorkflowNode
@@ -71,16 +71,38 @@ def _db(model: type[Any], field: str, value: Any) -> Any:
     return model._meta.get_field(field).get_db_prep_save(value, connection)
 
 
-def _insert_sql(model: type[Any], suffix: str) -> tuple[list[Any], str]:
-    """An INSERT of every column of `model` but its id, built once from the model's fields."""
+# Columns whose Python values (str, int, float, bool, an integer key) the drivers take as they
+# are: asking Django's field to prepare them cost ~3 us each, a third of writing a run's spans.
+# JSON and datetime columns still go through their field, which knows the backend's form.
+_PLAIN_FIELDS = (
+    models.CharField,
+    models.TextField,
+    models.IntegerField,
+    models.FloatField,
+    models.BooleanField,
+    models.ForeignKey,
+)
+
+
+def _insert_sql(model: type[Any], suffix: str) -> tuple[list[tuple[str, Any]], str]:
+    """An INSERT of every column of `model` but its id, built once from the model's fields.
+
+    Also returns each column's attribute name with the field that prepares its value (None for a
+    plain column).
+    """
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     values = ", ".join(["%s"] * len(fields))
-    return fields, f"INSERT INTO {model._meta.db_table} ({columns}) VALUES ({values}) {suffix}"
+    preparers = [(f.attname, None if isinstance(f, _PLAIN_FIELDS) else f) for f in fields]
+    return preparers, f"INSERT INTO {model._meta.db_table} ({columns}) VALUES ({values}) {suffix}"
 
 
-def _row(fields: list[Any], instance: Any) -> list[Any]:
-    return [f.get_db_prep_save(getattr(instance, f.attname), connection) for f in fields]
+def _row(preparers: list[tuple[str, Any]], instance: Any) -> list[Any]:
+    values = []
+    for attname, field in preparers:
+        value = getattr(instance, attname)
+        values.append(value if field is None else field.get_db_prep_save(value, connection))
+    return values
 
 
 _EXECUTION_FIELDS, _EXECUTION_INSERT_SQL = _insert_sql(Execution, "RETURNING id")

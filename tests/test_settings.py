@@ -63,3 +63,29 @@ def test_malformed_boolean_is_refused() -> None:
     result = _import_settings({"DJANGO_DEBUG": "maybe"})
     assert result.returncode != 0
     assert "DJANGO_DEBUG must be true or false" in result.stderr
+
+
+def _worker_threads(env: dict[str, str]) -> int:
+    clean = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "C4C_WORKER_THREADS"}}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import c4c_site.settings as s; print(s.C4C_WORKER_THREADS)",
+        ],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(result.stdout)
+
+
+def test_run_threads_default_to_fewer_on_sqlite_than_on_postgresql() -> None:
+    assert _worker_threads({"DATABASE_URL": "sqlite:////tmp/c4c-settings.sqlite3"}) == 4
+    assert _worker_threads({"DATABASE_URL": "postgres://postgres@127.0.0.1:5432/c4c"}) == 8
+
+
+def test_run_threads_follow_c4c_worker_threads() -> None:
+    env = {"DATABASE_URL": "sqlite:////tmp/c4c-settings.sqlite3", "C4C_WORKER_THREADS": "6"}
+    assert _worker_threads(env) == 6

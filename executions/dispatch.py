@@ -17,11 +17,9 @@ from typing import Any, TypeVar
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections, connection, connections
-from django.utils import timezone
 from opentelemetry import context as otel_context
 
 from workflows.definitions import WorkflowDefinition
-from workflows.observer import ErrorInfo, RunResult
 
 from . import events, runtime, store
 from .models import Execution
@@ -120,17 +118,8 @@ def _fail_unqueued(execution: Execution, exc: Exception) -> None:
     try:
         store.execution_finish(
             execution=execution,
-            result=RunResult(
-                execution_id=execution.execution_id,
-                workflow_id=execution.workflow_id,
-                status="failed",
-                started_at=execution.started_at,
-                ended_at=timezone.now(),
-                error=ErrorInfo(
-                    name=type(exc).__name__,
-                    message=f"Could not queue the run on the Celery broker: {exc}",
-                    stack="",
-                ),
+            result=runtime.failure_result(
+                execution, exc, message=f"Could not queue the run on the Celery broker: {exc}"
             ),
         )
     except store.TransitionError:

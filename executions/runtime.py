@@ -151,8 +151,10 @@ def start(
     return execution
 
 
-def _failure(execution: Execution, exc: BaseException) -> RunResult:
-    """A run the engine could not finish (an observer refused a write, or a bug) still ends."""
+def failure_result(
+    execution: Execution, exc: BaseException, *, message: str | None = None
+) -> RunResult:
+    """A run that could not finish (an observer refused a write, a bug, no broker) still ends."""
     return RunResult(
         execution_id=execution.execution_id,
         workflow_id=execution.workflow_id,
@@ -161,7 +163,7 @@ def _failure(execution: Execution, exc: BaseException) -> RunResult:
         ended_at=timezone.now(),
         error=ErrorInfo(
             name=type(exc).__name__,
-            message=str(exc),
+            message=str(exc) if message is None else message,
             stack="".join(traceback.format_exception(exc)),
         ),
     )
@@ -188,7 +190,7 @@ def run(
             )
         except Exception as exc:
             logger.exception("Execution %s aborted", execution.execution_id)
-            result = _failure(execution, exc)
+            result = failure_result(execution, exc)
     nodes = recorder.nodes()
     try:
         store.execution_finish(execution=execution, result=result)

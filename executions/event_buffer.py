@@ -19,6 +19,7 @@ import sys
 import threading
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import islice
 from typing import Any
 
@@ -31,6 +32,13 @@ from django_eventstream.utils import make_id, sse_encode_event
 EVENT_OVERHEAD_BYTES = 400
 
 
+@lru_cache(maxsize=4096)
+def _id_prefix(channel: str) -> str:
+    """make_id's `<quoted channel>:` for one channel: URL-quoting the name on every event cost
+    ~3 % of a node, and a run sends all its events on the same two channels."""
+    return make_id({channel: ""})
+
+
 def sse_frame(event: Event) -> bytes:
     """The event's frame on a one-channel stream (its id names only its own channel).
 
@@ -39,7 +47,7 @@ def sse_frame(event: Event) -> bytes:
     """
     cached = vars(event).get("frame")
     if cached is None:
-        event_id = make_id({event.channel: event.id}) if event.id is not None else None
+        event_id = f"{_id_prefix(event.channel)}{event.id}" if event.id is not None else None
         cached = sse_encode_event(event.type, event.data, event_id=event_id).encode()
         vars(event)["frame"] = cached
     return cached

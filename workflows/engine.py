@@ -63,7 +63,7 @@ from .templates import has_templates, render
 DEFAULT_MAX_STEPS = 10_000
 MAX_ATTRIBUTE_CHARS = 4096
 
-tracer = trace.get_tracer("c4c.workflows")
+TRACER_NAME = "c4c.workflows"
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,10 +126,14 @@ def error_info(exc: BaseException) -> ErrorInfo:
     )
 
 
+# Built once: json.dumps with options builds a new encoder per call, twice per node here.
+_attribute_encode = json.JSONEncoder(separators=(",", ":"), default=str, ensure_ascii=False).encode
+
+
 def _attribute_json(value: Any) -> str:
     """Compact JSON for a span attribute, cut at MAX_ATTRIBUTE_CHARS so big payloads stay cheap."""
     try:
-        text = json.dumps(value, separators=(",", ":"), default=str, ensure_ascii=False)
+        text = _attribute_encode(value)
     except (TypeError, ValueError):
         text = repr(value)
     if len(text) > MAX_ATTRIBUTE_CHARS:
@@ -205,6 +209,9 @@ class _Run:
         self.stragglers: list[Future[None]] = []
         self.lock = threading.Lock()
         self.steps = itertools.count()
+        # Per run, not at import: a tracer taken before the SDK provider is installed stays a
+        # proxy that adds a context-manager layer to every span (two spans per node).
+        self.tracer = trace.get_tracer(TRACER_NAME)
         # (node id, index, nodes executed so far) of the latest main-path node: c4c's
         # workflow.current_* attributes, set once on the root span instead of per node.
         self.current: tuple[str, int, int] = (definition.start_node, 0, 0)
@@ -215,7 +222,7 @@ class _Run:
         started_at = _now()
         active = trace.get_current_span().get_span_context()
         error: ErrorInfo | None = None
-        with tracer.start_as_current_span(
+        with self.tracer.start_as_current_span(
             "workflow.execute",
             context=otel_context.Context(),
             links=[trace.Link(active)] if active.is_valid else None,
@@ -306,7 +313,7 @@ class _Run:
         attributes = {**self.span_base, "node.id": node.id, "node.type": node.type}
         if node.procedure_name:
             attributes["node.procedure"] = node.procedure_name
-        with tracer.start_as_current_span(
+        with self.tracer.start_as_current_span(
             f"workflow.node.{node.type}",
             attributes=attributes,
             record_exception=False,
@@ -446,7 +453,7 @@ class _Run:
         proc = self.registry.get(name)
         if proc is None:
             raise ProcedureNotFound(f"Procedure {name} not found in registry")
-        with tracer.start_as_current_span(proc.name, attributes={"procedure.name": proc.name}):
+        with self.tracer.start_as_current_span(proc.name, attributes={"procedure.name": proc.name}):
             output = proc.invoke(node_input)
         self._keep_output(node.id, output, branches)
         return output

@@ -2,6 +2,7 @@
 
 import pytest
 from django_eventstream.storage import EventDoesNotExist
+from django_eventstream.utils import make_id
 
 from executions.event_buffer import _Buffer, sse_frame
 
@@ -63,3 +64,10 @@ def test_frame_is_encoded_once_with_the_channel_id(buffer: _Buffer) -> None:
     frame = sse_frame(event)
     assert frame is sse_frame(event)
     assert frame == b'event: node.started\nid: execution-x:1\ndata: {"a":1}\ndata: {"b":2}\n\n'
+
+
+def test_frame_id_is_the_librarys_id_for_a_channel_that_needs_quoting(buffer: _Buffer) -> None:
+    channel = "execution-a b,c:d"
+    buffer.append(channel, "node.started", "{}")
+    frame = sse_frame(buffer.append(channel, "node.completed", "{}"))
+    assert f"id: {make_id({channel: 2})}\n".encode() in frame

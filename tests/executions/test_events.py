@@ -5,6 +5,7 @@ from unittest import mock
 
 import pytest
 from django_eventstream.utils import get_storage
+from django_eventstream.views import Listener, get_listener_manager
 
 from executions import events, runtime
 from executions.models import ExecutionCounter
@@ -83,3 +84,29 @@ def test_events_skip_grip_publishing_when_no_proxy_is_configured(
         sent = _run(math_workflow, django_capture_on_commit_callbacks)
     assert grip_publish.call_count == 0
     assert [name for name, _ in sent].count("workflow.result") == 1
+
+
+def test_local_listeners_get_each_event_numbered_once_in_order(
+    math_workflow, django_capture_on_commit_callbacks
+) -> None:
+    listener = Listener()
+    listener.channels = {events.execution_channel("events-1")}
+    listener.loop = mock.Mock()
+    get_listener_manager().add_listener(listener)
+    try:
+        _run(math_workflow, django_capture_on_commit_callbacks)
+    finally:
+        get_listener_manager().remove_listener(listener)
+    queued = listener.channel_items[events.execution_channel("events-1")]
+    first = queued[0].id
+    assert [e.id for e in queued] == list(range(first, first + len(queued)))
+    assert [e.type for e in queued[:2]] == ["workflow.started", "node.started"]
+    assert queued[-1].type == "workflow.result"
+
+
+def test_a_configured_channel_manager_keeps_the_librarys_send_path(settings) -> None:
+    assert events._resolve_sender() is not events._library_send
+    settings.EVENTSTREAM_CHANNELMANAGER_CLASS = (
+        "django_eventstream.channelmanager.DefaultChannelManager"
+    )
+    assert events._resolve_sender() is events._library_send

@@ -76,7 +76,7 @@ def cmd_exec(args: argparse.Namespace) -> int:
     try:
         result = runtime.execute(
             definition=definition, input=payload, execution_id=args.execution_id
-        )
+        ).body
     except store.DuplicateExecution as exc:
         print(str(exc), file=sys.stderr)
         return 2

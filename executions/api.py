@@ -17,7 +17,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
@@ -108,7 +108,7 @@ def json_post(view: View) -> View:
 
 
 @json_post
-async def execute(request: HttpRequest) -> JsonResponse:
+async def execute(request: HttpRequest) -> HttpResponse:
     try:
         data = _json_object(request)
         body: ExecuteRequest = parse(ExecuteRequest, data)
@@ -134,7 +134,7 @@ async def execute(request: HttpRequest) -> JsonResponse:
         response["Retry-After"] = "1"
         return response
     if not run_async:
-        return JsonResponse(result)
+        return HttpResponse(result, content_type="application/json")
     location = reverse("executions-api:detail", args=[execution.execution_id])
     response = JsonResponse(
         {

@@ -105,12 +105,13 @@ pool = _Pool()
 
 async def execute_now(
     *, definition: WorkflowDefinition, input: dict[str, Any], execution_id: str | None
-) -> dict[str, Any]:
-    """Run to the end on the pool and return the c4c result (raises QueueFull when full)."""
+) -> str:
+    """Run to the end on the pool and return the c4c result as JSON text (raises QueueFull when
+    full); the text is the one the workflow.result event carried, encoded once."""
     future = pool.submit(
         runtime.execute, definition=definition, input=input, execution_id=execution_id
     )
-    return await asyncio.wrap_future(future)
+    return (await asyncio.wrap_future(future)).json
 
 
 def _fail_unqueued(execution: Execution, exc: Exception) -> None:

@@ -39,6 +39,21 @@ def _id_prefix(channel: str) -> str:
     return make_id({channel: ""})
 
 
+# The data lines of the last event framed, by identity of its payload: each event is sent on
+# two channels with the same payload object, and only the `id:` line differs between its frames.
+# A 1,000-node workflow.result payload is ~870 KB: framing it twice cost ~5 ms, once ~0.5 ms.
+_last_data: tuple[Any, bytes] = (None, b"")
+
+
+def _data_lines(data: Any) -> bytes:
+    global _last_data
+    last, lines = _last_data
+    if last is not data:
+        lines = sse_encode_event("", data)[len("event: \n") :].encode()
+        _last_data = (data, lines)
+    return lines
+
+
 def sse_frame(event: Event) -> bytes:
     """The event's frame on a one-channel stream (its id names only its own channel).
 
@@ -48,7 +63,8 @@ def sse_frame(event: Event) -> bytes:
     cached = vars(event).get("frame")
     if cached is None:
         event_id = f"{_id_prefix(event.channel)}{event.id}" if event.id is not None else None
-        cached = sse_encode_event(event.type, event.data, event_id=event_id).encode()
+        head = sse_encode_event(event.type, "", event_id=event_id)[: -len("data: \n\n")]
+        cached = head.encode() + _data_lines(event.data)
         vars(event)["frame"] = cached
     return cached
 

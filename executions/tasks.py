@@ -50,4 +50,4 @@ def run_execution(
         )
         return current[0] if current else "missing"
     result = runtime.run(execution=execution, definition=definition_to_run(definition), input=input)
-    return str(result["status"])
+    return str(result.body["status"])

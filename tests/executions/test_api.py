@@ -9,8 +9,9 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from django_eventstream.utils import get_storage
 
-from executions import api, store
+from executions import api, events, store
 from executions.models import Execution, NodeExecution, Span
 from executions.requests import ListQuery
 from tests.executions.conftest import math_definition
@@ -59,6 +60,21 @@ def test_execute_inline_workflow_returns_c4c_result_and_is_listed(client: Client
     detail = client.get("/workflow/executions/api-1").json()["execution"]
     assert {n["status"] for n in detail["nodeDetails"].values()} == {"completed"}
     assert len(detail["spans"]) == len(result["spans"])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_execute_answers_with_the_text_the_result_event_carried(client: Client) -> None:
+    since = get_storage().get_current_id(events.execution_channel("api-text"))
+    response = post(client, {"workflow": math_definition(), "executionId": "api-text"})
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"] == "application/json"
+    sent = get_storage().get_events(events.execution_channel("api-text"), since, limit=100)
+    [result_event] = [e for e in sent if e.type == "workflow.result"]
+    body = response.content.decode()
+    assert result_event.data.endswith(f',"result":{body}}}')
+    event = json.loads(result_event.data)
+    assert list(event) == ["type", "workflowId", "executionId", "timestamp", "result"]
+    assert event["result"] == response.json()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -71,3 +71,14 @@ def test_frame_id_is_the_librarys_id_for_a_channel_that_needs_quoting(buffer: _B
     buffer.append(channel, "node.started", "{}")
     frame = sse_frame(buffer.append(channel, "node.completed", "{}"))
     assert f"id: {make_id({channel: 2})}\n".encode() in frame
+
+
+def test_channels_sharing_a_payload_get_frames_differing_only_in_the_id(buffer: _Buffer) -> None:
+    payload = '{"result":"' + "x" * 10_000 + '"}'
+    own = sse_frame(buffer.append("execution-x", "workflow.result", payload))
+    listed = sse_frame(buffer.append("executions", "workflow.result", payload))
+    other = sse_frame(buffer.append("executions", "workflow.result", '{"a":1}\n{"b":2}'))
+    body = f"data: {payload}\n\n".encode()
+    assert own == b"event: workflow.result\nid: execution-x:1\n" + body
+    assert listed == b"event: workflow.result\nid: executions:1\n" + body
+    assert other == b'event: workflow.result\nid: executions:2\ndata: {"a":1}\ndata: {"b":2}\n\n'

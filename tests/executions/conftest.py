@@ -19,6 +19,9 @@ import pytest
 from tests.workflows.helpers import C4C_SIMPLE_MATH
 from workflows.definitions import WorkflowDefinition
 
+# What a three-node run (simple-math) sends on its streams between its start and its end.
+SIMPLE_MATH_NODE_EVENTS = ["node.started", "node.completed"] * 3
+
 
 def math_definition(workflow_id: str = "math-three") -> dict[str, Any]:
     """c4c's simple-math workflow under another id, so it is posted inline, not from the library."""

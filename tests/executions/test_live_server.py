@@ -10,18 +10,14 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.conftest import DaphneServer
-from tests.executions.conftest import delay_definition, http, math_definition
+from tests.executions.conftest import (
+    SIMPLE_MATH_NODE_EVENTS,
+    delay_definition,
+    http,
+    math_definition,
+)
 
 pytestmark = pytest.mark.slow
-
-NODE_EVENTS = [
-    "node.started",
-    "node.completed",
-    "node.started",
-    "node.completed",
-    "node.started",
-    "node.completed",
-]
 
 
 def test_seed_plan_execute_list_detail_streams_and_restart(daphne_server: DaphneServer, sse):
@@ -62,7 +58,7 @@ def test_seed_plan_execute_list_detail_streams_and_restart(daphne_server: Daphne
     assert one_stream.names() == [
         "workflow.stream.connected",
         "workflow.started",
-        *NODE_EVENTS,
+        *SIMPLE_MATH_NODE_EVENTS,
         "workflow.completed",
         "workflow.result",
     ]
@@ -76,7 +72,7 @@ def test_seed_plan_execute_list_detail_streams_and_restart(daphne_server: Daphne
     assert names[0] == "executions.initial"
     assert [n for n in names if n != "executions.update"][1:] == [
         "workflow.started",
-        *NODE_EVENTS,
+        *SIMPLE_MATH_NODE_EVENTS,
         "workflow.completed",
         "workflow.result",
     ]
@@ -159,7 +155,7 @@ def test_stream_opened_late_replays_the_execution_from_its_start(daphne_server, 
     late.wait_for(lambda evs: any(e.event == "workflow.result" for e in evs))
     assert late.names()[1:] == [
         "workflow.started",
-        *NODE_EVENTS,
+        *SIMPLE_MATH_NODE_EVENTS,
         "workflow.completed",
         "workflow.result",
     ]
@@ -181,7 +177,7 @@ def test_every_client_gets_every_event_exactly_once_under_concurrent_runs(
 
     with ThreadPoolExecutor(runs) as pool:
         assert set(pool.map(start, range(runs))) == {202}
-    per_run = len(NODE_EVENTS) + 8  # started, completed, result and 5 executions.update
+    per_run = len(SIMPLE_MATH_NODE_EVENTS) + 8  # started, completed, result and 5 executions.update
     for listing in listings:
         listing.wait_for(lambda evs: sum(e.id is not None for e in evs) >= runs * per_run, 30)
     time.sleep(0.3)
@@ -200,7 +196,7 @@ def test_every_client_gets_every_event_exactly_once_under_concurrent_runs(
         assert watcher.names() == [
             "workflow.stream.connected",
             "workflow.started",
-            *NODE_EVENTS,
+            *SIMPLE_MATH_NODE_EVENTS,
             "workflow.completed",
             "workflow.result",
         ], i

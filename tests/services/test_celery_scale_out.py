@@ -6,19 +6,14 @@ import uuid
 
 import pytest
 
-from tests.executions.conftest import SseEvent, delay_definition, http
+from tests.executions.conftest import SIMPLE_MATH_NODE_EVENTS, SseEvent, delay_definition, http
 from tests.services.conftest import ScaleOut
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
 
 RUN_EVENTS = [
     "workflow.started",
-    "node.started",
-    "node.completed",
-    "node.started",
-    "node.completed",
-    "node.started",
-    "node.completed",
+    *SIMPLE_MATH_NODE_EVENTS,
     "workflow.completed",
     "workflow.result",
 ]

@@ -23,15 +23,14 @@ services:
 browser:
 	scripts/ensure-chromium.sh
 
-test: install services browser
-	.venv/bin/ruff check .
-	.venv/bin/ruff format --check .
+test: install services browser lint
 	.venv/bin/pytest
 	scripts/test-postgres.sh
 
 lint:
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+	.venv/bin/lint-imports
 
 format:
 	.venv/bin/ruff check --fix .

@@ -123,7 +123,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "PRAGMA cache_size=-8000;"
         ),
     }
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test-db.sqlite3")}
+    # One file per test process, so two test runs in one checkout never share a database.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / f"test-db-{os.getpid()}.sqlite3")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -209,5 +210,5 @@ if os.environ.get("EVENTSTREAM_REDIS_URL"):
     EVENTSTREAM_STORAGE_CONNECTION = EVENTSTREAM_REDIS
     EVENTSTREAM_STORAGE_CLASS = "django_eventstream.storage.RedisStorage"
 else:
-    EVENTSTREAM_STORAGE_CLASS = "executions.event_buffer.MemoryEventStorage"
+    EVENTSTREAM_STORAGE_CLASS = "executions.live.buffer.MemoryEventStorage"
 C4C_MAX_QUEUED = env_int("C4C_MAX_QUEUED", 1_000)

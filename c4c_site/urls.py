@@ -3,6 +3,5 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("workflow/", include("executions.api_urls")),
-    path("", include("executions.page_urls")),
+    path("", include("executions.urls")),
 ]

@@ -21,7 +21,7 @@ from opentelemetry import context as otel_context
 
 from workflows.definitions import WorkflowDefinition
 
-from . import events, runtime, store
+from . import runtime
 from .models import Execution
 
 T = TypeVar("T")
@@ -114,21 +114,6 @@ async def execute_now(
     return (await asyncio.wrap_future(future)).json
 
 
-def _fail_unqueued(execution: Execution, exc: Exception) -> None:
-    """End a run that never reached a worker, with the events a finished run sends."""
-    try:
-        store.execution_finish(
-            execution=execution,
-            result=runtime.failure_result(
-                execution, exc, message=f"Could not queue the run on the Celery broker: {exc}"
-            ),
-        )
-    except store.TransitionError:
-        return  # cancelled meanwhile: what is stored stands
-    events.emit_workflow_finished(execution)
-    events.emit_executions_update(execution, [])
-
-
 def _start_on_celery(
     *, definition: WorkflowDefinition, input: dict[str, Any], execution_id: str | None
 ) -> Execution:
@@ -148,8 +133,9 @@ def _start_on_celery(
             args=[execution.execution_id, definition.to_json_dict(), input],
         )
     except Exception as exc:
-        _fail_unqueued(execution, exc)
-        raise BrokerUnavailable(f"Could not queue the run on the Celery broker: {exc}") from exc
+        message = f"Could not queue the run on the Celery broker: {exc}"
+        runtime.fail_unqueued(execution, exc, message=message)
+        raise BrokerUnavailable(message) from exc
     return execution
 
 

@@ -4,7 +4,8 @@ start(): record the row (running) -> workflow.started -> executions.update.
 run(): per node: record running -> node.started -> the engine runs it -> record completed (or
 failed) -> node.completed -> executions.update; then record the result -> spans ->
 workflow.completed | workflow.failed -> workflow.result -> executions.update.
-Each event is emitted after its write commits (events.py), so no client sees what is not stored.
+Each event is emitted after its write commits (live/events.py), so no client sees what is not
+stored.
 """
 
 import logging
@@ -23,7 +24,8 @@ from workflows.definitions import WorkflowDefinition, WorkflowNode
 from workflows.engine import run_workflow
 from workflows.observer import ErrorInfo, RunResult
 
-from . import events, store, tracing
+from . import store, tracing
+from .live import events
 from .models import Execution, NodeExecution
 from .serializers import run_result
 
@@ -236,3 +238,29 @@ def cancel(execution_id: str) -> Execution:
     nodes = list(execution.nodes.order_by("sequence", "id"))
     events.emit_executions_update(execution, nodes)
     return execution
+
+
+def fail_unqueued(execution: Execution, exc: Exception, *, message: str) -> None:
+    """End a run that never reached a worker, with the events a finished run sends."""
+    try:
+        store.execution_finish(
+            execution=execution, result=failure_result(execution, exc, message=message)
+        )
+    except store.TransitionError:
+        return  # cancelled meanwhile: what is stored stands
+    events.emit_workflow_finished(execution)
+    events.emit_executions_update(execution, [])
+
+
+def fail_interrupted(*, server: str | None = None, owner: str | None = None) -> list[str]:
+    """Fail the runs a stopped process of this server left running, and tell open dashboards.
+
+    Each failed run gets workflow.failed on its own stream and an executions.update on the
+    list, as if its process had finished it.
+    """
+    failed = store.executions_fail_interrupted(server=server, owner=owner)
+    for execution in Execution.objects.for_list().filter(execution_id__in=failed):
+        nodes = list(execution.nodes.all())
+        events.emit_workflow_finished(execution)
+        events.emit_executions_update(execution, nodes)
+    return failed

@@ -29,24 +29,18 @@ def recover_interrupted(*, server: str | None = None, owner: str | None = None) 
     """Fail the runs a stopped process of this server left running, and tell open dashboards.
 
     A web server calls it with its defaults (C4C_SERVER_ID, this process); a Celery node with its
-    node name and identity (c4c_site.celery). Each failed run gets workflow.failed on its own
-    stream and an executions.update on the list, as if its process had finished it.
+    node name and identity (c4c_site.celery).
     """
-    from . import events
-    from .models import Execution
-    from .store import executions_fail_interrupted, server_id
+    from .runtime import fail_interrupted
+    from .store import server_id
 
-    failed = executions_fail_interrupted(server=server, owner=owner)
-    if not failed:
-        return failed
-    logger.warning(
-        "Marked %d execution(s) of %s as failed: their process stopped before they finished (%s)",
-        len(failed),
-        server or server_id(),
-        ", ".join(failed[:10]),
-    )
-    for execution in Execution.objects.for_list().filter(execution_id__in=failed):
-        nodes = list(execution.nodes.all())
-        events.emit_workflow_finished(execution)
-        events.emit_executions_update(execution, nodes)
+    failed = fail_interrupted(server=server, owner=owner)
+    if failed:
+        logger.warning(
+            "Marked %d execution(s) of %s as failed: their process stopped before they finished "
+            "(%s)",
+            len(failed),
+            server or server_id(),
+            ", ".join(failed[:10]),
+        )
     return failed

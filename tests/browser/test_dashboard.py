@@ -7,8 +7,8 @@ import pytest
 from django.template.loader import render_to_string
 from playwright.sync_api import expect
 
+from executions.dashboard.views import detail_page_context
 from executions.models import Execution, Span
-from executions.pages import detail_page_context
 
 from .conftest import VIEWPORTS, api, screenshot
 

@@ -10,7 +10,8 @@ import pytest
 from django_eventstream.utils import get_storage
 
 from c4c_site.celery import worker_identity
-from executions import events, runtime, startup, store
+from executions import runtime, startup, store
+from executions.live import events
 from executions.models import Execution, ExecutionCounter
 from workflows.definitions import WorkflowDefinition
 

@@ -27,9 +27,9 @@ from django_eventstream import send_event
 from django_eventstream.utils import get_storage
 from django_eventstream.views import get_listener_manager
 
-from .event_buffer import MemoryEventStorage
-from .models import Execution, ExecutionCounter, ExecutionStatus, NodeExecution
-from .serializers import execution_summary
+from ..models import Execution, ExecutionCounter, ExecutionStatus, NodeExecution
+from ..serializers import execution_summary
+from .buffer import MemoryEventStorage
 
 logger = logging.getLogger(__name__)
 

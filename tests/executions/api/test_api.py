@@ -11,9 +11,11 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_eventstream.utils import get_storage
 
-from executions import api, events, store
+from executions import store
+from executions.api import views as api
+from executions.api.requests import ListQuery
+from executions.live import events
 from executions.models import Execution, NodeExecution, Span
-from executions.requests import ListQuery
 from tests.executions.conftest import math_definition
 from workflows.definitions import WorkflowDefinition
 from workflows.observer import RunResult

@@ -5,8 +5,14 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from executions.pages import PAGE_SIZE, ListFilters, decode_cursor, encode_cursor, list_page
-from tests.pages.conftest import SIMPLE_MATH
+from executions.dashboard.views import (
+    PAGE_SIZE,
+    ListFilters,
+    decode_cursor,
+    encode_cursor,
+    list_page,
+)
+from tests.executions.dashboard.conftest import SIMPLE_MATH
 
 
 def test_root_redirects_to_executions(client):

@@ -1,4 +1,4 @@
-from executions.graph import NODE_HEIGHT, layout_workflow, workflow_edges
+from executions.dashboard.graph import NODE_HEIGHT, layout_workflow, workflow_edges
 
 
 def _definition(*nodes: dict, start: str = "a") -> dict:

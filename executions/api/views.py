@@ -27,10 +27,10 @@ from workflows.definitions import WorkflowDefinition
 from workflows.library import workflow_library
 from workflows.validation import parse_definition
 
-from . import dispatch, runtime, store
-from .models import Execution, ExecutionCounter
+from .. import dispatch, runtime, store
+from ..models import Execution, ExecutionCounter
+from ..serializers import execution_detail, execution_summary, workflow_summary
 from .requests import BadRequest, ExecuteRequest, ListQuery, parse
-from .serializers import execution_detail, execution_summary, workflow_summary
 
 View = Callable[..., Any]
 

@@ -7,7 +7,8 @@ import pytest
 from django_eventstream.utils import get_storage
 from django_eventstream.views import Listener, get_listener_manager
 
-from executions import events, runtime
+from executions import runtime
+from executions.live import events
 from executions.models import ExecutionCounter
 
 pytestmark = pytest.mark.django_db

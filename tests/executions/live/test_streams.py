@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from executions import runtime, streams
+from executions import runtime
+from executions.live import streams
 from executions.models import Execution
 
 pytestmark = pytest.mark.django_db

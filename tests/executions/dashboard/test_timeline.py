@@ -1,5 +1,5 @@
+from executions.dashboard.timeline import span_rows, time_axis
 from executions.models import Span
-from executions.timeline import span_rows, time_axis
 
 
 def _span(span_id: str, parent: str, start_ms: int, end_ms: int) -> Span:

@@ -4,7 +4,7 @@ import pytest
 from django_eventstream.storage import EventDoesNotExist
 from django_eventstream.utils import make_id
 
-from executions.event_buffer import _Buffer, sse_frame
+from executions.live.buffer import _Buffer, sse_frame
 
 
 @pytest.fixture

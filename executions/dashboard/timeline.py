@@ -8,7 +8,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .models import Span
+from ..models import Span
 
 _MIN_BAR_PCT = 0.4
 _TARGET_TICKS = 6

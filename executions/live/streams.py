@@ -33,7 +33,9 @@ from django_eventstream.storage import EventDoesNotExist
 from django_eventstream.utils import add_default_headers, get_storage, make_id, sse_encode_event
 from django_eventstream.views import Listener, get_listener_manager
 
-from .event_buffer import sse_frame
+from ..models import Execution
+from ..serializers import execution_summary
+from .buffer import sse_frame
 from .events import (
     LIST_CHANNEL,
     ExecutionsInitial,
@@ -43,8 +45,6 @@ from .events import (
     execution_channel,
     now_ms,
 )
-from .models import Execution
-from .serializers import execution_summary
 
 SNAPSHOT_SIZE = 50
 SNAPSHOT_MAX_AGE_S = 1.0

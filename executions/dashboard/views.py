@@ -20,8 +20,7 @@ from django.views.decorators.http import require_GET
 
 from workflows.library import workflow_library
 
-from .graph import layout_workflow
-from .models import (
+from ..models import (
     DefinedNodeCount,
     Execution,
     ExecutionCounter,
@@ -30,6 +29,7 @@ from .models import (
     NodeStatus,
     Span,
 )
+from .graph import layout_workflow
 from .timeline import span_rows, time_axis, trace_duration_ms
 
 PAGE_SIZE = 50

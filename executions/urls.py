@@ -1,0 +1,9 @@
+"""Every URL of the app, for one `include("executions.urls")` in a project's URLconf."""
+
+from django.urls import include, path
+
+urlpatterns = [
+    path("workflow/", include("executions.live.urls")),
+    path("workflow/", include("executions.api.urls")),
+    path("", include("executions.dashboard.urls")),
+]

@@ -31,6 +31,7 @@ lint:
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/lint-imports
+	.venv/bin/python manage.py makemigrations --check --dry-run
 
 format:
 	.venv/bin/ruff check --fix .

@@ -150,7 +150,7 @@ def list_page(filters: ListFilters, *, after: str = "", before: str = "") -> Lis
 
 
 def _bad_input(request: HttpRequest, error: BadPageInput) -> HttpResponse:
-    return render(request, "400.html", {"message": str(error)}, status=400)
+    return render(request, "executions/bad_request.html", {"message": str(error)}, status=400)
 
 
 def _workflow_choices() -> list[dict[str, str]]:
@@ -297,7 +297,7 @@ def _find_execution(execution_id: str) -> Execution | None:
 
 def _not_found(request: HttpRequest, execution_id: str) -> HttpResponse:
     # Rendered explicitly so DEBUG's technical 404 page never replaces it.
-    return render(request, "404.html", {"execution_id": execution_id}, status=404)
+    return render(request, "executions/not_found.html", {"execution_id": execution_id}, status=404)
 
 
 @require_GET
@@ -338,4 +338,4 @@ def workflow_list(request: HttpRequest) -> HttpResponse:
         for wf in definitions
     ]
     context = {"cards": cards, "workflows": _workflow_choices()}
-    return render(request, "workflows/list.html", context)
+    return render(request, "executions/workflows.html", context)

@@ -1,4 +1,6 @@
 from executions.models import Execution
+from tests import factories
+from workflows.observer import ErrorInfo
 
 BRANCHY = {
     "id": "branchy",
@@ -26,8 +28,8 @@ BRANCHY = {
 }
 
 
-def test_detail_shows_header_graph_timeline_and_trace(client, make_execution):
-    execution = make_execution(
+def test_detail_shows_header_graph_timeline_and_trace(client, db):
+    execution = factories.execution(
         status="completed", nodes={"add": "completed", "multiply": "completed"}, spans=4
     )
     response = client.get(f"/executions/{execution.execution_id}")
@@ -38,7 +40,7 @@ def test_detail_shows_header_graph_timeline_and_trace(client, make_execution):
     assert f"/admin/executions/execution/{execution.pk}/change/" in html
     # Graph: every defined node drawn with its status; never-run nodes of a finished run skipped.
     assert 'data-node-id="add" data-status="completed"' in html
-    assert 'data-node-id="sub" data-status="skipped"' in html
+    assert 'data-node-id="subtract" data-status="skipped"' in html
     # Timeline has one bar per span, the trace one row per span.
     assert html.count('class="tl-bar') == 4
     assert html.count('class="trace-row"') == 4
@@ -46,19 +48,19 @@ def test_detail_shows_header_graph_timeline_and_trace(client, make_execution):
     assert 'aria-selected="true"' in html
 
 
-def test_running_execution_shows_unreached_nodes_as_pending(client, make_execution):
-    execution = make_execution(status="running", nodes={"add": "running"})
+def test_running_execution_shows_unreached_nodes_as_pending(client, db):
+    execution = factories.execution(status="running", nodes={"add": "running"})
     html = client.get(f"/executions/{execution.execution_id}").content.decode()
     assert 'data-node-id="add" data-status="running"' in html
     assert 'data-node-id="multiply" data-status="pending"' in html
     assert "Spans appear here when the run finishes." in html
 
 
-def test_failed_execution_shows_error_name_message_and_stack(client, make_execution):
-    execution = make_execution(
+def test_failed_execution_shows_error_name_message_and_stack(client, db):
+    execution = factories.execution(
         status="failed",
         nodes={"add": "failed"},
-        error={"name": "ZeroDivisionError", "message": "division by zero", "stack": "Traceback…"},
+        error=ErrorInfo("ZeroDivisionError", "division by zero", "Traceback…"),
     )
     html = client.get(f"/executions/{execution.execution_id}").content.decode()
     assert 'role="alert"' in html
@@ -67,8 +69,8 @@ def test_failed_execution_shows_error_name_message_and_stack(client, make_execut
     assert "Traceback…" in html
 
 
-def test_graph_labels_condition_branches_parallel_join_and_on_error(client, make_execution):
-    execution = make_execution(definition=BRANCHY)
+def test_graph_labels_condition_branches_parallel_join_and_on_error(client, db):
+    execution = factories.execution(workflow=BRANCHY)
     html = client.get(f"/executions/{execution.execution_id}").content.decode()
     assert 'class="edge edge-true" data-source="check" data-target="fan"' in html
     assert 'class="edge edge-false" data-source="check" data-target="small"' in html
@@ -89,26 +91,30 @@ def test_unknown_execution_is_a_404_page_even_with_debug(client, db, settings):
     assert "Traceback" not in html
 
 
-def test_detail_reads_in_bounded_queries(client, make_execution, django_assert_num_queries):
-    execution = make_execution(nodes={"add": "completed", "multiply": "completed"}, spans=40)
+def test_detail_reads_in_bounded_queries(client, db, django_assert_num_queries):
+    execution = factories.execution(nodes={"add": "completed", "multiply": "completed"}, spans=40)
     # Execution, its nodes, its spans.
     with django_assert_num_queries(3):
         response = client.get(f"/executions/{execution.execution_id}")
     assert response.status_code == 200
 
 
-def test_detail_live_returns_partials_and_node_details(
-    client, make_execution, django_assert_num_queries
-):
-    execution = make_execution(status="failed", nodes={"add": "completed", "multiply": "failed"})
+def test_detail_live_returns_partials_and_node_details(client, db, django_assert_num_queries):
+    execution = factories.execution(
+        status="failed", nodes={"add": "completed", "multiply": "failed"}
+    )
     with django_assert_num_queries(3):
         response = client.get(f"/executions/{execution.execution_id}/live")
     data = response.json()
     assert data["status"] == "failed"
     assert data["nodes"]["add"]["status"] == "completed"
     assert data["nodes"]["add"]["output"] == {"result": 0}
-    assert data["nodes"]["multiply"]["error"] == {"name": "ValueError", "message": "bad"}
-    assert data["nodes"]["sub"]["status"] == "skipped"
+    assert data["nodes"]["multiply"]["error"] == {
+        "name": "ValueError",
+        "message": "bad",
+        "stack": "",
+    }
+    assert data["nodes"]["subtract"]["status"] == "skipped"
     assert "exec-head" in data["header"]
     assert "No spans were recorded" in data["timeline"]
 
@@ -119,8 +125,8 @@ def test_detail_live_for_unknown_execution_is_json_404(client, db):
     assert response.json() == {"error": "Execution 'nope' not found"}
 
 
-def test_detail_survives_a_definition_without_nodes(client, make_execution):
-    execution = make_execution(definition={"id": "x", "name": "X", "startNode": "", "nodes": []})
+def test_detail_survives_a_definition_without_nodes(client, db):
+    execution = factories.execution(workflow={"id": "x", "name": "X", "startNode": "", "nodes": []})
     assert Execution.objects.filter(pk=execution.pk).exists()
     assert client.get(f"/executions/{execution.execution_id}").status_code == 200
 

@@ -12,7 +12,9 @@ from executions.dashboard.views import (
     encode_cursor,
     list_page,
 )
-from tests.executions.dashboard.conftest import SIMPLE_MATH
+from executions.models import Execution
+from tests import factories
+from tests.workflows.helpers import C4C_SIMPLE_MATH
 
 
 def test_root_redirects_to_executions(client):
@@ -21,11 +23,11 @@ def test_root_redirects_to_executions(client):
     assert response["Location"] == "/executions"
 
 
-def test_list_shows_stats_and_newest_first(client, make_execution):
+def test_list_shows_stats_and_newest_first(client, db):
     now = timezone.now()
-    old = make_execution(status="completed", started_at=now - timedelta(minutes=5))
-    new = make_execution(status="failed", started_at=now - timedelta(minutes=1))
-    running = make_execution(status="running", started_at=now - timedelta(seconds=5))
+    old = factories.execution(status="completed", started_at=now - timedelta(minutes=5))
+    new = factories.execution(status="failed", started_at=now - timedelta(minutes=1))
+    running = factories.execution(status="running", started_at=now - timedelta(seconds=5))
 
     response = client.get("/executions")
 
@@ -41,8 +43,8 @@ def test_list_shows_stats_and_newest_first(client, make_execution):
     assert "◔</span> Running" in html
 
 
-def test_list_row_shows_relative_start_with_exact_time_on_hover(client, make_execution):
-    execution = make_execution(started_at=timezone.now() - timedelta(hours=2))
+def test_list_row_shows_relative_start_with_exact_time_on_hover(client, db):
+    execution = factories.execution(started_at=timezone.now() - timedelta(hours=2))
     html = client.get("/executions").content.decode()
     assert f'datetime="{execution.started_at.isoformat()}"' in html
     assert "2\xa0hours ago" in html
@@ -51,11 +53,11 @@ def test_list_row_shows_relative_start_with_exact_time_on_hover(client, make_exe
     assert '0<span class="muted">/3</span>' in html  # nodes executed of defined
 
 
-def test_list_filters_by_status_and_workflow(client, make_execution):
-    failed = make_execution(status="failed")
-    completed = make_execution(status="completed")
-    other = make_execution(
-        status="failed", definition={"id": "other", "name": "Other", "startNode": "a", "nodes": []}
+def test_list_filters_by_status_and_workflow(client, db):
+    failed = factories.execution(status="failed")
+    completed = factories.execution(status="completed")
+    other = factories.execution(
+        status="failed", workflow={"id": "other", "name": "Other", "startNode": "a", "nodes": []}
     )
 
     html = client.get("/executions", {"status": "failed"}).content.decode()
@@ -82,11 +84,11 @@ def test_malformed_cursor_is_a_400_not_a_crash(client, db):
     assert "after is not a cursor" in response.content.decode()
 
 
-def test_pagination_walks_older_and_back_without_gaps(client, make_execution):
+def test_pagination_walks_older_and_back_without_gaps(client, db):
     now = timezone.now()
     same_instant = now - timedelta(minutes=10)
     made = [
-        make_execution(started_at=same_instant if i % 3 == 0 else now - timedelta(seconds=i))
+        factories.execution(started_at=same_instant if i % 3 == 0 else now - timedelta(seconds=i))
         for i in range(PAGE_SIZE + 7)
     ]
     expected = sorted(made, key=lambda e: (e.started_at, e.pk), reverse=True)
@@ -106,8 +108,8 @@ def test_pagination_walks_older_and_back_without_gaps(client, make_execution):
     assert not back.newer
 
 
-def test_cursor_round_trips(make_execution):
-    execution = make_execution()
+def test_cursor_round_trips(db):
+    execution = factories.execution()
     assert decode_cursor(encode_cursor(execution), "after") == (
         execution.started_at,
         execution.pk,
@@ -119,10 +121,10 @@ def test_cursor_round_trips(make_execution):
     [{}, {"status": "failed"}, {"workflow": "simple-math-workflow"}, {"status": "running"}],
     ids=["all", "status", "workflow", "status-running"],
 )
-def test_list_reads_in_bounded_queries(client, make_execution, django_assert_num_queries, query):
+def test_list_reads_in_bounded_queries(client, db, django_assert_num_queries, query):
     for status in ("completed", "failed", "running"):
         for _ in range(5):
-            make_execution(status=status, spans=3, nodes={"add": "completed"})
+            factories.execution(status=status, spans=3, nodes={"add": "completed"})
     # One for the page of executions, one for the counters; no COUNT, no N+1.
     with django_assert_num_queries(2):
         response = client.get("/executions", query)
@@ -131,12 +133,10 @@ def test_list_reads_in_bounded_queries(client, make_execution, django_assert_num
     assert len(response.context["page"].executions) == (5 if "status" in query else 15)
 
 
-def test_older_and_newer_pages_read_in_bounded_queries(
-    client, make_execution, django_assert_num_queries
-):
+def test_older_and_newer_pages_read_in_bounded_queries(client, db, django_assert_num_queries):
     now = timezone.now()
     for i in range(PAGE_SIZE + 5):
-        make_execution(started_at=now - timedelta(seconds=i))
+        factories.execution(started_at=now - timedelta(seconds=i))
     older = client.get("/executions").context["page"].older
     with django_assert_num_queries(2):
         second = client.get("/executions", {"after": older}).context["page"]
@@ -144,10 +144,17 @@ def test_older_and_newer_pages_read_in_bounded_queries(
         client.get("/executions", {"before": second.newer})
 
 
-def test_rows_show_node_counts_without_reading_definitions(client, make_execution):
-    four = {**SIMPLE_MATH, "nodes": [*SIMPLE_MATH["nodes"], {"id": "x", "type": "procedure"}]}
-    make_execution(definition=four)
-    make_execution(definition={**SIMPLE_MATH, "id": "odd", "nodes": {"not": "a list"}})
+def test_rows_show_node_counts_without_reading_definitions(client, db):
+    four = {
+        **C4C_SIMPLE_MATH,
+        "nodes": [*C4C_SIMPLE_MATH["nodes"], {"id": "x", "type": "procedure"}],
+    }
+    factories.execution(workflow=four)
+    odd = factories.execution()
+    # No store write can produce this snapshot (nodes not a list): an older version's row.
+    Execution.objects.filter(pk=odd.pk).update(
+        definition={**C4C_SIMPLE_MATH, "nodes": {"not": "a list"}}
+    )
     with CaptureQueriesContext(connection) as queries:
         html = client.get("/executions").content.decode()
     assert '0<span class="muted">/4</span>' in html
@@ -158,10 +165,10 @@ def test_rows_show_node_counts_without_reading_definitions(client, make_executio
 
 
 @pytest.mark.parametrize("direction", ["after", "before"])
-def test_paging_reads_an_index_range_from_the_cursor(make_execution, direction):
+def test_paging_reads_an_index_range_from_the_cursor(db, direction):
     if connection.vendor != "sqlite":
         pytest.skip("EXPLAIN QUERY PLAN is SQLite's; PostgreSQL picks plans by table size")
-    made = [make_execution() for _ in range(3)]
+    made = [factories.execution() for _ in range(3)]
     with CaptureQueriesContext(connection) as queries:
         list_page(ListFilters(status="", workflow=""), **{direction: encode_cursor(made[1])})
     with connection.cursor() as cursor:
@@ -171,9 +178,9 @@ def test_paging_reads_an_index_range_from_the_cursor(make_execution, direction):
     assert f"USING INDEX exec_started_idx ({bound})" in plan
 
 
-def test_live_rows_render_the_named_rows_and_whether_they_match(client, make_execution):
-    failed = make_execution(status="failed")
-    completed = make_execution(status="completed")
+def test_live_rows_render_the_named_rows_and_whether_they_match(client, db):
+    failed = factories.execution(status="failed")
+    completed = factories.execution(status="completed")
     response = client.get(
         "/executions/live",
         {"ids": f"{failed.execution_id},{completed.execution_id}", "status": "failed"},
@@ -187,8 +194,8 @@ def test_live_rows_render_the_named_rows_and_whether_they_match(client, make_exe
     assert 'data-stat="failed">1<' in data["stats"]
 
 
-def test_live_without_ids_renders_the_first_page(client, make_execution, django_assert_num_queries):
-    execution = make_execution()
+def test_live_without_ids_renders_the_first_page(client, db, django_assert_num_queries):
+    execution = factories.execution()
     with django_assert_num_queries(2):
         data = client.get("/executions/live").json()
     assert execution.execution_id in data["body"]

@@ -1,0 +1,118 @@
+"""What a definition or a JSON value may hold, so that nothing a client sends can break a write.
+
+Pure (no models, no I/O): the validator, the template renderer and executions' request parsing
+share these bounds. The column lengths mirror executions.models, which workflows cannot import;
+a test there asserts each column is at least as large. PostgreSQL refuses NUL in text and jsonb,
+and no database or UTF-8 stream can hold a lone surrogate ("\\ud800"), so both are refused.
+The nesting depth is far below every recursive parser's limit and deeper than real data.
+"""
+
+import json
+import re
+from typing import Any
+
+from django.conf import settings
+
+MAX_ID_CHARS = 200  # workflow id and node ids: Execution.workflow_id, NodeExecution.node_id
+MAX_NAME_CHARS = 300  # Execution.workflow_name
+MAX_VERSION_CHARS = 50  # Execution.workflow_version
+MAX_NODE_TYPE_CHARS = 32  # NodeExecution.node_type
+MAX_PROCEDURE_NAME_CHARS = 200  # NodeExecution.procedure_name
+MAX_JSON_DEPTH = 64
+MAX_PROBLEMS = 20
+
+DEFAULT_MAX_EXPANDED_BYTES = 1024 * 1024
+DEFAULT_MAX_DEFINITION_BYTES = 1024 * 1024
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]{0,39}")
+_MAX_PATH_CHARS = 200
+
+# A path to a value, built as a chain of (parent, segment) so that walking a large value costs
+# one tuple per container, and the text of a path is made only for a value that has a problem.
+_Path = tuple[Any, str] | None
+
+
+def setting(name: str, default: int) -> int:
+    """A C4C_* bound from Django's settings, or its default where settings are not configured."""
+    if settings.configured:
+        return int(getattr(settings, name, default))
+    return default
+
+
+def max_expanded_bytes() -> int:
+    return setting("C4C_MAX_EXPANDED_BYTES", DEFAULT_MAX_EXPANDED_BYTES)
+
+
+def max_definition_bytes() -> int:
+    return setting("C4C_MAX_DEFINITION_BYTES", DEFAULT_MAX_DEFINITION_BYTES)
+
+
+def text_problem(text: str) -> str | None:
+    """Why `text` cannot be stored, or None."""
+    if "\x00" in text:
+        return "contains a NUL character"
+    if not text.isascii() and _SURROGATE.search(text):
+        return "contains a lone surrogate, which is not valid Unicode"
+    return None
+
+
+def json_problems(value: Any, *, label: str = "body", max_depth: int = MAX_JSON_DEPTH) -> list[str]:
+    """Every string (keys too) that cannot be stored, and nesting deeper than `max_depth`.
+
+    Each problem names its JSON path ("input.items[3].name: contains a NUL character"); `label`
+    names the value itself. Iterative, so no depth of nesting can raise RecursionError; at most
+    MAX_PROBLEMS are listed.
+    """
+    problems: list[str] = []
+    stack: list[tuple[Any, _Path, int]] = [(value, None, 0)]
+    while stack and len(problems) < MAX_PROBLEMS:
+        item, path, depth = stack.pop()
+        if isinstance(item, str):
+            problem = text_problem(item)
+            if problem:
+                problems.append(f"{_render(path, label)}: {problem}")
+            continue
+        if not isinstance(item, dict | list):
+            continue
+        if depth >= max_depth:
+            problems.append(f"{_render(path, label)}: nested deeper than {max_depth} levels")
+            continue
+        if isinstance(item, list):
+            stack.extend((child, (path, f"[{i}]"), depth + 1) for i, child in _reversed(item))
+            continue
+        children = []
+        for key, child in item.items():
+            problem = text_problem(key) if isinstance(key, str) else None
+            if problem:
+                problems.append(f"{_render(path, label)}: key {_quoted(key)} {problem}")
+            children.append((child, (path, _segment(key)), depth + 1))
+        stack.extend(reversed(children))
+    if stack and len(problems) >= MAX_PROBLEMS:
+        problems.append(f"(only the first {MAX_PROBLEMS} problems are listed)")
+    return problems
+
+
+def _reversed(items: list[Any]) -> Any:
+    return zip(range(len(items) - 1, -1, -1), reversed(items), strict=True)
+
+
+def _segment(key: Any) -> str:
+    text = str(key)
+    return f".{text}" if _PLAIN_KEY.fullmatch(text) else f"[{_quoted(text)}]"
+
+
+def _quoted(text: str) -> str:
+    """The key as ASCII JSON, cut short: safe to show whatever it holds."""
+    return json.dumps(text if len(text) <= 40 else text[:40] + "...")
+
+
+def _render(path: _Path, label: str) -> str:
+    segments: list[str] = []
+    while path is not None:
+        path, segment = path
+        segments.append(segment)
+    text = "".join(reversed(segments)).lstrip(".") or label
+    if len(text) > _MAX_PATH_CHARS:
+        return text[: _MAX_PATH_CHARS // 2] + "..." + text[-_MAX_PATH_CHARS // 2 :]
+    return text

@@ -1,53 +1,24 @@
 import sqlite3
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from django.db import connection
 
 from bench.fill import fill, load_template
 from executions.models import Execution, ExecutionCounter, NodeExecution, Span
+from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
 def template() -> Execution:
-    started = datetime(2026, 11, 29, 6, 0, tzinfo=UTC)
-    execution = Execution.objects.create(
+    return factories.execution(
         execution_id="wf_exec_1_template",
-        workflow_id="simple-math-workflow",
-        workflow_name="Simple Math Workflow",
-        definition={"id": "simple-math-workflow", "startNode": "add", "nodes": []},
-        status="completed",
-        started_at=started,
-        ended_at=started + timedelta(milliseconds=3),
-        execution_time_ms=3,
-        outputs={"add": {"result": 15}},
-        nodes_executed=["add"],
-        trace_id="ab" * 16,
+        started_at=datetime(2026, 11, 29, 6, 0, tzinfo=UTC),
+        nodes={"add": "completed"},
+        spans=1,
     )
-    NodeExecution.objects.create(
-        execution=execution,
-        node_id="add",
-        node_type="procedure",
-        procedure_name="math.add",
-        status="completed",
-        sequence=0,
-        started_at=started,
-        ended_at=started + timedelta(milliseconds=1),
-        output={"result": 15},
-    )
-    Span.objects.create(
-        execution=execution,
-        trace_id="ab" * 16,
-        span_id="1" * 16,
-        name="workflow.execute",
-        start_time_us=1_800_000_000_000_000,
-        end_time_us=1_800_000_000_003_000,
-        status_code="OK",
-        attributes={"workflow.execution_id": "wf_exec_1_template"},
-    )
-    return execution
 
 
 def _raw() -> sqlite3.Connection:
@@ -63,7 +34,7 @@ def test_fill_clones_execution_nodes_spans_and_counts_them(template):
     assert Execution.objects.count() == 26
     assert NodeExecution.objects.count() == 26
     assert Span.objects.count() == 26
-    assert ExecutionCounter.objects.get(status="completed").count == 25
+    assert ExecutionCounter.objects.get(status="completed").count == 1 + 25
     clone = Execution.objects.exclude(pk=template.pk).order_by("started_at").first()
     span = clone.spans.get()
     assert span.attributes["workflow.execution_id"] == clone.execution_id

@@ -5,84 +5,42 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.test import Client
 
-from executions import store
-from executions.models import Execution, Span
+from executions.models import Execution
+from tests import factories
 from workflows.definitions import WorkflowDefinition
-from workflows.observer import ErrorInfo, RunResult
 
 pytestmark = pytest.mark.django_db
 
 CHANGELIST = "/admin/executions/execution/"
-
-
-def _record(
-    definition: WorkflowDefinition,
-    execution_id: str,
-    *,
-    started_at: datetime,
-    fail_at: str | None = None,
-) -> Execution:
-    """A finished run written through the store: nodes in order, then spans, then the result."""
-    execution = store.execution_start(
-        execution_id=execution_id, definition=definition, input={}, started_at=started_at
-    )
-    spans = [
-        Span(
-            trace_id="a" * 32,
-            span_id=f"{0:016x}",
-            name="workflow.execute",
-            start_time_us=int(started_at.timestamp() * 1e6),
-            end_time_us=int(started_at.timestamp() * 1e6) + 9_000,
-            status_code="OK",
-        )
-    ]
-    for index, node in enumerate(definition.nodes):
-        at = started_at + timedelta(milliseconds=index + 1)
-        row = store.node_start(
-            execution=execution, node=node, node_index=index, input={}, started_at=at
-        )
-        if node.id == fail_at:
-            store.node_fail(node=row, error=ErrorInfo("ValueError", "bad", ""), ended_at=at)
-            break
-        store.node_complete(node=row, output={"n": index}, ended_at=at)
-        spans.append(
-            Span(
-                trace_id="a" * 32,
-                span_id=f"{index + 1:016x}",
-                parent_span_id=f"{0:016x}",
-                name=f"workflow.node.{node.id}",
-                start_time_us=int(at.timestamp() * 1e6),
-                end_time_us=int(at.timestamp() * 1e6) + 500,
-                status_code="OK",
-            )
-        )
-    store.execution_finish(
-        execution=execution,
-        result=RunResult(
-            execution_id=execution_id,
-            workflow_id=definition.id,
-            status="failed" if fail_at else "completed",
-            started_at=started_at,
-            ended_at=started_at + timedelta(milliseconds=10),
-            error=ErrorInfo("ValueError", "bad", "") if fail_at else None,
-        ),
-    )
-    store.spans_record(execution=execution, spans=spans[::-1])
-    return execution
+DONE = dict.fromkeys(("add", "multiply", "subtract"), "completed")
 
 
 @pytest.fixture
 def runs(math_workflow: WorkflowDefinition) -> list[Execution]:
     other = math_workflow.model_copy(update={"id": "other-flow"})
     return [
-        _record(math_workflow, "run-ok", started_at=datetime(2025, 3, 1, 12, tzinfo=UTC)),
-        _record(
-            math_workflow,
-            "run-failed",
-            started_at=datetime(2025, 3, 2, 12, tzinfo=UTC),
-            fail_at="multiply",
+        factories.execution(
+            workflow=math_workflow,
+            execution_id="run-ok",
+            started_at=datetime(2025, 3, 1, 12, tzinfo=UTC),
+            nodes=DONE,
+            spans=4,
         ),
-        _record(other, "run-other", started_at=datetime(2025, 4, 5, 12, tzinfo=UTC)),
+        factories.execution(
+            status="failed",
+            workflow=math_workflow,
+            execution_id="run-failed",
+            started_at=datetime(2025, 3, 2, 12, tzinfo=UTC),
+            nodes={"add": "completed", "multiply": "failed"},
+            spans=3,
+        ),
+        factories.execution(
+            workflow=other,
+            execution_id="run-other",
+            started_at=datetime(2025, 4, 5, 12, tzinfo=UTC),
+            nodes=DONE,
+            spans=4,
+        ),
     ]
 
 
@@ -125,12 +83,20 @@ def test_changelist_query_count_does_not_grow_with_rows(
     admin_client: Client, math_workflow: WorkflowDefinition, django_assert_num_queries
 ) -> None:
     start = datetime(2025, 1, 1, tzinfo=UTC)
-    _record(math_workflow, "first", started_at=start)
+    factories.execution(
+        workflow=math_workflow, execution_id="first", started_at=start, nodes=DONE, spans=4
+    )
     admin_client.get(CHANGELIST)
     with django_assert_num_queries(7):
         assert _listed(admin_client) == ["first"]
     for i in range(20):
-        _record(math_workflow, f"more-{i}", started_at=start + timedelta(hours=i + 1))
+        factories.execution(
+            workflow=math_workflow,
+            execution_id=f"more-{i}",
+            started_at=start + timedelta(hours=i + 1),
+            nodes=DONE,
+            spans=4,
+        )
     with django_assert_num_queries(7):
         assert len(_listed(admin_client)) == 21
 
@@ -147,14 +113,12 @@ def test_change_page_is_read_only_with_nodes_and_spans_in_execution_order(
 
     node_rows = response.context["inline_admin_formsets"][0]
     assert [f.original.node_id for f in node_rows] == ["add", "multiply", "subtract"]
+    # The factory stores spans newest first: the inline must order them by start.
     span_rows = response.context["inline_admin_formsets"][1]
-    assert [f.original.name for f in span_rows] == [
-        "workflow.execute",
-        "workflow.node.add",
-        "workflow.node.multiply",
-        "workflow.node.subtract",
-    ]
-    assert html.index("workflow.node.add") < html.index("workflow.node.subtract")
+    assert [f.original.name for f in span_rows] == ["workflow.execute"] + [
+        "workflow.node.procedure"
+    ] * 3
+    assert [f.original.attributes.get("node.id") for f in span_rows] == [None, "n1", "n2", "n3"]
     assert f'<a href="/executions/{execution.execution_id}">Open on the dashboard</a>' in html
 
 

@@ -10,10 +10,10 @@ import pytest
 from django_eventstream.utils import get_storage
 
 from c4c_site.celery import worker_identity
-from executions import runtime, startup, store
+from executions import startup, store
 from executions.live import events
 from executions.models import Execution, ExecutionCounter
-from workflows.definitions import WorkflowDefinition
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -31,10 +31,6 @@ def live_pid() -> Iterator[int]:
         process.wait()
 
 
-def _running(definition: WorkflowDefinition, execution_id: str, owner: str) -> Execution:
-    return runtime.start(definition=definition, input={}, execution_id=execution_id, owner=owner)
-
-
 def _statuses() -> dict[str, str]:
     return dict(Execution.objects.values_list("execution_id", "status"))
 
@@ -44,14 +40,14 @@ def _events(channel: str, since: int) -> list[tuple[str, dict]]:
 
 
 def test_node_restart_fails_its_previous_lifes_runs_and_tells_dashboards(
-    math_workflow, django_capture_on_commit_callbacks
+    django_capture_on_commit_callbacks,
 ) -> None:
     node = "celery@node-a"
     me = worker_identity(node)
-    _running(math_workflow, "dead-run", f"{node}/{NEVER_A_PID}/old")
-    _running(math_workflow, "mine", me)
-    _running(math_workflow, "other-node", f"celery@node-b/{NEVER_A_PID}/old")
-    _running(math_workflow, "queued", "")
+    factories.started_run(execution_id="dead-run", owner=f"{node}/{NEVER_A_PID}/old")
+    factories.started_run(execution_id="mine", owner=me)
+    factories.started_run(execution_id="other-node", owner=f"celery@node-b/{NEVER_A_PID}/old")
+    factories.started_run(execution_id="queued", owner="")
     list_from = get_storage().get_current_id(events.LIST_CHANNEL)
     one_from = get_storage().get_current_id(events.execution_channel("dead-run"))
 
@@ -84,25 +80,26 @@ def test_node_restart_fails_its_previous_lifes_runs_and_tells_dashboards(
     assert updates[-1]["stats"]["failed"] == 1
 
 
-def test_runs_of_a_live_sibling_with_the_same_server_name_are_left_alone(
-    math_workflow, live_pid: int
-) -> None:
-    _running(math_workflow, "sibling", f"web-host/{live_pid}/boot1")
-    _running(math_workflow, "gone", f"web-host/{NEVER_A_PID}/boot1")
+def test_runs_of_a_live_sibling_with_the_same_server_name_are_left_alone(live_pid: int) -> None:
+    factories.started_run(execution_id="sibling", owner=f"web-host/{live_pid}/boot1")
+    factories.started_run(execution_id="gone", owner=f"web-host/{NEVER_A_PID}/boot1")
 
     assert store.executions_fail_interrupted(server="web-host") == ["gone"]
     assert _statuses() == {"sibling": "running", "gone": "failed"}
 
 
-def test_own_pid_under_another_boot_token_is_a_previous_life(math_workflow) -> None:
-    _running(math_workflow, "before-restart", f"web-host/{os.getpid()}/oldboot")
+def test_own_pid_under_another_boot_token_is_a_previous_life() -> None:
+    factories.started_run(
+        execution_id="before-restart",
+        owner=f"web-host/{os.getpid()}/oldboot",
+    )
 
     me = f"web-host/{os.getpid()}/newboot"
     assert store.executions_fail_interrupted(server="web-host", owner=me) == ["before-restart"]
 
 
-def test_nothing_to_recover_sends_nothing(math_workflow, django_capture_on_commit_callbacks):
-    _running(math_workflow, "healthy", store.worker_id())
+def test_nothing_to_recover_sends_nothing(django_capture_on_commit_callbacks):
+    factories.started_run(execution_id="healthy", owner=store.worker_id())
     with django_capture_on_commit_callbacks() as callbacks:
         assert startup.recover_interrupted() == []
     assert callbacks == []

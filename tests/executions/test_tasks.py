@@ -8,6 +8,7 @@ from celery.utils.nodenames import gethostname
 from c4c_site.celery import worker_identity
 from executions import runtime, store, tasks
 from executions.models import Execution
+from tests import factories
 from tests.executions.conftest import math_definition
 from workflows.builder import Workflow, sequential
 from workflows.definitions import WorkflowDefinition
@@ -37,11 +38,6 @@ def library(monkeypatch) -> WorkflowLibrary:
     return library
 
 
-def _queue(definition: WorkflowDefinition, execution_id: str) -> Execution:
-    """What the web process does before sending the task: record the run with no owner."""
-    return runtime.start(definition=definition, input={}, execution_id=execution_id, owner="")
-
-
 def _run_task(definition: WorkflowDefinition, execution_id: str) -> str:
     return tasks.run_execution.apply(
         args=[execution_id, definition.to_json_dict(), {}], throw=True
@@ -51,7 +47,7 @@ def _run_task(definition: WorkflowDefinition, execution_id: str) -> str:
 def test_library_workflow_keeps_its_python_predicate_on_the_celery_path(library) -> None:
     definition = library.get("predicate-flow")
     assert definition is not None
-    _queue(definition, "pred-1")
+    factories.started_run(workflow=definition, execution_id="pred-1", owner="")
 
     assert _run_task(definition, "pred-1") == "completed"
 
@@ -62,7 +58,7 @@ def test_library_workflow_keeps_its_python_predicate_on_the_celery_path(library)
 
 def test_snapshot_that_differs_from_the_library_runs_as_recorded(library) -> None:
     recorded = WorkflowDefinition.model_validate(math_definition("predicate-flow"))
-    _queue(recorded, "pred-2")
+    factories.started_run(workflow=recorded, execution_id="pred-2", owner="")
 
     assert _run_task(recorded, "pred-2") == "completed"
 
@@ -78,7 +74,7 @@ def test_inline_snapshot_is_validated_into_a_definition() -> None:
 
 
 def test_run_cancelled_while_queued_is_not_run(math_workflow) -> None:
-    _queue(math_workflow, "cancelled-in-queue")
+    factories.started_run(workflow=math_workflow, execution_id="cancelled-in-queue", owner="")
     runtime.cancel("cancelled-in-queue")
 
     assert _run_task(math_workflow, "cancelled-in-queue") == "cancelled"
@@ -89,7 +85,7 @@ def test_run_cancelled_while_queued_is_not_run(math_workflow) -> None:
 
 
 def test_message_delivered_twice_runs_only_once(math_workflow) -> None:
-    _queue(math_workflow, "twice")
+    factories.started_run(workflow=math_workflow, execution_id="twice", owner="")
     assert _run_task(math_workflow, "twice") == "completed"
     first_end = Execution.objects.get(execution_id="twice").ended_at
 
@@ -101,7 +97,7 @@ def test_message_delivered_twice_runs_only_once(math_workflow) -> None:
 
 
 def test_claim_takes_only_an_unowned_running_row(math_workflow) -> None:
-    _queue(math_workflow, "claimed")
+    factories.started_run(workflow=math_workflow, execution_id="claimed", owner="")
     assert store.execution_claim(execution_id="claimed", owner="celery@a/1/x") is not None
     assert store.execution_claim(execution_id="claimed", owner="celery@b/2/y") is None
     assert store.execution_claim(execution_id="nope", owner="celery@b/2/y") is None

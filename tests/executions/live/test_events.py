@@ -7,9 +7,9 @@ import pytest
 from django_eventstream.utils import get_storage
 from django_eventstream.views import Listener, get_listener_manager
 
-from executions import runtime
 from executions.live import events
 from executions.models import ExecutionCounter
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -19,20 +19,15 @@ def _list_events(since: int) -> list[tuple[str, dict]]:
     return [(e.type, json.loads(e.data)) for e in stored]
 
 
-def _run(math_workflow, django_capture_on_commit_callbacks) -> list[tuple[str, dict]]:
+def _run(math_workflow) -> list[tuple[str, dict]]:
     since = get_storage().get_current_id(events.LIST_CHANNEL)
-    with django_capture_on_commit_callbacks(execute=True):
-        runtime.execute(definition=math_workflow, input={}, execution_id="events-1")
+    factories.finished_run(workflow=math_workflow, execution_id="events-1")
     return _list_events(since)
 
 
-def test_node_updates_carry_only_the_node_that_changed(
-    math_workflow, django_capture_on_commit_callbacks
-) -> None:
+def test_node_updates_carry_only_the_node_that_changed(math_workflow) -> None:
     updates = [
-        data["executions"][0]
-        for name, data in _run(math_workflow, django_capture_on_commit_callbacks)
-        if name == "executions.update"
+        data["executions"][0] for name, data in _run(math_workflow) if name == "executions.update"
     ]
     assert [sorted(u["nodeDetails"]) for u in updates] == [
         [],
@@ -46,21 +41,17 @@ def test_node_updates_carry_only_the_node_that_changed(
     assert all(n["status"] == "completed" for n in updates[-1]["nodeDetails"].values())
 
 
-def test_every_update_carries_the_counters_as_stored_when_it_is_sent(
-    math_workflow, django_capture_on_commit_callbacks
-) -> None:
+def test_every_update_carries_the_counters_as_stored_when_it_is_sent(math_workflow) -> None:
     # The test's transaction holds every event until the run is over, so all see the end state.
-    sent = _run(math_workflow, django_capture_on_commit_callbacks)
+    sent = _run(math_workflow)
     stats = [data["stats"] for name, data in sent if name == "executions.update"]
     assert len(stats) == 5
     assert all(s == ExecutionCounter.objects.stats() for s in stats)
     assert stats[-1] == {"total": 1, "completed": 1, "failed": 0, "running": 0}
 
 
-def test_run_events_keep_c4c_fields_and_leave_out_absent_ones(
-    math_workflow, django_capture_on_commit_callbacks
-) -> None:
-    sent = dict(_run(math_workflow, django_capture_on_commit_callbacks)[:4])
+def test_run_events_keep_c4c_fields_and_leave_out_absent_ones(math_workflow) -> None:
+    sent = dict(_run(math_workflow)[:4])
     started = sent["workflow.started"]
     assert set(started) == {"type", "workflowId", "executionId", "timestamp", "startTime"}
     assert sent["node.started"] == {
@@ -78,24 +69,20 @@ def test_run_events_keep_c4c_fields_and_leave_out_absent_ones(
     assert "error" not in finished
 
 
-def test_events_skip_grip_publishing_when_no_proxy_is_configured(
-    math_workflow, django_capture_on_commit_callbacks
-) -> None:
+def test_events_skip_grip_publishing_when_no_proxy_is_configured(math_workflow) -> None:
     with mock.patch("django_grip.publish") as grip_publish:
-        sent = _run(math_workflow, django_capture_on_commit_callbacks)
+        sent = _run(math_workflow)
     assert grip_publish.call_count == 0
     assert [name for name, _ in sent].count("workflow.result") == 1
 
 
-def test_local_listeners_get_each_event_numbered_once_in_order(
-    math_workflow, django_capture_on_commit_callbacks
-) -> None:
+def test_local_listeners_get_each_event_numbered_once_in_order(math_workflow) -> None:
     listener = Listener()
     listener.channels = {events.execution_channel("events-1")}
     listener.loop = mock.Mock()
     get_listener_manager().add_listener(listener)
     try:
-        _run(math_workflow, django_capture_on_commit_callbacks)
+        _run(math_workflow)
     finally:
         get_listener_manager().remove_listener(listener)
     queued = listener.channel_items[events.execution_channel("events-1")]

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from executions import runtime
 from executions.live import streams
 from executions.models import Execution
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -24,26 +24,21 @@ def _initial(frame: bytes) -> dict:
     return json.loads("".join(line.removeprefix("data: ") for line in lines[1:] if line))
 
 
-def _run(definition, execution_id: str, capture) -> None:
-    with capture(execute=True):
-        runtime.execute(definition=definition, input={}, execution_id=execution_id)
-
-
 def test_clients_connecting_while_nothing_changes_share_one_snapshot(
-    snapshots, math_workflow, django_capture_on_commit_callbacks
+    snapshots, math_workflow
 ) -> None:
-    _run(math_workflow, "shared-1", django_capture_on_commit_callbacks)
+    factories.finished_run(workflow=math_workflow, execution_id="shared-1")
     first = snapshots.frame()
     assert snapshots.frame() is first
     assert [e["executionId"] for e in _initial(first)["executions"]] == ["shared-1"]
 
 
 def test_a_new_list_event_makes_the_next_client_get_a_fresh_snapshot(
-    snapshots, math_workflow, django_capture_on_commit_callbacks
+    snapshots, math_workflow
 ) -> None:
-    _run(math_workflow, "fresh-1", django_capture_on_commit_callbacks)
+    factories.finished_run(workflow=math_workflow, execution_id="fresh-1")
     before = snapshots.frame()
-    _run(math_workflow, "fresh-2", django_capture_on_commit_callbacks)
+    factories.finished_run(workflow=math_workflow, execution_id="fresh-2")
     after = _initial(snapshots.frame())
     assert before is not snapshots.frame()
     assert [e["executionId"] for e in after["executions"]] == ["fresh-2", "fresh-1"]
@@ -51,9 +46,9 @@ def test_a_new_list_event_makes_the_next_client_get_a_fresh_snapshot(
 
 
 def test_a_write_that_sends_no_event_shows_once_the_snapshot_ages_out(
-    snapshots, math_workflow, django_capture_on_commit_callbacks, monkeypatch
+    snapshots, math_workflow, monkeypatch
 ) -> None:
-    _run(math_workflow, "gone-1", django_capture_on_commit_callbacks)
+    factories.finished_run(workflow=math_workflow, execution_id="gone-1")
     cached = snapshots.frame()
     Execution.objects.filter(execution_id="gone-1").delete()
     assert snapshots.frame() is cached

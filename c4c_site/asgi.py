@@ -2,9 +2,12 @@
 
 Importing it is "the server starts": request tracing is installed before Django builds its
 middleware chain, and runs that a previous process of this server left running are failed.
-/workflow/ (the JSON API and its SSE streams) gets its own Django handler whose middleware is
-settings.API_MIDDLEWARE: the full chain costs a third of the server's CPU per execution (see
-c4c_site.middleware). Its requests are traced by OpenTelemetry's ASGI middleware instead.
+The HTTP surface - /workflow/ (the JSON API and its SSE streams), /rpc/, /health, /procedures,
+/openapi.json and /docs - gets its own Django handler whose middleware is settings.API_MIDDLEWARE:
+the full chain costs a third of the server's CPU per execution (see c4c_site.middleware), and
+none of it applies (no cookies, so no sessions or CSRF: POSTs must be JSON instead). Its requests
+are traced by OpenTelemetry's ASGI middleware instead. /docs loads its assets from /static/,
+which the full chain serves.
 """
 
 import gc
@@ -52,6 +55,8 @@ class ApiHandler(ASGIHandler):
         await self.handle(scope, receive, send)
 
 
+API_PATHS = r"^(?:workflow/|rpc/|health$|procedures$|openapi\.json$|docs$)"
+
 # Request spans for the API come from OpenTelemetry's ASGI middleware, which stays on the event
 # loop; per-chunk send/receive spans would add one span per SSE event, so they are left out.
 api_asgi_app = OpenTelemetryMiddleware(ApiHandler(), exclude_spans=["receive", "send"])
@@ -60,7 +65,7 @@ recover_interrupted()
 application = ProtocolTypeRouter(
     {
         "http": URLRouter(
-            [re_path(r"^workflow/", api_asgi_app), re_path(r"", django_asgi_app)],
+            [re_path(API_PATHS, api_asgi_app), re_path(r"", django_asgi_app)],
         )
     }
 )

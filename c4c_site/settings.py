@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "django_eventstream",
+    "ninja",
     "workflows",
     "executions",
 ]

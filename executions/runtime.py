@@ -16,7 +16,6 @@ import time
 import traceback
 from typing import Any, NamedTuple
 
-from django.conf import settings
 from django.db import connections
 from django.utils import timezone
 
@@ -198,7 +197,6 @@ def run(
                 input,
                 execution_id=execution.execution_id,
                 observer=recorder,
-                max_steps=settings.C4C_MAX_STEPS,
                 trigger_event=trigger_event,
             )
         except Exception as exc:

@@ -6,4 +6,5 @@ urlpatterns = [
     path("workflow/", include("executions.live.urls")),
     path("workflow/", include("executions.api.urls")),
     path("", include("executions.dashboard.urls")),
+    path("", include("executions.http")),
 ]

@@ -1,0 +1,156 @@
+"""The JSON bodies the HTTP surface answers, as pydantic models: the OpenAPI document's source.
+
+The views build their bodies with executions.serializers (one shape per concept) and return them
+as they are; these models describe those shapes for /openapi.json, so a field the serializers
+add shows up as an extra property (the models allow extras) until it is described here. Field
+names are c4c's camelCase JSON names.
+"""
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Body(BaseModel):
+    """A response body: open to fields added later, as JSON clients of c4c ignore them."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class ErrorBody(Body):
+    error: str = Field(description="What went wrong, in one sentence.")
+    errors: list[str] | None = Field(
+        default=None, description="Every problem found, as 'field: message' lines."
+    )
+
+
+class HealthBody(Body):
+    status: Literal["ok", "error"]
+    checks: dict[str, str] = Field(
+        description="Each dependency checked and 'ok', or what failed (e.g. the database)."
+    )
+
+
+class ProcedureMetadata(Body):
+    category: str
+    tags: list[str]
+
+
+class ProcedureInfo(Body):
+    name: str
+    description: str
+    metadata: ProcedureMetadata
+    inputSchema: dict[str, Any] = Field(description="JSON Schema of the input contract.")
+    outputSchema: dict[str, Any] = Field(description="JSON Schema of the output contract.")
+
+
+class ProcedureList(Body):
+    procedures: list[ProcedureInfo]
+
+
+class Stats(Body):
+    total: int
+    completed: int
+    failed: int
+    running: int
+
+
+class SpanStatus(Body):
+    code: str
+    message: str | None = None
+
+
+class SpanBody(Body):
+    spanId: str
+    traceId: str
+    parentSpanId: str | None = None
+    name: str
+    kind: str
+    startTime: float = Field(description="Milliseconds since the epoch.")
+    endTime: float = Field(description="Milliseconds since the epoch.")
+    duration: float = Field(description="Milliseconds.")
+    status: SpanStatus
+    attributes: dict[str, Any]
+    events: list[Any] | None = None
+
+
+class NodeDetail(Body):
+    nodeId: str
+    status: str
+    startTime: str | None = None
+    endTime: str | None = None
+    duration: float | None = None
+    input: Any = None
+    output: Any = None
+    error: Any = None
+
+
+class ExecutionSummary(Body):
+    executionId: str
+    workflowId: str
+    workflowName: str | None = None
+    status: str
+    startTime: str | None = None
+    endTime: str | None = None
+    executionTime: float | None = None
+    outputs: Any = None
+    nodesExecuted: list[str]
+    nodeDetails: dict[str, NodeDetail]
+    nodeCount: int | None = None
+    error: Any = None
+
+
+class ExecutionDetail(ExecutionSummary):
+    spans: list[SpanBody]
+
+
+class ExecutionList(Body):
+    executions: list[ExecutionDetail | ExecutionSummary] = Field(
+        description="Newest first; without spans when fields=summary."
+    )
+    stats: Stats
+    nextCursor: str | None = Field(
+        default=None, description="Pass as `cursor` for the next page; absent on the last page."
+    )
+
+
+class ExecutionBody(Body):
+    execution: ExecutionDetail
+
+
+class RunResult(Body):
+    executionId: str
+    status: str
+    outputs: Any = None
+    executionTime: float | None = None
+    nodesExecuted: list[str]
+    error: Any = None
+    spans: list[SpanBody]
+
+
+class Accepted(Body):
+    executionId: str
+    workflowId: str
+    status: str
+    location: str = Field(description="Where the execution can be read (also the Location).")
+
+
+class WorkflowSummary(Body):
+    id: str
+    name: str
+    description: str | None = None
+    version: str | None = None
+    nodeCount: int
+
+
+class WorkflowList(Body):
+    workflows: list[WorkflowSummary]
+
+
+class DefinitionBody(Body):
+    definition: dict[str, Any] = Field(description="The definition as c4c's JSON.")
+
+
+class ValidationResult(Body):
+    valid: bool
+    errors: list[str]

@@ -1,0 +1,114 @@
+"""The HTTP surface as one django-ninja API: its OpenAPI document (/openapi.json) and /docs.
+
+Wiring, not an edge: the one module that may see both the API (executions.api) and the streams
+(executions.live), so that /openapi.json describes every endpoint of ours. The document is
+generated from pydantic models - the API's schemas, each procedure's contract - never written
+by hand. Errors keep the API's one shape, {"error", "errors"?}: ninja's
+own ({"detail": ...}, tracebacks under DEBUG) never reach a client.
+"""
+
+import logging
+from typing import Any
+
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.urls import URLPattern, URLResolver, path, re_path
+from ninja import NinjaAPI, Swagger
+from ninja.errors import HttpError, ValidationError
+from ninja.openapi.schema import OpenAPISchema
+from ninja.parser import Parser
+
+from .api import procedures
+from .api.bodies import error
+from .api.requests import BadRequest
+from .limits import JsonRejected, load_json
+
+logger = logging.getLogger(__name__)
+
+# Where a parameter came from, as ninja's error locations start: not a field name.
+_SOURCES = {"body", "query", "path", "header", "cookie", "form", "file"}
+
+
+class JsonParser(Parser):
+    """Bodies through executions.limits: depth, NaN and unstorable text refused with a message."""
+
+    def parse_body(self, request: HttpRequest) -> Any:
+        return load_json(request.body)
+
+
+class C4CApi(NinjaAPI):
+    def get_openapi_schema(
+        self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
+    ) -> OpenAPISchema:
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        _, contract_defs = procedures.contract_components()
+        components = schema["components"]["schemas"]
+        for name, definition in contract_defs.items():
+            components.setdefault(name, definition)
+        return schema
+
+
+def _field_lines(errors: list[dict[str, Any]]) -> list[str]:
+    lines = []
+    for item in errors:
+        loc = [str(part) for part in item.get("loc", ())]
+        if loc and loc[0] in _SOURCES:
+            loc = loc[1:]
+            # A body given as one model is nested under the view's parameter name.
+            if loc and loc[0] == "body":
+                loc = loc[1:]
+        lines.append(f"{'.'.join(loc) or 'body'}: {item.get('msg', 'invalid')}")
+    return lines
+
+
+def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    lines = _field_lines(exc.errors)
+    return error("; ".join(lines), 400, errors=lines)
+
+
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    cause = exc.__cause__
+    if isinstance(cause, JsonRejected | BadRequest):
+        return error(cause.message, exc.status_code, errors=cause.errors)
+    return error(str(exc), exc.status_code)
+
+
+def _not_found(request: HttpRequest, exc: Exception) -> HttpResponse:
+    return error("Not found", 404)
+
+
+def _server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """Logged in full; the client learns only that it was our fault (nothing it sent echoes)."""
+    logger.exception("Unhandled error in %s %s", request.method, request.path)
+    return error("Internal server error", 500)
+
+
+def build_api() -> C4CApi:
+    built = C4CApi(
+        title="c4c for Django",
+        version="1.0.0",
+        description="Run code-defined workflows, persist every execution, watch them live. "
+        "Speaks the c4c framework's HTTP contract.",
+        urls_namespace="c4c",
+        parser=JsonParser(),
+        docs=Swagger(settings={"persistAuthorization": False}),
+    )
+    built.add_exception_handler(ValidationError, _validation_error)
+    built.add_exception_handler(HttpError, _http_error)
+    built.add_exception_handler(Http404, _not_found)
+    built.add_exception_handler(Exception, _server_error)
+    built.add_router("", procedures.router())
+    return built
+
+
+api = build_api()
+
+
+def not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
+    """Any other path under the API's prefixes: JSON 404 as c4c answers, never an HTML page."""
+    return error("Not found", 404)
+
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("", api.urls),
+    re_path(r"^(?:workflow|rpc)/(?P<rest>.*)$", not_found),
+]

@@ -1,7 +1,13 @@
 from django.apps import AppConfig
+from django.core import checks
+
+from .conf import check_event_storage
 
 
 class ExecutionsConfig(AppConfig):
     name = "executions"
     verbose_name = "Executions"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        checks.register(check_event_storage)

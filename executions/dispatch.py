@@ -15,13 +15,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
-from django.conf import settings
 from django.db import close_old_connections, connection, connections
 from opentelemetry import context as otel_context
 
 from workflows.definitions import WorkflowDefinition
 
 from . import runtime
+from .conf import app_settings
 from .models import Execution
 
 T = TypeVar("T")
@@ -58,9 +58,9 @@ class _Pool:
     def _ensure(self) -> tuple[ThreadPoolExecutor, threading.BoundedSemaphore]:
         with self._lock:
             if self._executor is None or self._slots is None:
-                workers = settings.C4C_WORKER_THREADS
+                workers = app_settings.C4C_WORKER_THREADS
                 self._executor = ThreadPoolExecutor(workers, thread_name_prefix="c4c-run")
-                self._slots = threading.BoundedSemaphore(workers + settings.C4C_MAX_QUEUED)
+                self._slots = threading.BoundedSemaphore(workers + app_settings.C4C_MAX_QUEUED)
             return self._executor, self._slots
 
     def reserve(self) -> None:
@@ -143,7 +143,7 @@ async def start_in_background(
     *, definition: WorkflowDefinition, input: dict[str, Any], execution_id: str | None
 ) -> Execution:
     """Record the start now and leave the run to the pool or to Celery; returns at once."""
-    if settings.C4C_DISPATCH == "celery":
+    if app_settings.C4C_DISPATCH == "celery":
         return await sync_to_async(_start_on_celery, thread_sensitive=False)(
             definition=definition, input=input, execution_id=execution_id
         )

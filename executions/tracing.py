@@ -14,7 +14,6 @@ from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
-from django.conf import settings
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
@@ -22,6 +21,7 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace import Span as SdkSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 
+from .conf import app_settings
 from .models import Span
 from .payloads import bounded
 
@@ -164,7 +164,7 @@ def _attributes(attributes: Mapping[str, Any] | None) -> Any:
             worst += _MAX_BYTES_PER_CHAR * len(key) + len(str(value)) + 4
         else:
             return bounded(values)
-    return values if worst <= settings.C4C_MAX_PAYLOAD_BYTES else bounded(values)
+    return values if worst <= app_settings.C4C_MAX_PAYLOAD_BYTES else bounded(values)
 
 
 def span_rows(spans: list[ReadableSpan]) -> list[Span]:

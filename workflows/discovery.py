@@ -9,10 +9,10 @@ deployment stops at start-up instead of failing its first run.
 from collections.abc import Iterable
 from pathlib import Path
 
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import autodiscover_modules
 
+from .conf import app_settings
 from .errors import DuplicateDefinition
 from .library import WorkflowLibrary, workflow_library
 from .registry import ProcedureRegistry, procedure_registry
@@ -25,9 +25,7 @@ def discover() -> None:
         autodiscover_modules("workflows")
     except DuplicateDefinition as exc:
         raise ImproperlyConfigured(str(exc)) from exc
-    load_definition_dirs(
-        workflow_library(), procedure_registry(), getattr(settings, "C4C_WORKFLOW_DIRS", [])
-    )
+    load_definition_dirs(workflow_library(), procedure_registry(), app_settings.C4C_WORKFLOW_DIRS)
 
 
 def load_definition_dirs(

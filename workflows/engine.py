@@ -42,11 +42,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from django.conf import settings
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode, format_trace_id
 
+from .conf import app_settings
 from .definitions import WorkflowDefinition, WorkflowNode
 from .errors import (
     MaxStepsExceeded,
@@ -60,7 +60,6 @@ from .observer import ErrorInfo, RunObserver, RunResult
 from .registry import ProcedureRegistry, procedure_registry
 from .templates import has_templates, render
 
-DEFAULT_MAX_STEPS = 10_000
 MAX_ATTRIBUTE_CHARS = 4096
 
 TRACER_NAME = "c4c.workflows"
@@ -109,9 +108,7 @@ def _resolve_max_steps(override: int | None) -> int:
         if override < 1:
             raise ValueError(f"max_steps must be at least 1, not {override}")
         return override
-    if settings.configured:
-        return int(getattr(settings, "C4C_MAX_STEPS", DEFAULT_MAX_STEPS))
-    return DEFAULT_MAX_STEPS
+    return app_settings.C4C_MAX_STEPS
 
 
 def _now() -> datetime:

@@ -10,10 +10,10 @@ import asyncio
 import logging
 from typing import Annotated, Any, Literal
 
-from django.conf import settings
 from pydantic import BaseModel, Field, PlainValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
+from .conf import app_settings
 from .registry import procedure
 
 logger = logging.getLogger("workflows.custom.log")
@@ -92,7 +92,7 @@ class DelayOutput(BaseModel):
     tags=("timing", "async"),
 )
 async def delay(data: DelayInput) -> DelayOutput:
-    scale = float(getattr(settings, "C4C_DELAY_SCALE", 1.0))
+    scale = app_settings.C4C_DELAY_SCALE
     await asyncio.sleep(data.ms * scale / 1000)
     return DelayOutput(delayed_ms=data.ms)
 

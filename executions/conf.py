@@ -1,0 +1,87 @@
+"""The executions app's settings: every C4C_* name it reads, its default and what it is for.
+
+The app reads its settings here and nowhere else, so a project that installs it sets only what it
+wants to change (c4c_site.settings sets every one from the environment). Each is read when asked
+for, so a test's `settings` override applies at once.
+
+One library setting has no default the app can give and is checked at start-up instead (see
+`check_event_storage`): EVENTSTREAM_STORAGE_CLASS must name the storage that numbers and replays
+events, or the SSE streams have no event ids to start or resume from.
+"""
+
+import socket
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error
+
+MEMORY_EVENT_STORAGE = "executions.live.buffer.MemoryEventStorage"
+
+
+class ExecutionsSettings:
+    """Typed, documented reads of the project's settings; the default where one is not set."""
+
+    @property
+    def C4C_MAX_PAYLOAD_BYTES(self) -> int:
+        """A stored input/output/attribute larger than this becomes a truncation marker."""
+        return int(getattr(settings, "C4C_MAX_PAYLOAD_BYTES", 64 * 1024))
+
+    @property
+    def C4C_DISPATCH(self) -> str:
+        """Where runs go: "inline" (this process's thread pool) or "celery" (workers)."""
+        return str(getattr(settings, "C4C_DISPATCH", "inline"))
+
+    @property
+    def C4C_WORKER_THREADS(self) -> int:
+        """Runs the inline pool runs at once: 4 on SQLite (one writer), 8 on other databases."""
+        sqlite = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+        return int(getattr(settings, "C4C_WORKER_THREADS", 4 if sqlite else 8))
+
+    @property
+    def C4C_MAX_QUEUED(self) -> int:
+        """Runs that may wait for a pool thread; past it the API answers 503."""
+        return int(getattr(settings, "C4C_MAX_QUEUED", 1_000))
+
+    @property
+    def C4C_CELERY_QUEUE(self) -> str:
+        """The Celery queue runs are sent to and workers take from (one per deployment)."""
+        return str(getattr(settings, "C4C_CELERY_QUEUE", "c4c"))
+
+    @property
+    def C4C_SERVER_ID(self) -> str:
+        """This process's name as the owner of its runs (a restart fails only its own runs)."""
+        return str(getattr(settings, "C4C_SERVER_ID", "") or socket.gethostname())
+
+    @property
+    def C4C_REPLAY_EVENTS(self) -> int:
+        """Events each SSE channel keeps for Last-Event-ID replay."""
+        return int(getattr(settings, "C4C_REPLAY_EVENTS", 500))
+
+    @property
+    def C4C_REPLAY_CHANNELS(self) -> int:
+        """Channels the replay buffer keeps; the least recently used are forgotten."""
+        return int(getattr(settings, "C4C_REPLAY_CHANNELS", 5_000))
+
+    @property
+    def C4C_REPLAY_BYTES(self) -> int:
+        """Bytes the replay buffer holds in all channels together."""
+        return int(getattr(settings, "C4C_REPLAY_BYTES", 8 * 1024 * 1024))
+
+
+app_settings = ExecutionsSettings()
+
+
+def check_event_storage(**kwargs: Any) -> list[CheckMessage]:
+    """A project without EVENTSTREAM_STORAGE_CLASS fails at start-up, not at its first stream."""
+    if getattr(settings, "EVENTSTREAM_STORAGE_CLASS", None):
+        return []
+    return [
+        Error(
+            "EVENTSTREAM_STORAGE_CLASS is not set: the executions SSE streams need a storage "
+            "that numbers and replays events.",
+            hint=f'Set EVENTSTREAM_STORAGE_CLASS = "{MEMORY_EVENT_STORAGE}" (in-process), or '
+            '"django_eventstream.storage.RedisStorage" with EVENTSTREAM_REDIS and '
+            "EVENTSTREAM_STORAGE_CONNECTION to fan events out between processes.",
+            id="executions.E001",
+        )
+    ]

@@ -1,0 +1,62 @@
+"""A project that installs the apps and sets none of their settings gets the documented defaults;
+one that forgets the event storage is stopped by `manage.py check`, not by its first stream."""
+
+import socket
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+from django.db import connection
+
+from executions.conf import app_settings
+from workflows.conf import app_settings as workflow_settings
+
+EXECUTIONS_DEFAULTS = {
+    "C4C_MAX_PAYLOAD_BYTES": 64 * 1024,
+    "C4C_DISPATCH": "inline",
+    "C4C_MAX_QUEUED": 1_000,
+    "C4C_CELERY_QUEUE": "c4c",
+    "C4C_REPLAY_EVENTS": 500,
+    "C4C_REPLAY_CHANNELS": 5_000,
+    "C4C_REPLAY_BYTES": 8 * 1024 * 1024,
+}
+WORKFLOWS_DEFAULTS = {"C4C_WORKFLOW_DIRS": [], "C4C_MAX_STEPS": 10_000, "C4C_DELAY_SCALE": 1.0}
+
+
+def _unset(settings, names) -> None:
+    for name in names:
+        if hasattr(settings, name):
+            delattr(settings, name)
+
+
+def test_executions_settings_fall_back_to_their_documented_defaults(settings) -> None:
+    _unset(settings, [*EXECUTIONS_DEFAULTS, "C4C_WORKER_THREADS", "C4C_SERVER_ID"])
+    for name, default in EXECUTIONS_DEFAULTS.items():
+        assert getattr(app_settings, name) == default, name
+    assert socket.gethostname() == app_settings.C4C_SERVER_ID
+
+
+def test_worker_threads_default_to_fewer_on_sqlites_single_writer(settings) -> None:
+    _unset(settings, ["C4C_WORKER_THREADS"])
+    threads = app_settings.C4C_WORKER_THREADS
+    assert threads == (4 if connection.vendor == "sqlite" else 8)
+
+
+def test_workflows_settings_fall_back_to_their_documented_defaults(settings) -> None:
+    _unset(settings, WORKFLOWS_DEFAULTS)
+    for name, default in WORKFLOWS_DEFAULTS.items():
+        assert getattr(workflow_settings, name) == default, name
+
+
+def test_a_projects_settings_are_read_when_asked_for(settings, tmp_path) -> None:
+    settings.C4C_MAX_PAYLOAD_BYTES = 1_000
+    settings.C4C_WORKFLOW_DIRS = [str(tmp_path)]
+    assert app_settings.C4C_MAX_PAYLOAD_BYTES == 1_000
+    assert [tmp_path] == workflow_settings.C4C_WORKFLOW_DIRS
+
+
+def test_check_fails_without_an_event_storage(settings) -> None:
+    call_command("check")
+    _unset(settings, ["EVENTSTREAM_STORAGE_CLASS"])
+    with pytest.raises(SystemCheckError, match=r"executions\.E001"):
+        call_command("check")

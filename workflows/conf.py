@@ -1,0 +1,37 @@
+"""The workflows app's settings: every C4C_* name it reads, its default and what it is for.
+
+The app reads its settings here and nowhere else, so a project that installs it sets only what it
+wants to change. Each is read when asked for (a test's `settings` override applies at once), and
+without configured Django settings every default holds: the engine also runs in plain scripts.
+"""
+
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+
+def _setting(name: str, default: Any) -> Any:
+    return getattr(settings, name, default) if settings.configured else default
+
+
+class WorkflowsSettings:
+    """Typed, documented reads of the project's settings; the default where one is not set."""
+
+    @property
+    def C4C_WORKFLOW_DIRS(self) -> list[Path]:
+        """Folders whose JSON workflow definitions are discovered at start-up (none by default)."""
+        return [Path(folder) for folder in _setting("C4C_WORKFLOW_DIRS", [])]
+
+    @property
+    def C4C_MAX_STEPS(self) -> int:
+        """Node runs after which a run fails, so a loop that never ends stops."""
+        return int(_setting("C4C_MAX_STEPS", 10_000))
+
+    @property
+    def C4C_DELAY_SCALE(self) -> float:
+        """The fraction of its configured time custom.delay waits (tests and demos run fast)."""
+        return float(_setting("C4C_DELAY_SCALE", 1.0))
+
+
+app_settings = WorkflowsSettings()

@@ -1,14 +1,23 @@
 """Workflow definitions as c4c's camelCase JSON, validated by pydantic.
 
 The same models describe code-defined workflows (via the builder) and inline workflows posted by
-API clients, so both go through one validator and one engine.
+API clients, so both go through one validator and one engine. Names and ids are bounded by the
+columns that store them (workflows.limits).
 """
 
 from collections.abc import Callable
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 from pydantic.alias_generators import to_camel
+
+from .limits import (
+    MAX_ID_CHARS,
+    MAX_NAME_CHARS,
+    MAX_NODE_TYPE_CHARS,
+    MAX_PROCEDURE_NAME_CHARS,
+    MAX_VERSION_CHARS,
+)
 
 NodeType = Literal["procedure", "condition", "parallel", "sequential", "trigger"]
 NODE_TYPES: tuple[str, ...] = ("procedure", "condition", "parallel", "sequential", "trigger")
@@ -28,15 +37,24 @@ class _CamelModel(BaseModel):
 
 
 class WorkflowNode(_CamelModel):
-    id: str = Field(min_length=1, max_length=200)
-    type: str
-    procedure_name: str | None = None
+    id: str = Field(min_length=1, max_length=MAX_ID_CHARS)
+    type: str = Field(max_length=MAX_NODE_TYPE_CHARS)
+    procedure_name: str | None = Field(default=None, max_length=MAX_PROCEDURE_NAME_CHARS)
     config: dict[str, Any] = Field(default_factory=dict)
     next: str | list[str] | None = None
-    on_error: str | None = None
+    on_error: str | None = Field(default=None, max_length=MAX_ID_CHARS)
     # A Python predicate for a condition node. Private, so it never comes from (or goes to) JSON:
     # only code-defined workflows (workflows.builder) can set it.
     _predicate: Callable[[Any], Any] | None = PrivateAttr(default=None)
+
+    @field_validator("next")
+    @classmethod
+    def _bounded_next(cls, value: str | list[str] | None) -> str | list[str] | None:
+        """References to nodes are bounded like node ids: problems quote them."""
+        targets = [value] if isinstance(value, str) else value or []
+        if any(len(target) > MAX_ID_CHARS for target in targets):
+            raise ValueError(f"node ids have at most {MAX_ID_CHARS} characters")
+        return value
 
     @property
     def predicate(self) -> Callable[[Any], Any] | None:
@@ -50,11 +68,11 @@ class WorkflowNode(_CamelModel):
 
 
 class WorkflowDefinition(_CamelModel):
-    id: str = Field(min_length=1, max_length=200)
-    name: str = ""
+    id: str = Field(min_length=1, max_length=MAX_ID_CHARS)
+    name: str = Field(default="", max_length=MAX_NAME_CHARS)
     description: str = ""
-    version: str = "1.0.0"
-    start_node: str
+    version: str = Field(default="1.0.0", max_length=MAX_VERSION_CHARS)
+    start_node: str = Field(max_length=MAX_ID_CHARS)
     nodes: list[WorkflowNode]
     variables: dict[str, Any] = Field(default_factory=dict)
     metadata: dict[str, Any] = Field(default_factory=dict)

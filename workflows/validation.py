@@ -5,8 +5,14 @@ procedure no.such.proc not found in registry", "Node add: next node missing not 
 checks c4c lacked (unknown node types, branch and onError targets, conditions and parallels without
 their config, template references, expressions that cannot be parsed, cycles that no condition can
 leave) use the same "Node <id>: ..." form.
+
+Inline definitions come from clients, so their data is checked before it is parsed: no string
+that a database cannot store (NUL, lone surrogates), no nesting deeper than
+limits.MAX_JSON_DEPTH, and no snapshot larger than settings.C4C_MAX_DEFINITION_BYTES, since each
+run stores one. Ids, names and versions are bounded by their columns in the models.
 """
 
+import json
 from typing import Any
 
 from pydantic import ValidationError
@@ -14,6 +20,7 @@ from pydantic import ValidationError
 from .definitions import NODE_TYPES, WorkflowDefinition, WorkflowNode
 from .errors import ExpressionError, validation_messages
 from .expressions import check_expression
+from .limits import json_problems, max_definition_bytes
 from .registry import ProcedureRegistry, procedure_registry
 from .templates import references
 
@@ -26,6 +33,9 @@ def parse_definition(data: Any) -> tuple[WorkflowDefinition | None, list[str]]:
     """
     if not isinstance(data, dict):
         return None, [f"Workflow definition must be a JSON object, not {_json_type(data)}"]
+    problems = json_problems(data, label="workflow")
+    if problems:
+        return None, problems
     try:
         definition = WorkflowDefinition.model_validate(data)
     except ValidationError as exc:
@@ -49,7 +59,17 @@ def validate_definition(
         seen.add(node.id)
         errors.extend(_node_problems(node, ids, definition, registry))
     errors.extend(_unconditional_cycles(definition))
+    errors.extend(_size_problems(definition))
     return errors
+
+
+def _size_problems(definition: WorkflowDefinition) -> list[str]:
+    """Every run stores the definition it ran, so its size is what each run costs at least."""
+    limit = max_definition_bytes()
+    size = len(json.dumps(definition.to_json_dict(), separators=(",", ":")))
+    if size <= limit:
+        return []
+    return [f"Workflow definition is {size} bytes; C4C_MAX_DEFINITION_BYTES allows {limit}"]
 
 
 def _node_problems(

@@ -1,6 +1,12 @@
 """Validation reports every problem at once, in c4c's words."""
 
+import copy
+from typing import Any
+
+import pytest
+
 from workflows.builder import Workflow, sequential
+from workflows.limits import MAX_ID_CHARS, MAX_JSON_DEPTH, MAX_NAME_CHARS, MAX_VERSION_CHARS
 from workflows.validation import parse_definition, validate_definition
 
 from .helpers import C4C_SIMPLE_MATH, chain
@@ -169,3 +175,81 @@ def test_predicate_is_lost_in_json_so_a_posted_copy_is_invalid() -> None:
     )
     _, errors = parse_definition(definition.to_json_dict())
     assert errors == ["Node c: condition needs an expression"]
+
+
+def _deep_list(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def _math(**changes: Any) -> dict[str, Any]:
+    data = copy.deepcopy(C4C_SIMPLE_MATH)
+    data.update(changes)
+    return data
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (_math(name="n" * (MAX_NAME_CHARS + 1)), "name: String should have at most 300 characters"),
+        (_math(version="1" * (MAX_VERSION_CHARS + 1)), "version: String should have at most 50"),
+        (_math(id="w" * (MAX_ID_CHARS + 1)), "id: String should have at most 200 characters"),
+        (_math(startNode="s" * 10_000), "startNode: String should have at most 200 characters"),
+        (_math(id="math\x00"), "id: contains a NUL character"),
+        (_math(name="\ud800"), "name: contains a lone surrogate, which is not valid Unicode"),
+    ],
+    ids=["name", "version", "id", "startNode", "NUL id", "surrogate name"],
+)
+def test_text_the_columns_cannot_hold_is_refused(data: dict[str, Any], message: str) -> None:
+    definition, errors = parse_definition(data)
+    assert definition is None
+    assert any(error.startswith(message) for error in errors), errors
+
+
+def test_node_ids_types_and_procedure_names_are_bounded() -> None:
+    data = _math()
+    data["nodes"][0].update(
+        id="n" * (MAX_ID_CHARS + 1), type="t" * 33, procedureName="p" * 201, next="x" * 201
+    )
+    _, errors = parse_definition(data)
+    assert [e.split(":")[0] for e in errors] == [
+        "nodes.0.id",
+        "nodes.0.type",
+        "nodes.0.procedureName",
+        "nodes.0.next",
+    ]
+    assert errors[-1] == "nodes.0.next: Value error, node ids have at most 200 characters"
+
+
+def test_config_nested_past_the_limit_is_refused_with_its_path() -> None:
+    data = _math()
+    data["nodes"][1]["config"] = {"a": _deep_list(500), "b": 2}
+    definition, errors = parse_definition(data)
+    assert definition is None
+    [error] = errors
+    assert error.startswith("nodes[1].config.a[0][0]")
+    assert error.endswith(f"nested deeper than {MAX_JSON_DEPTH} levels")
+
+
+def test_every_text_problem_is_reported_at_once() -> None:
+    data = _math(id="a\x00")
+    data["nodes"][2]["config"] = {"note\ud800": "ok", "x": ["\x00"]}
+    _, errors = parse_definition(data)
+    assert errors == [
+        "id: contains a NUL character",
+        'nodes[2].config: key "note\\ud800" contains a lone surrogate, which is not valid Unicode',
+        "nodes[2].config.x[0]: contains a NUL character",
+    ]
+
+
+def test_definition_larger_than_its_setting_is_refused(settings: Any) -> None:
+    settings.C4C_MAX_DEFINITION_BYTES = 2_000
+    small = _math(description="d" * 100)
+    assert _errors(small) == []
+    big = _math(description="d" * 2_000)
+    errors = _errors(big)
+    assert len(errors) == 1
+    assert errors[0].startswith("Workflow definition is ")
+    assert errors[0].endswith("bytes; C4C_MAX_DEFINITION_BYTES allows 2000")

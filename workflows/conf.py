@@ -33,5 +33,15 @@ class WorkflowsSettings:
         """The fraction of its configured time custom.delay waits (tests and demos run fast)."""
         return float(_setting("C4C_DELAY_SCALE", 1.0))
 
+    @property
+    def C4C_MAX_EXPANDED_BYTES(self) -> int:
+        """The most bytes a node's templates may expand its input to."""
+        return int(_setting("C4C_MAX_EXPANDED_BYTES", 1024 * 1024))
+
+    @property
+    def C4C_MAX_DEFINITION_BYTES(self) -> int:
+        """The largest definition (as JSON) that validates, so every snapshot fits its row."""
+        return int(_setting("C4C_MAX_DEFINITION_BYTES", 1024 * 1024))
+
 
 app_settings = WorkflowsSettings()

@@ -11,7 +11,7 @@ import json
 import re
 from typing import Any
 
-from django.conf import settings
+from .conf import app_settings
 
 MAX_ID_CHARS = 200  # workflow id and node ids: Execution.workflow_id, NodeExecution.node_id
 MAX_NAME_CHARS = 300  # Execution.workflow_name
@@ -20,9 +20,6 @@ MAX_NODE_TYPE_CHARS = 32  # NodeExecution.node_type
 MAX_PROCEDURE_NAME_CHARS = 200  # NodeExecution.procedure_name
 MAX_JSON_DEPTH = 64
 MAX_PROBLEMS = 20
-
-DEFAULT_MAX_EXPANDED_BYTES = 1024 * 1024
-DEFAULT_MAX_DEFINITION_BYTES = 1024 * 1024
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]{0,39}")
@@ -33,19 +30,12 @@ _MAX_PATH_CHARS = 200
 _Path = tuple[Any, str] | None
 
 
-def setting(name: str, default: int) -> int:
-    """A C4C_* bound from Django's settings, or its default where settings are not configured."""
-    if settings.configured:
-        return int(getattr(settings, name, default))
-    return default
-
-
 def max_expanded_bytes() -> int:
-    return setting("C4C_MAX_EXPANDED_BYTES", DEFAULT_MAX_EXPANDED_BYTES)
+    return app_settings.C4C_MAX_EXPANDED_BYTES
 
 
 def max_definition_bytes() -> int:
-    return setting("C4C_MAX_DEFINITION_BYTES", DEFAULT_MAX_DEFINITION_BYTES)
+    return app_settings.C4C_MAX_DEFINITION_BYTES
 
 
 def text_problem(text: str) -> str | None:

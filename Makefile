@@ -25,6 +25,7 @@ browser:
 
 test: install services browser lint
 	.venv/bin/pytest
+	.venv/bin/pytest -m bench
 	scripts/test-postgres.sh
 
 lint:
@@ -38,4 +39,5 @@ format:
 	.venv/bin/ruff format .
 
 bench: install
+	.venv/bin/pytest -m bench
 	.venv/bin/python -m bench

@@ -11,7 +11,8 @@ import pytest
 
 from bench.server import REPO_ROOT
 
-pytestmark = pytest.mark.slow
+# Also slow, so that `-m "not slow"` (which replaces the default `-m 'not bench'`) leaves it out.
+pytestmark = [pytest.mark.bench, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

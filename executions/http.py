@@ -110,5 +110,5 @@ def not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", api.urls),
-    re_path(r"^(?:workflow|rpc)/(?P<rest>.*)$", not_found),
+    re_path(r"^(?:workflow|rpc)/(?P<rest>(?s:.*))$", not_found),
 ]

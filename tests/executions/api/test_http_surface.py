@@ -188,7 +188,9 @@ def test_docs_page_loads_swagger_ui_from_our_static_files_never_a_cdn(client: Cl
     assert '"url": "/openapi.json"' in page
 
 
-@pytest.mark.parametrize("path", ["/workflow/nothing-here", "/rpc/", "/workflow/executions/a/b"])
+@pytest.mark.parametrize(
+    "path", ["/workflow/nothing-here", "/rpc/", "/workflow/executions/a/b", "/rpc/a%0Ab"]
+)
 def test_unknown_api_path_is_a_json_404_as_c4c_answers(client: Client, path: str) -> None:
     response = client.get(path)
     assert response.status_code == 404

@@ -13,6 +13,7 @@ install:
 	@python3 -m uv --version >/dev/null 2>&1 || command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	$(UV) sync --frozen
 	.venv/bin/python manage.py migrate --noinput -v0
+	.venv/bin/python manage.py collectstatic --noinput -v0
 
 serve: install
 	.venv/bin/c4c serve --host $(HOST) --port $(PORT)

@@ -1,6 +1,7 @@
 """One settings module, configured by environment; safe local defaults, loud failure otherwise."""
 
 import os
+import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -8,8 +9,6 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-
-_INSECURE_KEY = "django-insecure-local-development-only"
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -41,19 +40,58 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
-DEBUG = env_bool("DJANGO_DEBUG", True)
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", _INSECURE_KEY)
-ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+def local_secret_key(path: Path) -> str:
+    """The key this checkout generated on its first run (mode 0600), generated now if none.
+
+    Written to a private temporary file and hard-linked into place, so two processes starting
+    at once agree on one key and none ever reads a half-written file.
+    """
+    if not path.exists():
+        temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        try:
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(descriptor, "w") as file:
+                file.write(secrets.token_urlsafe(50) + "\n")
+            try:
+                os.link(temporary, path)
+            except FileExistsError:
+                pass
+            finally:
+                temporary.unlink()
+        except OSError as exc:
+            raise ImproperlyConfigured(
+                f"Cannot write a secret key to {path} ({exc.strerror}): set DJANGO_SECRET_KEY"
+            ) from exc
+    key = path.read_text().strip()
+    if len(key) < 32:
+        raise ImproperlyConfigured(f"{path} holds no usable secret key: delete it for a new one")
+    return key
+
+
+# Safe by default: DEBUG (tracebacks and URL lists in error pages) is an opt-in for development,
+# and a first run on loopback needs no configuration. Beyond loopback the key must come from the
+# environment, so that every process and host of a deployment shares it.
+LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "[::1]"]
+DEBUG = env_bool("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", LOOPBACK_HOSTS)
+LOOPBACK_ONLY = set(ALLOWED_HOSTS) <= set(LOOPBACK_HOSTS)
+SECRET_KEY_FILE = Path(os.environ.get("DJANGO_SECRET_KEY_FILE") or BASE_DIR / ".secret-key")
 
 if not DEBUG:
-    if SECRET_KEY == _INSECURE_KEY or len(SECRET_KEY) < 32:
-        raise ImproperlyConfigured(
-            "DJANGO_SECRET_KEY must be a random value of 32+ characters when DJANGO_DEBUG is off"
-        )
-    if "DJANGO_ALLOWED_HOSTS" not in os.environ or not ALLOWED_HOSTS:
-        raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must be set when DJANGO_DEBUG is off")
+    if not ALLOWED_HOSTS:
+        raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must name at least one host")
     if "*" in ALLOWED_HOSTS:
         raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must name hosts, not '*'")
+if os.environ.get("DJANGO_SECRET_KEY"):
+    SECRET_KEY = os.environ["DJANGO_SECRET_KEY"]
+    if not DEBUG and len(SECRET_KEY) < 32:
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be a random value of 32+ characters")
+elif DEBUG or LOOPBACK_ONLY:
+    SECRET_KEY = local_secret_key(SECRET_KEY_FILE)
+else:
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY must be set when DJANGO_ALLOWED_HOSTS names hosts beyond loopback"
+    )
 
 INSTALLED_APPS = [
     "daphne",
@@ -149,9 +187,9 @@ WHITENOISE_AUTOREFRESH = DEBUG
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
-if not DEBUG:
-    SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)
-    CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)
+# Served beyond loopback, cookies go over HTTPS only; on loopback plain http must keep working.
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG and not LOOPBACK_ONLY)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
 LOGGING = {
     "version": 1,
@@ -170,6 +208,10 @@ C4C_WORKFLOW_DIRS = [
     Path(p) for p in env_list("C4C_WORKFLOW_DIRS", [str(BASE_DIR / "workflow_definitions")])
 ]
 C4C_MAX_STEPS = env_int("C4C_MAX_STEPS", 10_000)
+# A workflow's memory cost is bounded: its definition (each run stores a copy; larger ones are
+# refused at submit) and each node's input once its templates are expanded (the node fails).
+C4C_MAX_DEFINITION_BYTES = env_int("C4C_MAX_DEFINITION_BYTES", 1024 * 1024)
+C4C_MAX_EXPANDED_BYTES = env_int("C4C_MAX_EXPANDED_BYTES", 1024 * 1024)
 # custom.delay waits this fraction of its configured time (tests and demos run examples fast).
 try:
     C4C_DELAY_SCALE = float(os.environ.get("C4C_DELAY_SCALE") or 1.0)

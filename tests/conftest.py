@@ -44,7 +44,6 @@ class DaphneServer:
         env = {
             **os.environ,
             "DATABASE_URL": f"sqlite:///{self.db_path}",
-            "DJANGO_DEBUG": "true",
             "C4C_DELAY_SCALE": os.environ.get("C4C_DELAY_SCALE", "1"),
             **self.extra_env,
         }

@@ -2,8 +2,12 @@
 
 `daphne_server` starts `c4c serve` (migrate + daphne, the same path as production) against a
 temporary database and stops it after the test; `.restart()` stops it and serves the same
-database again on the same port, `.crash()` kills it without a clean shutdown. `live_server_url`
-is its base URL for tests that only need to talk to it.
+database again on the same port, `.crash()` kills it without a clean shutdown. `shared_server` is
+one such server for the whole session, for tests that neither restart nor crash it: starting a
+server (migrate, then daphne) takes seconds, which was most of what each live test cost.
+
+Passwords are hashed with MD5 in tests (pytest_configure): the production hasher is slow on
+purpose, and every admin_client login would pay for it.
 """
 
 import gc
@@ -18,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 ROOT = Path(__file__).resolve().parent.parent
 C4C = Path(sys.executable).with_name("c4c")
@@ -104,9 +109,24 @@ def daphne_server(tmp_path: Path) -> Iterator[DaphneServer]:
         server.stop()
 
 
-@pytest.fixture
-def live_server_url(daphne_server: DaphneServer) -> str:
-    return daphne_server.url
+@pytest.fixture(scope="session")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaphneServer]:
+    """One server for every test that only reads or starts runs of its own.
+
+    Its database holds whatever earlier tests left, so a test filters by the ids it made and
+    compares counters before and after, never with an empty state. Delays are scaled down so the
+    browser tests' one-minute example runs in seconds.
+    """
+    server = DaphneServer(tmp_path_factory.mktemp("shared-server"), env={"C4C_DELAY_SCALE": "0.1"})
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(scope="session")

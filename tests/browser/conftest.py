@@ -1,7 +1,8 @@
-"""Real Chromium (Debian's, through Playwright) against a real daphne server.
+"""Real Chromium (Debian's, through Playwright) against the session's shared daphne server.
 
-One server per module keeps the suite fast; it runs the example workflows with delays scaled
-down (C4C_DELAY_SCALE) so the one-minute example is watchable in seconds.
+The server (tests/conftest.py `shared_server`) runs the example workflows with delays scaled
+down (C4C_DELAY_SCALE) so the one-minute example is watchable in seconds; it holds other tests'
+runs too, so a test looks only at the runs it started.
 """
 
 import json
@@ -31,16 +32,6 @@ LAUNCH_ARGS = [
 VIEWPORTS = {"laptop": {"width": 1366, "height": 800}, "phone": {"width": 390, "height": 844}}
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaphneServer]:
-    daphne = DaphneServer(tmp_path_factory.mktemp("browser"), env={"C4C_DELAY_SCALE": "0.1"})
-    daphne.start()
-    try:
-        yield daphne
-    finally:
-        daphne.stop()
 
 
 # Module scope: sync Playwright keeps an event loop running in the main thread until it stops,

@@ -23,14 +23,14 @@ def _stat(page, name: str) -> int:
     return int(page.locator(f'[data-stat="{name}"]').inner_text())
 
 
-def test_executing_from_the_page_adds_a_live_row_that_completes(server, open_page):
-    watcher = open_page(f"{server.url}/executions")
+def test_executing_from_the_page_adds_a_live_row_that_completes(shared_server, open_page):
+    watcher = open_page(f"{shared_server.url}/executions")
     expect(watcher.locator("#connection")).to_have_attribute("data-state", "live")
     watcher.evaluate("window.__notReloaded = true")
     total_before = _stat(watcher, "total")
     completed_before = _stat(watcher, "completed")
 
-    runner = open_page(f"{server.url}/executions")
+    runner = open_page(f"{shared_server.url}/executions")
     runner.get_by_role("button", name="Execute…").click()
     _dialog(runner).get_by_label("Workflow").select_option("simple-math-workflow")
     runner.get_by_role("button", name="Execute", exact=True).click()
@@ -50,8 +50,8 @@ def test_executing_from_the_page_adds_a_live_row_that_completes(server, open_pag
     assert watcher.evaluate("window.__notReloaded") is True
 
 
-def test_execute_dialog_explains_bad_json_before_sending(server, open_page):
-    page = open_page(f"{server.url}/executions")
+def test_execute_dialog_explains_bad_json_before_sending(shared_server, open_page):
+    page = open_page(f"{shared_server.url}/executions")
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url) if "/workflow/execute" in r.url else None)
     page.get_by_role("button", name="Execute…").click()
@@ -69,8 +69,8 @@ def test_execute_dialog_explains_bad_json_before_sending(server, open_page):
     assert "/executions/" not in page.url.split("/executions", 1)[1]
 
 
-def test_server_side_rejection_is_shown_inline(server, open_page):
-    page = open_page(f"{server.url}/executions")
+def test_server_side_rejection_is_shown_inline(shared_server, open_page):
+    page = open_page(f"{shared_server.url}/executions")
     page.get_by_role("button", name="Execute…").click()
     _dialog(page).get_by_label("Workflow").select_option("simple-math-workflow")
     _dialog(page).get_by_label("Input").fill('{"a": "not a number"}')
@@ -83,8 +83,8 @@ def test_server_side_rejection_is_shown_inline(server, open_page):
     )
 
 
-def test_long_running_graph_colours_nodes_live(server, open_page):
-    page = open_page(f"{server.url}/workflows")
+def test_long_running_graph_colours_nodes_live(shared_server, open_page):
+    page = open_page(f"{shared_server.url}/workflows")
     page.locator('[data-execute-open][data-workflow="long-running-workflow"]').click()
     page.get_by_role("button", name="Execute", exact=True).click()
     page.wait_for_url(re.compile(r"/executions/wf_exec_"))
@@ -105,7 +105,7 @@ def test_long_running_graph_colours_nodes_live(server, open_page):
     expect(graph.locator(".node .node-status-word").first).to_have_text("completed")
 
     execution_id = page.url.rsplit("/", 1)[1]
-    spans = api(server, f"/workflow/executions/{execution_id}")["execution"]["spans"]
+    spans = api(shared_server, f"/workflow/executions/{execution_id}")["execution"]["spans"]
     assert spans
     page.get_by_role("tab", name=re.compile("Timeline")).click()
     expect(page.locator("#panel-timeline .tl-bar")).to_have_count(len(spans))
@@ -113,12 +113,12 @@ def test_long_running_graph_colours_nodes_live(server, open_page):
     expect(page.locator("#panel-trace .trace-row")).to_have_count(len(spans))
 
 
-def test_page_catches_up_after_the_stream_drops(server, open_page):
+def test_page_catches_up_after_the_stream_drops(shared_server, open_page):
     started = api(
-        server, "/workflow/execute", {"workflowId": "long-running-workflow", "async": True}
+        shared_server, "/workflow/execute", {"workflowId": "long-running-workflow", "async": True}
     )
     execution_id = started["executionId"]
-    page = open_page(f"{server.url}/executions/{execution_id}")
+    page = open_page(f"{shared_server.url}/executions/{execution_id}")
     expect(page.locator("#connection")).to_have_attribute("data-state", "live")
     page.context.set_offline(True)
     expect(page.locator("#connection")).to_have_attribute(
@@ -129,16 +129,16 @@ def test_page_catches_up_after_the_stream_drops(server, open_page):
     expect(page.locator("#execution-header .status")).to_have_text(
         re.compile("Completed"), timeout=30_000
     )
-    truth = api(server, f"/workflow/executions/{execution_id}")["execution"]["nodeDetails"]
+    truth = api(shared_server, f"/workflow/executions/{execution_id}")["execution"]["nodeDetails"]
     for node_id, detail in truth.items():
         expect(page.locator(f'.node[data-node-id="{node_id}"]')).to_have_attribute(
             "data-status", detail["status"]
         )
 
 
-def test_failed_example_shows_its_error_and_failed_node(server, open_page):
-    result = api(server, "/workflow/execute", {"workflowId": "failing-workflow"})
-    page = open_page(f"{server.url}/executions/{result['executionId']}")
+def test_failed_example_shows_its_error_and_failed_node(shared_server, open_page):
+    result = api(shared_server, "/workflow/execute", {"workflowId": "failing-workflow"})
+    page = open_page(f"{shared_server.url}/executions/{result['executionId']}")
     alert = page.locator("#execution-header .error-box")
     expect(alert).to_be_visible()
     expect(alert).to_contain_text(result["error"]["name"])
@@ -151,9 +151,9 @@ def test_failed_example_shows_its_error_and_failed_node(server, open_page):
     expect(page.locator("#node-panel")).to_contain_text(result["error"]["name"])
 
 
-def test_clicking_a_node_shows_its_input_output_and_timing(server, open_page):
-    result = api(server, "/workflow/execute", {"workflowId": "simple-math-workflow"})
-    page = open_page(f"{server.url}/executions/{result['executionId']}")
+def test_clicking_a_node_shows_its_input_output_and_timing(shared_server, open_page):
+    result = api(shared_server, "/workflow/execute", {"workflowId": "simple-math-workflow"})
+    page = open_page(f"{shared_server.url}/executions/{result['executionId']}")
     page.locator('.node[data-node-id="add"]').click()
     panel = page.locator("#node-panel")
     expect(panel.get_by_role("heading", name="add")).to_be_visible()
@@ -172,7 +172,7 @@ def test_clicking_a_node_shows_its_input_output_and_timing(server, open_page):
 _MARKUP = '<img src=x onerror="window.__xss = 1">'
 
 
-def test_markup_in_workflow_data_is_shown_as_text_and_never_runs(server, open_page):
+def test_markup_in_workflow_data_is_shown_as_text_and_never_runs(shared_server, open_page):
     definition = {
         "id": "markup-wf",
         "name": "<script>window.__xss = 2</script>Evil",
@@ -193,13 +193,15 @@ def test_markup_in_workflow_data_is_shown_as_text_and_never_runs(server, open_pa
             },
         ],
     }
-    result = api(server, "/workflow/execute", {"workflow": definition, "input": {"msg": _MARKUP}})
+    result = api(
+        shared_server, "/workflow/execute", {"workflow": definition, "input": {"msg": _MARKUP}}
+    )
     assert _MARKUP in result["error"]["message"]
 
-    listing = open_page(f"{server.url}/executions")
+    listing = open_page(f"{shared_server.url}/executions")
     row = listing.locator(f'tr[data-execution-id="{result["executionId"]}"]')
     expect(row).to_contain_text("<script>window.__xss = 2</script>Evil")
-    page = open_page(f"{server.url}/executions/{result['executionId']}")
+    page = open_page(f"{shared_server.url}/executions/{result['executionId']}")
     expect(page.locator("#execution-header h1")).to_contain_text("<script>")
     expect(page.locator("#execution-header .error-box")).to_contain_text(_MARKUP)
     for node in page.locator("#panel-graph .node").all():
@@ -216,9 +218,9 @@ def test_markup_in_workflow_data_is_shown_as_text_and_never_runs(server, open_pa
         assert opened.locator('script:not([src]):not([type="application/json"])').count() == 0
 
 
-def test_tabs_follow_the_aria_pattern_with_arrow_keys(server, open_page):
-    result = api(server, "/workflow/execute", {"workflowId": "simple-math-workflow"})
-    page = open_page(f"{server.url}/executions/{result['executionId']}")
+def test_tabs_follow_the_aria_pattern_with_arrow_keys(shared_server, open_page):
+    result = api(shared_server, "/workflow/execute", {"workflowId": "simple-math-workflow"})
+    page = open_page(f"{shared_server.url}/executions/{result['executionId']}")
     graph_tab = page.get_by_role("tab", name="Graph")
     graph_tab.focus()
     page.keyboard.press("ArrowRight")
@@ -238,18 +240,18 @@ def test_tabs_follow_the_aria_pattern_with_arrow_keys(server, open_page):
     expect(page.locator("#panel-trace table.kv").first).to_be_visible()
 
 
-def test_unknown_execution_shows_the_404_page(server, open_page):
-    page = open_page(f"{server.url}/executions/wf_exec_nope")
+def test_unknown_execution_shows_the_404_page(shared_server, open_page):
+    page = open_page(f"{shared_server.url}/executions/wf_exec_nope")
     expect(page.get_by_role("heading", name="Not found")).to_be_visible()
     expect(page.locator("main")).to_contain_text("wf_exec_nope")
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("viewport", sorted(VIEWPORTS))
-def test_screenshots_of_every_page(server, open_page, scheme, viewport):
+def test_screenshots_of_every_page(shared_server, open_page, scheme, viewport):
     """Artifacts for a human to look at; the checks guard against layouts that spill."""
-    ok = api(server, "/workflow/execute", {"workflowId": "branching-workflow", "input": {}})
-    failed = api(server, "/workflow/execute", {"workflowId": "failing-workflow"})
+    ok = api(shared_server, "/workflow/execute", {"workflowId": "branching-workflow", "input": {}})
+    failed = api(shared_server, "/workflow/execute", {"workflowId": "failing-workflow"})
     pages = {
         "executions": "/executions",
         "workflows": "/workflows",
@@ -258,7 +260,7 @@ def test_screenshots_of_every_page(server, open_page, scheme, viewport):
         "not-found": "/executions/wf_exec_missing",
     }
     for name, path in pages.items():
-        page = open_page(server.url + path, viewport=viewport, scheme=scheme)
+        page = open_page(shared_server.url + path, viewport=viewport, scheme=scheme)
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{name} scrolls sideways by {overflow}px at {viewport}"
         screenshot(page, f"{name}-{scheme}-{viewport}")
@@ -307,14 +309,14 @@ def _big_trace(span_count: int) -> str:
 
 
 @pytest.mark.parametrize("span_count", [3, 500])
-def test_timeline_and_trace_stay_readable_from_3_to_500_spans(server, open_page, span_count):
+def test_timeline_and_trace_stay_readable_from_3_to_500_spans(shared_server, open_page, span_count):
     html = _big_trace(span_count)
-    page = open_page(f"{server.url}/workflows")
+    page = open_page(f"{shared_server.url}/workflows")
     page.route(
-        f"{server.url}/executions/wf_exec_big",
+        f"{shared_server.url}/executions/wf_exec_big",
         lambda route: route.fulfill(status=200, content_type="text/html", body=html),
     )
-    page.goto(f"{server.url}/executions/wf_exec_big#timeline")
+    page.goto(f"{shared_server.url}/executions/wf_exec_big#timeline")
     bars = page.locator("#panel-timeline .tl-bar")
     expect(bars).to_have_count(span_count)
     widths = bars.evaluate_all("bars => bars.map(b => b.getBoundingClientRect().width)")

@@ -1,4 +1,9 @@
-"""The seed's test plan against a REAL daphne server: HTTP, both SSE streams, restarts, load."""
+"""The seed's test plan against a REAL daphne server: HTTP, both SSE streams, restarts, load.
+
+Tests that restart or crash the server get their own (`daphne_server`); the rest share the
+session's (`shared_server`), whose database holds other tests' runs: they look at their own ids
+and compare counters before and after.
+"""
 
 import json
 import threading
@@ -12,12 +17,21 @@ import pytest
 from tests.conftest import DaphneServer
 from tests.executions.conftest import (
     SIMPLE_MATH_NODE_EVENTS,
+    SseEvent,
     delay_definition,
     http,
     math_definition,
 )
 
 pytestmark = pytest.mark.slow
+
+
+def _about(event: SseEvent, execution_ids: set[str]) -> bool:
+    """Whether a stream event concerns one of these runs (run events and list updates alike)."""
+    data = event.data if isinstance(event.data, dict) else {}
+    if data.get("executionId") in execution_ids:
+        return True
+    return any(e.get("executionId") in execution_ids for e in data.get("executions", []))
 
 
 def test_seed_plan_execute_list_detail_streams_and_restart(daphne_server: DaphneServer, sse):
@@ -91,28 +105,32 @@ def test_seed_plan_execute_list_detail_streams_and_restart(daphne_server: Daphne
     assert after["execution"]["spans"] == execution["spans"]
 
 
-def test_list_stream_events_stay_small_whatever_is_stored(daphne_server: DaphneServer, sse):
-    url = daphne_server.url
+def test_list_stream_events_stay_small_whatever_is_stored(shared_server: DaphneServer, sse):
+    url = shared_server.url
     for _ in range(30):
         http("POST", f"{url}/workflow/execute", {"workflowId": "simple-math-workflow"})
     stream = sse(f"{url}/workflow/executions-stream")
     stream.wait_for(lambda evs: evs and evs[0].event == "executions.initial")
+    stored = stream.events[0].data["stats"]["total"]
+    assert stored >= 30
     start = len(stream.events)
-    http("POST", f"{url}/workflow/execute", {"workflowId": "simple-math-workflow"})
-    stream.wait_for(lambda evs: sum(e.event == "workflow.result" for e in evs[start:]) == 1)
-    time.sleep(0.2)
-    size = sum(
-        len(json.dumps(e.data, separators=(",", ":"))) + len(e.event) + 20
-        for e in stream.events[start:]
+    body = {"workflowId": "simple-math-workflow", "executionId": "small-events"}
+    http("POST", f"{url}/workflow/execute", body)
+    ours = {"small-events"}
+    stream.wait_for(
+        lambda evs: any(e.event == "workflow.result" and _about(e, ours) for e in evs[start:])
     )
+    time.sleep(0.2)
+    sent = [e for e in stream.events[start:] if _about(e, ours)]
+    size = sum(len(json.dumps(e.data, separators=(",", ":"))) + len(e.event) + 20 for e in sent)
     assert size <= 10_000, size
-    updates = [e for e in stream.events[start:] if e.event == "executions.update"]
+    updates = [e for e in sent if e.event == "executions.update"]
     assert all(len(u.data["executions"]) == 1 for u in updates)
-    assert updates[-1].data["stats"]["total"] == 31
+    assert updates[-1].data["stats"]["total"] == stored + 1
 
 
-def test_reconnect_with_last_event_id_misses_nothing(daphne_server: DaphneServer, sse) -> None:
-    url = daphne_server.url
+def test_reconnect_with_last_event_id_misses_nothing(shared_server: DaphneServer, sse) -> None:
+    url = shared_server.url
     definition = delay_definition(300)
     definition["nodes"][0]["next"] = "again"
     definition["nodes"].append(
@@ -144,8 +162,8 @@ def test_reconnect_with_last_event_id_misses_nothing(daphne_server: DaphneServer
     ]
 
 
-def test_stream_opened_late_replays_the_execution_from_its_start(daphne_server, sse) -> None:
-    url = daphne_server.url
+def test_stream_opened_late_replays_the_execution_from_its_start(shared_server, sse) -> None:
+    url = shared_server.url
     http(
         "POST",
         f"{url}/workflow/execute",
@@ -162,10 +180,11 @@ def test_stream_opened_late_replays_the_execution_from_its_start(daphne_server, 
 
 
 def test_every_client_gets_every_event_exactly_once_under_concurrent_runs(
-    daphne_server: DaphneServer, sse
+    shared_server: DaphneServer, sse
 ) -> None:
-    url = daphne_server.url
+    url = shared_server.url
     runs, clients = 24, 40
+    ours = {f"burst-{i}" for i in range(runs)}
     listings = [sse(f"{url}/workflow/executions-stream") for _ in range(clients)]
     watchers = [sse(f"{url}/workflow/executions/burst-{i}/stream") for i in range(4)]
     barrier = threading.Barrier(runs)
@@ -179,13 +198,18 @@ def test_every_client_gets_every_event_exactly_once_under_concurrent_runs(
         assert set(pool.map(start, range(runs))) == {202}
     per_run = len(SIMPLE_MATH_NODE_EVENTS) + 8  # started, completed, result and 5 executions.update
     for listing in listings:
-        listing.wait_for(lambda evs: sum(e.id is not None for e in evs) >= runs * per_run, 30)
+        listing.wait_for(
+            lambda evs: sum(e.id is not None and _about(e, ours) for e in evs) >= runs * per_run,
+            30,
+        )
     time.sleep(0.3)
     sequences = []
     for listing in listings:
-        sent = [(e.id, e.event, json.dumps(e.data)) for e in listing.events if e.id]
-        ids = [int(event_id.split(":")[1]) for event_id, _, _ in sent]
+        ids = [int(e.id.split(":")[1]) for e in listing.events if e.id]
         assert ids == list(range(ids[0], ids[0] + len(ids))), "an id repeated or skipped"
+        sent = [
+            (e.id, e.event, json.dumps(e.data)) for e in listing.events if e.id and _about(e, ours)
+        ]
         assert len(sent) == runs * per_run
         sequences.append(sent)
     assert all(sequence == sequences[0] for sequence in sequences)
@@ -202,9 +226,9 @@ def test_every_client_gets_every_event_exactly_once_under_concurrent_runs(
         ], i
 
 
-def test_a_malformed_last_event_id_is_refused_with_the_reason(daphne_server: DaphneServer):
+def test_a_malformed_last_event_id_is_refused_with_the_reason(shared_server: DaphneServer):
     request = urllib.request.Request(
-        f"{daphne_server.url}/workflow/executions-stream",
+        f"{shared_server.url}/workflow/executions-stream",
         headers={"Last-Event-ID": "executions:soon"},
     )
     with pytest.raises(urllib.error.HTTPError) as refused:
@@ -213,9 +237,10 @@ def test_a_malformed_last_event_id_is_refused_with_the_reason(daphne_server: Dap
     assert "'soon'" in refused.value.read().decode()
 
 
-def test_many_concurrent_executions_keep_their_own_spans(daphne_server: DaphneServer) -> None:
-    url = daphne_server.url
+def test_many_concurrent_executions_keep_their_own_spans(shared_server: DaphneServer) -> None:
+    url = shared_server.url
     count = 24
+    before = http("GET", f"{url}/workflow/executions?limit=1")[2]["stats"]
 
     def run(i: int) -> tuple[int, dict]:
         status, _, body = http(
@@ -241,9 +266,14 @@ def test_many_concurrent_executions_keep_their_own_spans(daphne_server: DaphneSe
         assert {s["attributes"].get("workflow.execution_id") for s in spans} - {None} == {f"c-{i}"}
         assert len({s["traceId"] for s in spans}) == 1
         assert sum(s["name"].startswith("workflow.node.") for s in spans) == 3
-    assert "database is locked" not in daphne_server.log()
-    _, _, listing = http("GET", f"{url}/workflow/executions?limit=100")
-    assert listing["stats"] == {"total": count, "completed": count, "failed": 0, "running": 0}
+    assert "database is locked" not in shared_server.log()
+    after = http("GET", f"{url}/workflow/executions?limit=1")[2]["stats"]
+    assert {name: after[name] - before[name] for name in after} == {
+        "total": count,
+        "completed": count,
+        "failed": 0,
+        "running": 0,
+    }
 
 
 def test_run_interrupted_by_a_crash_is_failed_on_restart(daphne_server: DaphneServer) -> None:
@@ -266,8 +296,8 @@ def test_run_interrupted_by_a_crash_is_failed_on_restart(daphne_server: DaphneSe
     assert listing["stats"]["running"] == 0
 
 
-def test_api_checks_the_host_and_sends_nosniff(daphne_server: DaphneServer) -> None:
-    url = daphne_server.url
+def test_api_checks_the_host_and_sends_nosniff(shared_server: DaphneServer) -> None:
+    url = shared_server.url
     status, headers, _ = http("GET", f"{url}/workflow/executions")
     assert status == 200
     assert headers["X-Content-Type-Options"] == "nosniff"

@@ -1,10 +1,12 @@
 """What happened: executions, their node runs and their spans.
 
 Only `executions.store` writes these rows. Allowed status transitions are declared here, next to
-the statuses, so the store can guard every write against going backwards.
+the statuses, and the store derives every write's guard from them (`sources`, `unfinished`):
+editing a table changes what every write accepts, with no SQL or store code to edit.
 """
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -47,6 +49,17 @@ NODE_TRANSITIONS: dict[str, frozenset[str]] = {
     NodeStatus.FAILED: frozenset({NodeStatus.RUNNING}),
     NodeStatus.SKIPPED: frozenset(),
 }
+
+
+def sources(transitions: Mapping[str, frozenset[str]], target: str) -> tuple[str, ...]:
+    """The statuses a row may move to `target` from: the guard of every write that sets it."""
+    return tuple(status for status, targets in transitions.items() if target in targets)
+
+
+def unfinished(transitions: Mapping[str, frozenset[str]]) -> tuple[str, ...]:
+    """The statuses that still lead somewhere: only a live execution takes node writes or a claim,
+    so a finished or cancelled run is never written to by a late engine."""
+    return tuple(status for status, targets in transitions.items() if targets)
 
 
 class DefinedNodeCount(Func):

@@ -1,120 +1,50 @@
 """The only code that writes executions, node runs and spans.
 
-Each function is one transaction and guards its status transition with a conditional UPDATE (the
-tables are in models.py), so a finished execution never returns to running and a late success
-never overwrites failed or cancelled. The functions take and return model instances: the runtime
-keeps the rows it wrote and serialises them without reading them back.
+Each function is one transaction and guards its status transition with a conditional write whose
+guard is read off the transition tables in models.py (`sources`, `unfinished`), so a finished
+execution never returns to running, a late success never overwrites failed or cancelled, and a
+skipped node never starts again. The per-node and per-run writes are SQL generated from the
+models in `executions.sql` (which says why); the rare ones use the ORM here. The functions take
+and return model instances: the runtime keeps the rows it wrote and serialises them without
+reading them back.
 """
 
 import os
 import socket
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, models, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from workflows.definitions import WorkflowDefinition, WorkflowNode
 from workflows.observer import ErrorInfo, RunResult
 
+from . import sql
 from .models import (
     EXECUTION_TRANSITIONS,
+    NODE_TRANSITIONS,
     Execution,
-    ExecutionCounter,
     ExecutionStatus,
     NodeExecution,
     NodeStatus,
     Span,
+    sources,
+    unfinished,
 )
 from .payloads import bounded
 
 _BOOT = uuid.uuid4().hex[:8]
-
-# The per-node writes and the counters run hundreds of times a second: as raw SQL they cost one
-# statement each and no ORM query compilation (which was most of a run's CPU). Every statement
-# keeps its guard in its WHERE clause and is plain SQL that SQLite (3.35+) and PostgreSQL share.
-_EXECUTIONS = Execution._meta.db_table
-_NODES = NodeExecution._meta.db_table
-_COUNTERS = ExecutionCounter._meta.db_table
-_RUNNING_EXECUTION = (
-    f"EXISTS (SELECT 1 FROM {_EXECUTIONS} WHERE id = %s AND status = '{ExecutionStatus.RUNNING}')"
-)
-# A node run again (a loop) is reset in place and keeps its first sequence.
-_NODE_START_SQL = f"""
-    INSERT INTO {_NODES}
-        (execution_id, node_id, node_type, procedure_name, status, sequence, started_at, input)
-    SELECT %s, %s, %s, %s, %s, %s, %s, %s WHERE {_RUNNING_EXECUTION}
-    ON CONFLICT (execution_id, node_id) DO UPDATE SET
-        status = excluded.status, started_at = excluded.started_at, input = excluded.input,
-        ended_at = NULL, duration_ms = NULL, output = NULL, error = NULL
-    RETURNING id
-"""
-_NODE_FINISH_SQL = f"""
-    UPDATE {_NODES} SET status = %s, ended_at = %s, duration_ms = %s, {{column}} = %s
-    WHERE id = %s AND status = '{NodeStatus.RUNNING}' AND {_RUNNING_EXECUTION}
-"""
-_BUMP_SQL = f"""
-    INSERT INTO {_COUNTERS} (status, count) VALUES (%s, %s)
-    ON CONFLICT (status) DO UPDATE SET count = {_COUNTERS}.count + excluded.count
-"""
-_EXECUTION_FINISH_SQL = f"""
-    UPDATE {_EXECUTIONS} SET status = %s, ended_at = %s, execution_time_ms = %s, outputs = %s,
-        nodes_executed = %s, error = %s
-    WHERE id = %s AND status = '{ExecutionStatus.RUNNING}'
-"""
-
-
-def _db(db: BaseDatabaseWrapper, model: type[Any], field: str, value: Any) -> Any:
-    """A value as the backend stores it (JSON text or jsonb, datetime text or timestamptz)."""
-    return model._meta.get_field(field).get_db_prep_save(value, db)
 
 
 def _connection() -> BaseDatabaseWrapper:
     """The thread's connection, looked up once per write: each attribute read through Django's
     `connection` proxy looks it up again (~1 us), several times per node."""
     return connections[DEFAULT_DB_ALIAS]
-
-
-# Columns whose Python values (str, int, float, bool, an integer key) the drivers take as they
-# are: asking Django's field to prepare them cost ~3 us each, a third of writing a run's spans.
-# JSON and datetime columns still go through their field, which knows the backend's form.
-_PLAIN_FIELDS = (
-    models.CharField,
-    models.TextField,
-    models.IntegerField,
-    models.FloatField,
-    models.BooleanField,
-    models.ForeignKey,
-)
-
-
-def _insert_sql(model: type[Any], suffix: str) -> tuple[list[tuple[str, Any]], str]:
-    """An INSERT of every column of `model` but its id, built once from the model's fields.
-
-    Also returns each column's attribute name with the field that prepares its value (None for a
-    plain column).
-    """
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    values = ", ".join(["%s"] * len(fields))
-    preparers = [(f.attname, None if isinstance(f, _PLAIN_FIELDS) else f) for f in fields]
-    return preparers, f"INSERT INTO {model._meta.db_table} ({columns}) VALUES ({values}) {suffix}"
-
-
-def _row(db: BaseDatabaseWrapper, preparers: list[tuple[str, Any]], instance: Any) -> list[Any]:
-    values = []
-    for attname, field in preparers:
-        value = getattr(instance, attname)
-        values.append(value if field is None else field.get_db_prep_save(value, db))
-    return values
-
-
-_EXECUTION_FIELDS, _EXECUTION_INSERT_SQL = _insert_sql(Execution, "RETURNING id")
-_SPAN_FIELDS, _SPAN_INSERT_SQL = _insert_sql(Span, "ON CONFLICT (execution_id, span_id) DO NOTHING")
-_TRACE_ID_SQL = f"UPDATE {_EXECUTIONS} SET trace_id = %s WHERE id = %s"
 
 
 class StoreError(Exception):
@@ -147,18 +77,30 @@ def worker_id() -> str:
     return f"{server_id()}/{os.getpid()}/{_BOOT}"
 
 
-def _bump(status: str, delta: int) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(_BUMP_SQL, [status, delta])
+def _bump(moves: Counter[str]) -> None:
+    """Move the per-status counters by `moves` (status -> delta) in the caller's transaction."""
+    with _connection().cursor() as cursor:
+        for status, delta in moves.items():
+            if delta:
+                sql.counter_bump(cursor, status, delta)
 
 
-def _refuse(execution: Execution, wanted: str) -> TransitionError:
+def _refuse(
+    execution: Execution, wanted: str, node: NodeExecution | None = None
+) -> TransitionError:
+    """The refusal of a write the tables do not allow, saying what the stored rows are now."""
     current = (
         Execution.objects.filter(pk=execution.pk).values_list("status", flat=True).first()
         or "deleted"
     )
+    where = ""
+    if node is not None:
+        node_status = (
+            NodeExecution.objects.filter(pk=node.pk).values_list("status", flat=True).first()
+        )
+        where = f" (node {node.node_id} is {node_status or 'not recorded'})"
     return TransitionError(
-        f"Execution '{execution.execution_id}' is {current}; it cannot become {wanted}"
+        f"Execution '{execution.execution_id}' is {current}{where}; it cannot become {wanted}"
     )
 
 
@@ -183,11 +125,9 @@ def execution_start(
         worker_id=worker_id() if owner is None else owner,
     )
     try:
-        db = _connection()
-        with transaction.atomic(), db.cursor() as cursor:
-            cursor.execute(_EXECUTION_INSERT_SQL, _row(db, _EXECUTION_FIELDS, execution))
-            execution.pk = cursor.fetchone()[0]
-            _bump(ExecutionStatus.RUNNING, 1)
+        with transaction.atomic(), _connection().cursor() as cursor:
+            execution.pk = sql.execution_insert(cursor, execution)
+            sql.counter_bump(cursor, execution.status, 1)
     except IntegrityError as exc:
         if Execution.objects.filter(execution_id=execution_id).exists():
             raise DuplicateExecution(execution_id) from exc
@@ -203,7 +143,10 @@ def node_start(
     input: Any,
     started_at: datetime,
 ) -> NodeExecution:
-    """Record the node as running; a node run again (a loop) is reset and keeps its place."""
+    """Record the node as running; a node run again (a loop) is reset and keeps its place.
+
+    Refused while the execution is not unfinished, or when the node's row may not move to running.
+    """
     row = NodeExecution(
         execution=execution,
         node_id=node.id,
@@ -214,52 +157,37 @@ def node_start(
         started_at=started_at,
         input=bounded(input),
     )
-    db = _connection()
-    params = [
-        execution.pk,
-        row.node_id,
-        row.node_type,
-        row.procedure_name,
-        row.status,
-        row.sequence,
-        _db(db, NodeExecution, "started_at", started_at),
-        _db(db, NodeExecution, "input", row.input),
-        execution.pk,
-    ]
-    with db.cursor() as cursor:
-        cursor.execute(_NODE_START_SQL, params)
-        inserted = cursor.fetchone()
-    if inserted is None:
-        raise _refuse(execution, f"running node {node.id}")
-    row.pk = inserted[0]
+    with _connection().cursor() as cursor:
+        pk = sql.node_start(cursor, row)
+    if pk is None:
+        raise _refuse(execution, f"{row.status} at node {node.id}", row)
+    row.pk = pk
     return row
 
 
 def _node_finish(
     row: NodeExecution, *, status: str, ended_at: datetime, column: str, value: Any
 ) -> None:
-    """Running -> `status`, only while the node runs and its execution is still running."""
+    """The node -> `status`, from a status the table allows, while its execution is unfinished."""
     duration = (ended_at - row.started_at).total_seconds() * 1000 if row.started_at else None
-    db = _connection()
-    params = [
-        status,
-        _db(db, NodeExecution, "ended_at", ended_at),
-        duration,
-        _db(db, NodeExecution, column, value),
-        row.pk,
-        row.execution_id,
-    ]
-    with db.cursor() as cursor:
-        cursor.execute(_NODE_FINISH_SQL.format(column=column), params)
-        updated = cursor.rowcount
-    if not updated:
-        raise _refuse(row.execution, f"{status} at node {row.node_id}")
+    with _connection().cursor() as cursor:
+        written = sql.node_finish(
+            cursor,
+            row,
+            status=status,
+            ended_at=ended_at,
+            duration_ms=duration,
+            column=column,
+            value=value,
+        )
+    if not written:
+        raise _refuse(row.execution, f"{status} at node {row.node_id}", row)
     row.status, row.ended_at, row.duration_ms = status, ended_at, duration
     setattr(row, column, value)
 
 
 def node_complete(*, node: NodeExecution, output: Any, ended_at: datetime) -> NodeExecution:
-    """Running -> completed with the node's output (one guarded UPDATE)."""
+    """The node -> completed with its output (one guarded UPDATE)."""
     _node_finish(
         node, status=NodeStatus.COMPLETED, ended_at=ended_at, column="output", value=bounded(output)
     )
@@ -267,7 +195,7 @@ def node_complete(*, node: NodeExecution, output: Any, ended_at: datetime) -> No
 
 
 def node_fail(*, node: NodeExecution, error: ErrorInfo, ended_at: datetime) -> NodeExecution:
-    """Running -> failed with the error (one guarded UPDATE)."""
+    """The node -> failed with the error (one guarded UPDATE)."""
     _node_finish(
         node,
         status=NodeStatus.FAILED,
@@ -279,10 +207,14 @@ def node_fail(*, node: NodeExecution, error: ErrorInfo, ended_at: datetime) -> N
 
 
 def execution_finish(*, execution: Execution, result: RunResult) -> Execution:
-    """Running -> completed | failed with the run's outputs, and the counters moved with it."""
-    status = result.status
-    if status not in EXECUTION_TRANSITIONS[ExecutionStatus.RUNNING]:
-        raise TransitionError(f"A run cannot finish as {status!r}")
+    """The run -> its result's status with its outputs, and the counters moved with it.
+
+    A compare-and-set from the status this instance holds, which the table must allow to move
+    there: the counters then move from the status the row really left.
+    """
+    status, previous = result.status, execution.status
+    if status not in EXECUTION_TRANSITIONS.get(previous, frozenset()):
+        raise _refuse(execution, status)
     values: dict[str, Any] = {
         "status": status,
         "ended_at": result.ended_at,
@@ -293,14 +225,11 @@ def execution_finish(*, execution: Execution, result: RunResult) -> Execution:
         "nodes_executed": list(result.nodes_executed),
         "error": result.error.to_json_dict() if result.error else None,
     }
-    db = _connection()
-    params = [_db(db, Execution, name, value) for name, value in values.items()]
-    with transaction.atomic(), db.cursor() as cursor:
-        cursor.execute(_EXECUTION_FINISH_SQL, [*params, execution.pk])
-        if not cursor.rowcount:
+    with transaction.atomic(), _connection().cursor() as cursor:
+        if not sql.execution_move(cursor, execution, values, expected=previous):
             raise _refuse(execution, status)
-        _bump(ExecutionStatus.RUNNING, -1)
-        _bump(status, 1)
+        sql.counter_bump(cursor, previous, -1)
+        sql.counter_bump(cursor, status, 1)
     for name, value in values.items():
         setattr(execution, name, value)
     return execution
@@ -311,37 +240,36 @@ def spans_record(*, execution: Execution, spans: Sequence[Span]) -> list[Span]:
     for span in spans:
         span.execution = execution
     trace_id = next((s.trace_id for s in spans if not s.parent_span_id), "")
-    db = _connection()
-    with transaction.atomic(), db.cursor() as cursor:
+    with transaction.atomic(), _connection().cursor() as cursor:
         if spans:
-            cursor.executemany(_SPAN_INSERT_SQL, [_row(db, _SPAN_FIELDS, span) for span in spans])
+            sql.spans_insert(cursor, spans)
         if trace_id:
-            cursor.execute(_TRACE_ID_SQL, [trace_id, execution.pk])
+            sql.execution_trace_id(cursor, execution, trace_id)
     execution.trace_id = trace_id or execution.trace_id
     return sorted(spans, key=lambda s: (s.start_time_us, s.span_id))
 
 
 def execution_cancel(*, execution_id: str, reason: str = "Cancelled by request") -> Execution:
-    """Running -> cancelled; its running nodes become skipped and the engine's next write fails."""
+    """The run -> cancelled, its unfinished nodes -> skipped; the engine's next write fails."""
     now = timezone.now()
     with transaction.atomic():
         execution = Execution.objects.select_for_update().filter(execution_id=execution_id).first()
         if execution is None:
             raise ExecutionNotFound(execution_id)
-        if ExecutionStatus.CANCELLED not in EXECUTION_TRANSITIONS[execution.status]:
+        previous = execution.status
+        if ExecutionStatus.CANCELLED not in EXECUTION_TRANSITIONS.get(previous, frozenset()):
             raise TransitionError(
-                f"Execution '{execution_id}' is {execution.status}; it cannot be cancelled"
+                f"Execution '{execution_id}' is {previous}; it cannot be cancelled"
             )
         execution.status = ExecutionStatus.CANCELLED
         execution.ended_at = now
         execution.execution_time_ms = round((now - execution.started_at).total_seconds() * 1000)
         execution.error = {"name": "CancelledError", "message": reason, "stack": ""}
         execution.save(update_fields=["status", "ended_at", "execution_time_ms", "error"])
-        execution.nodes.filter(status=NodeStatus.RUNNING).update(
+        execution.nodes.filter(status__in=sources(NODE_TRANSITIONS, NodeStatus.SKIPPED)).update(
             status=NodeStatus.SKIPPED, ended_at=now
         )
-        _bump(ExecutionStatus.RUNNING, -1)
-        _bump(ExecutionStatus.CANCELLED, 1)
+        _bump(Counter({previous: -1, ExecutionStatus.CANCELLED: 1}))
     return execution
 
 
@@ -353,7 +281,9 @@ def execution_claim(*, execution_id: str, owner: str) -> Execution | None:
     """
     with transaction.atomic():
         claimed = Execution.objects.filter(
-            execution_id=execution_id, status=ExecutionStatus.RUNNING, worker_id=""
+            execution_id=execution_id,
+            status__in=unfinished(EXECUTION_TRANSITIONS),
+            worker_id="",
         ).update(worker_id=owner)
     if not claimed:
         return None
@@ -399,10 +329,14 @@ def executions_fail_interrupted(
     with transaction.atomic():
         rows = (
             Execution.objects.select_for_update()
-            .filter(status=ExecutionStatus.RUNNING, worker_id__startswith=prefix)
+            .filter(
+                status__in=sources(EXECUTION_TRANSITIONS, ExecutionStatus.FAILED),
+                worker_id__startswith=prefix,
+            )
             .exclude(worker_id=me)
-            .only("pk", "execution_id", "started_at", "worker_id")
+            .only("pk", "execution_id", "status", "started_at", "worker_id")
         )
+        moves: Counter[str] = Counter()
         for execution in rows:
             if not _process_gone(execution.worker_id):
                 continue
@@ -420,14 +354,15 @@ def executions_fail_interrupted(
                 },
             )
             failed.append(execution.execution_id)
+            moves.update({execution.status: -1, ExecutionStatus.FAILED: 1})
         if failed:
             NodeExecution.objects.filter(
-                execution__execution_id__in=failed, status=NodeStatus.RUNNING
+                execution__execution_id__in=failed,
+                status__in=sources(NODE_TRANSITIONS, NodeStatus.FAILED),
             ).update(
                 status=NodeStatus.FAILED,
                 ended_at=now,
                 error={"name": "InterruptedError", "message": "Interrupted", "stack": ""},
             )
-            _bump(ExecutionStatus.RUNNING, -len(failed))
-            _bump(ExecutionStatus.FAILED, len(failed))
+            _bump(moves)
     return failed

@@ -15,10 +15,10 @@ from executions import store
 from executions.api import views as api
 from executions.api.requests import ListQuery
 from executions.live import events
-from executions.models import Execution, NodeExecution, Span
+from executions.models import Execution, NodeExecution
+from tests import factories
 from tests.executions.conftest import math_definition
 from workflows.definitions import WorkflowDefinition
-from workflows.observer import RunResult
 
 
 def post(client: Client, body: Any, **headers: str) -> Any:
@@ -199,6 +199,7 @@ def test_unknown_execution_is_404_in_c4c_shape(client: Client) -> None:
 @pytest.mark.django_db
 def test_definitions_and_validate_speak_c4c(client: Client) -> None:
     listing = client.get("/workflow/definitions").json()["workflows"]
+    assert listing
     assert all({"id", "name", "version", "nodeCount"} <= set(w) for w in listing)
     assert client.get("/workflow/definitions/does-not-exist").json() == {
         "error": "Workflow 'does-not-exist' not found"
@@ -238,35 +239,20 @@ def test_bad_list_query_is_400(client: Client, query: str, field: str) -> None:
 def _recorded(
     definition: WorkflowDefinition, count: int, *, step: timedelta = timedelta(seconds=1)
 ) -> list[Execution]:
-    """`count` finished runs e0, e1, ... started `step` apart (0 for runs sharing a start)."""
-    made = []
+    """`count` running runs e0, e1, ... with every node done, started `step` apart (0: together)."""
     base = timezone.now()
-    for i in range(count):
-        execution = store.execution_start(
+    done = {node.id: "completed" for node in definition.nodes}
+    return [
+        factories.execution(
+            status="running",
+            workflow=definition,
             execution_id=f"e{i}",
-            definition=definition,
-            input={},
             started_at=base + step * i,
+            nodes=done,
+            spans=1,
         )
-        for index, node in enumerate(definition.nodes):
-            row = store.node_start(
-                execution=execution, node=node, node_index=index, input={}, started_at=base
-            )
-            store.node_complete(node=row, output={"i": i}, ended_at=base)
-        store.spans_record(
-            execution=execution,
-            spans=[
-                Span(
-                    trace_id=f"{i:032x}",
-                    span_id=f"{i:016x}",
-                    name="workflow.execute",
-                    start_time_us=1,
-                    end_time_us=2,
-                )
-            ],
-        )
-        made.append(execution)
-    return made
+        for i in range(count)
+    ]
 
 
 def _cursor_of(made: list[Execution], index: int) -> str:
@@ -316,6 +302,7 @@ def test_summary_fields_leave_out_spans_and_nothing_else(math_workflow) -> None:
     _recorded(math_workflow, 3)
     full = api._list(ListQuery())["executions"]
     summary = api._list(ListQuery(fields="summary"))["executions"]
+    assert len(full) == 3
     assert all(len(item["spans"]) == 1 for item in full)
     assert summary == [{k: v for k, v in item.items() if k != "spans"} for item in full]
 
@@ -375,16 +362,7 @@ def test_cursor_reads_an_index_range_not_the_whole_index(math_workflow) -> None:
 @pytest.mark.django_db
 def test_list_filters_and_cursor_pagination(math_workflow) -> None:
     made = _recorded(math_workflow, 5)
-    store.execution_finish(
-        execution=made[1],
-        result=RunResult(
-            execution_id="e1",
-            workflow_id=math_workflow.id,
-            status="failed",
-            started_at=made[1].started_at,
-            ended_at=timezone.now(),
-        ),
-    )
+    store.execution_finish(execution=made[1], result=factories.run_result(made[1], status="failed"))
     assert [e["executionId"] for e in api._list(ListQuery(status=["failed"]))["executions"]] == [
         "e1"
     ]

@@ -2,8 +2,8 @@
 
 Wiring, not an edge: the one module that may see both the API (executions.api) and the streams
 (executions.live), so that /openapi.json describes every endpoint of ours. The document is
-generated from pydantic models - the API's schemas, each procedure's contract - never written
-by hand. Errors keep the API's one shape, {"error", "errors"?}: ninja's
+generated from pydantic models - the API's schemas, each procedure's contract, the events'
+TypedDicts - never written by hand. Errors keep the API's one shape, {"error", "errors"?}: ninja's
 own ({"detail": ...}, tracebacks under DEBUG) never reach a client.
 """
 
@@ -17,10 +17,11 @@ from ninja.errors import HttpError, ValidationError
 from ninja.openapi.schema import OpenAPISchema
 from ninja.parser import Parser
 
-from .api import procedures
+from .api import procedures, router
 from .api.bodies import error
 from .api.requests import BadRequest
 from .limits import JsonRejected, load_json
+from .live.openapi import stream_paths
 
 logger = logging.getLogger(__name__)
 
@@ -40,9 +41,11 @@ class C4CApi(NinjaAPI):
         self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
     ) -> OpenAPISchema:
         schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        streams, stream_defs = stream_paths()
         _, contract_defs = procedures.contract_components()
+        schema["paths"].update(streams)
         components = schema["components"]["schemas"]
-        for name, definition in contract_defs.items():
+        for name, definition in {**stream_defs, **contract_defs}.items():
             components.setdefault(name, definition)
         return schema
 
@@ -88,7 +91,7 @@ def build_api() -> C4CApi:
         version="1.0.0",
         description="Run code-defined workflows, persist every execution, watch them live. "
         "Speaks the c4c framework's HTTP contract.",
-        urls_namespace="c4c",
+        urls_namespace="executions-api",
         parser=JsonParser(),
         docs=Swagger(settings={"persistAuthorization": False}),
     )
@@ -96,6 +99,7 @@ def build_api() -> C4CApi:
     built.add_exception_handler(HttpError, _http_error)
     built.add_exception_handler(Http404, _not_found)
     built.add_exception_handler(Exception, _server_error)
+    built.add_router("", router.router)
     built.add_router("", procedures.router())
     return built
 

@@ -4,7 +4,6 @@ from django.urls import include, path
 
 urlpatterns = [
     path("workflow/", include("executions.live.urls")),
-    path("workflow/", include("executions.api.urls")),
     path("", include("executions.dashboard.urls")),
     path("", include("executions.http")),
 ]

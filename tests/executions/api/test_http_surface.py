@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from django.db import connection
 from django.test import Client
+from django.urls import reverse
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -170,6 +171,16 @@ def test_openapi_document_is_3_1_and_describes_each_procedure_as_c4c_does(client
     assert set(add["responses"]) == {"200", "400", "404", "415", "422"}
 
 
+def test_openapi_document_describes_both_streams_as_server_sent_events(client: Client) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in ("/workflow/executions-stream", "/workflow/executions/{execution_id}/stream"):
+        content = paths[path]["get"]["responses"]["200"]["content"]
+        assert list(content) == ["text/event-stream"]
+        assert "workflow.started" in content["text/event-stream"]["x-events"]
+    listing = paths["/workflow/executions-stream"]["get"]["responses"]["200"]["content"]
+    assert "executions.update" in listing["text/event-stream"]["x-events"]
+
+
 def test_openapi_document_refers_only_to_schemas_it_holds(client: Client) -> None:
     document = client.get("/openapi.json").json()
     text = json.dumps(document)
@@ -195,3 +206,31 @@ def test_unknown_api_path_is_a_json_404_as_c4c_answers(client: Client, path: str
     response = client.get(path)
     assert response.status_code == 404
     assert response.json() == {"error": "Not found"}
+
+
+def test_openapi_document_describes_the_workflow_api_from_its_request_models(
+    client: Client,
+) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    execute = paths["/workflow/execute"]["post"]
+    body = execute["requestBody"]["content"]["application/json"]["schema"]
+    assert {"workflowId", "workflow", "input", "executionId", "async"} <= set(body["properties"])
+    assert {"200", "202", "400", "404", "409", "415", "503"} <= set(execute["responses"])
+    listed = {p["name"]: p for p in paths["/workflow/executions"]["get"]["parameters"]}
+    assert {"limit", "cursor", "status", "workflowId", "startedAfter", "startedBefore"} <= set(
+        listed
+    )
+    assert listed["limit"]["schema"]["maximum"] == 200
+    for path in (
+        "/workflow/executions/{execution_id}",
+        "/workflow/executions/{execution_id}/cancel",
+        "/workflow/definitions",
+        "/workflow/definitions/{workflow_id}",
+        "/workflow/validate",
+    ):
+        assert path in paths
+
+
+def test_workflow_api_keeps_its_url_names_for_the_pages() -> None:
+    assert reverse("executions-api:execute") == "/workflow/execute"
+    assert reverse("executions-api:detail", args=["run-1"]) == "/workflow/executions/run-1"

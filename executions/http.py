@@ -2,8 +2,8 @@
 
 Wiring, not an edge: the one module that may see both the API (executions.api) and the streams
 (executions.live), so that /openapi.json describes every endpoint of ours. The document is
-generated from pydantic models - the API's schemas, each procedure's contract, the events'
-TypedDicts - never written by hand. Errors keep the API's one shape, {"error", "errors"?}: ninja's
+generated from pydantic models - the API's schemas, each procedure's contract - never written
+by hand. Errors keep the API's one shape, {"error", "errors"?}: ninja's
 own ({"detail": ...}, tracebacks under DEBUG) never reach a client.
 """
 
@@ -21,7 +21,6 @@ from .api import procedures, router
 from .api.bodies import error
 from .api.requests import BadRequest
 from .limits import JsonRejected, load_json
-from .live.openapi import stream_paths
 
 logger = logging.getLogger(__name__)
 
@@ -41,11 +40,9 @@ class C4CApi(NinjaAPI):
         self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
     ) -> OpenAPISchema:
         schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
-        streams, stream_defs = stream_paths()
         _, contract_defs = procedures.contract_components()
-        schema["paths"].update(streams)
         components = schema["components"]["schemas"]
-        for name, definition in {**stream_defs, **contract_defs}.items():
+        for name, definition in contract_defs.items():
             components.setdefault(name, definition)
         return schema
 

@@ -7,6 +7,8 @@ behaviour is pinned by the live tests.
 """
 
 import os
+import re
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -82,3 +84,17 @@ def test_no_generated_request_gets_a_5xx_or_an_undocumented_answer(
     }
     failures = [f for op in operations if (f := _fuzz(op, mode, fuzz_server.url))]
     assert not failures, "\n\n".join(failures)
+
+
+def test_docs_page_and_every_asset_it_loads_come_from_this_server(
+    fuzz_server: DaphneServer,
+) -> None:
+    with urllib.request.urlopen(f"{fuzz_server.url}/docs", timeout=10) as response:
+        page = response.read().decode()
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert "/static/ninja/swagger-ui-bundle.js" in assets
+    for asset in assets:
+        assert asset.startswith("/static/"), asset
+        with urllib.request.urlopen(f"{fuzz_server.url}{asset}", timeout=10) as response:
+            assert response.status == 200
+            assert response.read(1)

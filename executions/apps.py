@@ -11,3 +11,7 @@ class ExecutionsConfig(AppConfig):
 
     def ready(self) -> None:
         checks.register(check_event_storage)
+        # Library patches go in here, once settings are final, never at import.
+        from .live import events
+
+        events.install()

@@ -8,6 +8,10 @@ server (migrate, then daphne) takes seconds, which was most of what each live te
 
 Passwords are hashed with MD5 in tests (pytest_configure): the production hasher is slow on
 purpose, and every admin_client login would pay for it.
+
+Every SSE event sent in-process during the session, and every one a test reads from a live server
+(tests/executions/conftest.py SseReader), is checked against its shape in
+executions/live/payloads.py; a test that sent or received one that does not fit fails.
 """
 
 import gc
@@ -27,6 +31,55 @@ from django.conf import settings
 ROOT = Path(__file__).resolve().parent.parent
 C4C = Path(sys.executable).with_name("c4c")
 START_TIMEOUT_S = 30.0
+
+
+class EventContract:
+    """Collects the events that break their contract, from any thread, until a test ends."""
+
+    def __init__(self) -> None:
+        self.violations: list[str] = []
+
+    def check(self, event_type: str, data: str) -> None:
+        from executions.live.payloads import EventContractError, validate_event
+
+        try:
+            validate_event(event_type, data)
+        except EventContractError as exc:
+            self.violations.append(str(exc))
+
+    def assert_kept(self) -> None:
+        broken, self.violations = self.violations, []
+        if broken:
+            pytest.fail(
+                "events that do not fit executions/live/payloads.py:\n" + "\n".join(broken),
+                pytrace=False,
+            )
+
+
+event_contract = EventContract()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _sent_events_are_checked() -> Iterator[None]:
+    """Every event leaves through executions.live.events._send: check each payload on its way."""
+    from executions.live import events
+
+    send = events._send
+
+    def checked_send(channels: tuple[str, ...], event_type: str, data: str) -> None:
+        event_contract.check(event_type, data)
+        send(channels, event_type, data)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(events, "_send", checked_send)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def events_keep_their_contract(_sent_events_are_checked: None) -> Iterator[EventContract]:
+    """Fails the test during which an event that breaks its contract was sent or read."""
+    yield event_contract
+    event_contract.assert_kept()
 
 
 def free_port() -> int:

@@ -1,7 +1,8 @@
 """Every SSE event leaves from here, after the transaction that recorded it commits.
 
-Each event has a TypedDict naming its fields (c4c's camelCase names); `grep emit_` finds every
-source. Payloads are built as dicts from values the store already made JSON-native and encoded
+Each event's shape is a TypedDict in `payloads` (c4c's camelCase names); `grep emit_` finds every
+source, and every event passes through `_send` (the test suite checks each payload there against
+its shape). Payloads are built as dicts from values the store already made JSON-native and encoded
 once with json.dumps, whatever the number of channels: this runs ~14 times per execution, so it
 validates nothing it built itself. Channels: "executions" carries every event of every execution
 for the list; "execution-<id>" carries one execution's events.
@@ -10,6 +11,9 @@ executions.update carries the execution's summary with the node details the call
 node that just changed for a node update, every node when the execution starts or ends. A list
 row needs status and counts, and the detail page reads nodes from its own channel, so sending
 every node on every node completion would only make a run of n nodes cost O(n^2).
+
+`install()` (called from ExecutionsConfig.ready()) adapts django-eventstream once settings are
+final: see docs/upstream/ for the library's bugs worked around here and in `streams`.
 """
 
 import json
@@ -18,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import Any, cast
 
 import django_eventstream.eventstream
 from django.conf import settings
@@ -27,9 +31,21 @@ from django_eventstream import send_event
 from django_eventstream.utils import get_storage
 from django_eventstream.views import get_listener_manager
 
+from workflows.definitions import NodeType
+
 from ..models import Execution, ExecutionCounter, ExecutionStatus, NodeExecution
 from ..serializers import execution_summary
 from .buffer import MemoryEventStorage
+from .payloads import (
+    ExecutionEvent,
+    ExecutionSummary,
+    ExecutionsUpdate,
+    NodeCompleted,
+    NodeStarted,
+    Stats,
+    WorkflowFinished,
+    WorkflowStarted,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -42,67 +58,6 @@ def execution_channel(execution_id: str) -> str:
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-class Stats(TypedDict):
-    total: int
-    completed: int
-    failed: int
-    running: int
-
-
-class ExecutionEvent(TypedDict):
-    type: str
-    workflowId: str
-    executionId: str
-    timestamp: int
-
-
-class WorkflowStarted(ExecutionEvent):
-    startTime: int
-
-
-class NodeStarted(ExecutionEvent):
-    nodeId: str
-    nodeType: str
-    nodeIndex: int
-
-
-class NodeCompleted(ExecutionEvent):
-    nodeId: str
-    nodeIndex: int
-    status: Literal["completed", "failed"]
-    nextNodeId: NotRequired[str]
-    output: NotRequired[Any]
-    error: NotRequired[dict[str, str]]
-
-
-class WorkflowFinished(ExecutionEvent):
-    executionTime: int
-    nodesExecuted: list[str]
-    error: NotRequired[str]
-
-
-class WorkflowResult(ExecutionEvent):
-    result: dict[str, Any]
-
-
-class ExecutionsUpdate(TypedDict):
-    type: Literal["executions.update"]
-    executions: list[dict[str, Any]]
-    stats: Stats
-    timestamp: int
-
-
-class ExecutionsInitial(TypedDict):
-    executions: list[dict[str, Any]]
-    stats: Stats
-    timestamp: int
-
-
-class StreamConnected(TypedDict):
-    executionId: str
-    timestamp: int
 
 
 # One encoder for every event: json.dumps with options builds a new encoder per call.
@@ -134,16 +89,12 @@ def current_stats() -> Stats:
     }
 
 
+def _grip_configured() -> bool:
+    return bool(getattr(settings, "GRIP_URL", None) or getattr(settings, "GRIP_PROXIES", None))
+
+
 def _no_grip_publish(*args: Any, **kwargs: Any) -> None:
     """Stands in for django-eventstream's GRIP publish when no GRIP proxy is configured."""
-
-
-_GRIP = bool(getattr(settings, "GRIP_URL", None) or getattr(settings, "GRIP_PROXIES", None))
-if not _GRIP:
-    # send_event always publishes to a GRIP proxy (Pushpin) too, and first escapes the whole
-    # payload character by character for it: 40% of the server's CPU in a 1,000-node run, for
-    # a proxy that is not there. Local listeners and Redis fan-out are untouched.
-    django_eventstream.eventstream.publish_event = _no_grip_publish
 
 
 # send_event numbers an event in the storage and then queues it to the listeners, two steps under
@@ -166,7 +117,7 @@ def _resolve_sender() -> Callable[[str, str, str], None]:
     """
     storage = get_storage()
     if (
-        _GRIP
+        _grip_configured()
         or django_eventstream.eventstream.redis_client is not None
         or hasattr(settings, "EVENTSTREAM_CHANNELMANAGER_CLASS")
         or not isinstance(storage, MemoryEventStorage)
@@ -180,11 +131,29 @@ def _resolve_sender() -> Callable[[str, str, str], None]:
     return deliver
 
 
-_deliver = _resolve_sender()
+# The library's path until install() has looked at the settings: slower, never wrong.
+_deliver: Callable[[str, str, str], None] = _library_send
+
+
+def install() -> None:
+    """Adapt django-eventstream to this process's settings; ExecutionsConfig.ready() calls it.
+
+    Without a GRIP proxy, send_event still escapes the whole payload character by character and
+    publishes it to the proxy that is not there (40% of the server's CPU in a 1,000-node run;
+    docs/upstream/README.md): that publish becomes a no-op. Local listeners and Redis fan-out
+    are untouched. Then the fast sender is chosen once.
+    """
+    global _deliver
+    if not _grip_configured():
+        django_eventstream.eventstream.publish_event = _no_grip_publish
+    _deliver = _resolve_sender()
 
 
 def _send(channels: tuple[str, ...], event_type: str, data: str) -> None:
-    """A broken fan-out (Redis down) must not fail the run that was already recorded."""
+    """The one door every event leaves by (tests/conftest.py checks each payload here).
+
+    A broken fan-out (Redis down) must not fail the run that was already recorded.
+    """
     with _send_lock:
         for channel in channels:
             try:
@@ -219,7 +188,7 @@ def emit_node_started(execution: Execution, node: NodeExecution, *, node_index: 
     event: NodeStarted = {
         **_base(execution, "node.started"),
         "nodeId": node.node_id,
-        "nodeType": node.node_type,
+        "nodeType": cast(NodeType, node.node_type),
         "nodeIndex": node_index,
     }
     _emit(event)
@@ -269,7 +238,7 @@ def emit_workflow_result(execution: Execution, result_json: str) -> None:
     transaction.on_commit(partial(_send, channels, head["type"], data))
 
 
-def _send_update(summary: dict[str, Any]) -> None:
+def _send_update(summary: ExecutionSummary) -> None:
     update: ExecutionsUpdate = {
         "type": "executions.update",
         "executions": [summary],
@@ -282,4 +251,5 @@ def _send_update(summary: dict[str, Any]) -> None:
 def emit_executions_update(execution: Execution, nodes: list[NodeExecution]) -> None:
     """The execution's summary (taken now) with `nodes` as its nodeDetails, and the stats (read
     when it is sent)."""
-    transaction.on_commit(partial(_send_update, execution_summary(execution, nodes)))
+    summary = cast(ExecutionSummary, execution_summary(execution, nodes))
+    transaction.on_commit(partial(_send_update, summary))

@@ -36,15 +36,8 @@ from django_eventstream.views import Listener, get_listener_manager
 from ..models import Execution
 from ..serializers import execution_summary
 from .buffer import sse_frame
-from .events import (
-    LIST_CHANNEL,
-    ExecutionsInitial,
-    StreamConnected,
-    current_stats,
-    encode,
-    execution_channel,
-    now_ms,
-)
+from .events import LIST_CHANNEL, current_stats, encode, execution_channel, now_ms
+from .payloads import ExecutionsInitial, StreamConnected
 
 SNAPSHOT_SIZE = 50
 SNAPSHOT_MAX_AGE_S = 1.0

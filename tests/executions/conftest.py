@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import event_contract
 from tests.workflows.helpers import C4C_SIMPLE_MATH
 from workflows.definitions import WorkflowDefinition
 
@@ -104,6 +105,7 @@ class SseReader:
                 if line == "":
                     text = "\n".join(data)
                     if data or event != "message":
+                        event_contract.check(event, text)
                         self.events.append(
                             SseEvent(event, json.loads(text) if text else None, event_id)
                         )

@@ -3,6 +3,8 @@
 import json
 from unittest import mock
 
+import django_eventstream.eventstream
+import django_eventstream.utils
 import pytest
 from django_eventstream.utils import get_storage
 from django_eventstream.views import Listener, get_listener_manager
@@ -98,3 +100,24 @@ def test_a_configured_channel_manager_keeps_the_librarys_send_path(settings) -> 
         "django_eventstream.channelmanager.DefaultChannelManager"
     )
     assert events._resolve_sender() is events._library_send
+
+
+def test_ready_installs_the_fast_sender_and_the_silent_grip_publish() -> None:
+    assert events._deliver is not events._library_send
+    assert django_eventstream.eventstream.publish_event is events._no_grip_publish
+
+
+def test_with_a_grip_proxy_install_keeps_the_librarys_publish_and_send(
+    settings, monkeypatch
+) -> None:
+    library_publish = django_eventstream.utils.publish_event
+    monkeypatch.setattr(django_eventstream.eventstream, "publish_event", library_publish)
+    monkeypatch.setattr(events, "_deliver", events._deliver)
+    settings.GRIP_URL = "http://127.0.0.1:5561"
+    events.install()
+    assert django_eventstream.eventstream.publish_event is library_publish
+    assert events._deliver is events._library_send
+    del settings.GRIP_URL
+    events.install()
+    assert django_eventstream.eventstream.publish_event is events._no_grip_publish
+    assert events._deliver is not events._library_send

@@ -1,0 +1,209 @@
+"""The shape of every SSE event we send: one TypedDict per event, checked in tests only.
+
+The sending code (`events`, `streams`) annotates the dicts it builds with these types, so mypy
+holds it to them; at run time nothing is validated (events go out ~14 times per execution).
+The test suite validates every event sent in-process and every event a live-server test reads
+against EVENT_SHAPES (`validate_event`), with extra keys forbidden and no type coercion, so a
+renamed, stray or retyped field fails the test that sent it. Names are c4c's camelCase.
+
+A new event type is one TypedDict here and one entry in EVENT_SHAPES.
+"""
+
+import json
+from functools import cache
+from typing import Any, Literal, NotRequired
+
+from pydantic import ConfigDict, TypeAdapter, ValidationError, with_config
+from typing_extensions import TypedDict
+
+from workflows.definitions import NodeType
+
+ExecutionStatusName = Literal["running", "completed", "failed", "cancelled"]
+NodeStatusName = Literal["pending", "running", "completed", "failed", "skipped"]
+
+
+@with_config(ConfigDict(extra="forbid", strict=True))
+class Payload(TypedDict):
+    """Base of every shape: no key beyond those declared, no "1" for 1."""
+
+
+class ErrorInfo(Payload):
+    name: str
+    message: str
+    stack: str
+
+
+class Stats(Payload):
+    total: int
+    completed: int
+    failed: int
+    running: int
+
+
+class NodeDetail(Payload):
+    nodeId: str
+    status: NodeStatusName
+    startTime: NotRequired[str]
+    endTime: NotRequired[str]
+    duration: NotRequired[float]
+    input: NotRequired[Any]
+    output: NotRequired[Any]
+    error: NotRequired[ErrorInfo]
+
+
+class ExecutionSummary(Payload):
+    """A list row (executions.serializers.execution_summary)."""
+
+    executionId: str
+    workflowId: str
+    workflowName: str
+    status: ExecutionStatusName
+    startTime: str
+    endTime: NotRequired[str]
+    executionTime: NotRequired[int]
+    outputs: Any
+    nodesExecuted: list[str]
+    nodeDetails: dict[str, NodeDetail]
+    nodeCount: int
+    error: NotRequired[ErrorInfo]
+    # Why a stored row is shown as a marker (executions.serializers.cannot_show).
+    cannotBeShown: NotRequired[str]
+
+
+class SpanStatus(Payload):
+    code: Literal["OK", "ERROR", "UNSET"]
+    message: NotRequired[str]
+
+
+class SpanJson(Payload):
+    spanId: str
+    traceId: str
+    parentSpanId: NotRequired[str]
+    name: str
+    kind: str
+    startTime: float
+    endTime: float
+    duration: float
+    status: SpanStatus
+    attributes: dict[str, Any]
+    events: NotRequired[list[Any]]
+
+
+class RunResult(Payload):
+    """POST /workflow/execute's answer, carried whole by workflow.result."""
+
+    executionId: str
+    status: ExecutionStatusName
+    outputs: Any
+    executionTime: int
+    nodesExecuted: list[str]
+    error: NotRequired[ErrorInfo]
+    spans: list[SpanJson]
+
+
+class ExecutionEvent(Payload):
+    """What every event of one execution carries; `type` repeats the SSE event name."""
+
+    type: str
+    workflowId: str
+    executionId: str
+    timestamp: int
+
+
+class WorkflowStarted(ExecutionEvent):
+    startTime: int
+
+
+class NodeStarted(ExecutionEvent):
+    nodeId: str
+    nodeType: NodeType
+    nodeIndex: int
+
+
+class NodeCompleted(ExecutionEvent):
+    nodeId: str
+    nodeIndex: int
+    status: Literal["completed", "failed"]
+    nextNodeId: NotRequired[str]
+    output: NotRequired[Any]
+    error: NotRequired[ErrorInfo]
+
+
+class WorkflowFinished(ExecutionEvent):
+    """workflow.completed and workflow.failed (a cancelled run ends with workflow.failed)."""
+
+    executionTime: int
+    nodesExecuted: list[str]
+    error: NotRequired[str]
+
+
+class WorkflowResult(ExecutionEvent):
+    result: RunResult
+
+
+class ExecutionsUpdate(Payload):
+    type: Literal["executions.update"]
+    executions: list[ExecutionSummary]
+    stats: Stats
+    timestamp: int
+
+
+class ExecutionsInitial(Payload):
+    executions: list[ExecutionSummary]
+    stats: Stats
+    timestamp: int
+
+
+class StreamConnected(Payload):
+    executionId: str
+    timestamp: int
+
+
+class StreamReset(Payload):
+    """django-eventstream's own event for a Last-Event-ID older than the replay buffer."""
+
+    channels: list[str]
+
+
+# Event name -> its payload's shape; None for the library's events that carry no data.
+EVENT_SHAPES: dict[str, Any] = {
+    "workflow.started": WorkflowStarted,
+    "node.started": NodeStarted,
+    "node.completed": NodeCompleted,
+    "workflow.completed": WorkflowFinished,
+    "workflow.failed": WorkflowFinished,
+    "workflow.result": WorkflowResult,
+    "executions.update": ExecutionsUpdate,
+    "executions.initial": ExecutionsInitial,
+    "workflow.stream.connected": StreamConnected,
+    "stream-reset": StreamReset,
+    "stream-open": None,
+    "keep-alive": None,
+}
+
+
+class EventContractError(ValueError):
+    """An event whose name or payload is not what EVENT_SHAPES says."""
+
+
+@cache
+def _adapter(shape: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(shape)
+
+
+def validate_event(event_type: str, data: str) -> None:
+    """Raise EventContractError unless `data` (the event's JSON text) fits its event's shape."""
+    if event_type not in EVENT_SHAPES:
+        raise EventContractError(f"{event_type!r} is not an event we send")
+    shape = EVENT_SHAPES[event_type]
+    if shape is None:
+        if data:
+            raise EventContractError(f"{event_type} carries no data, got {data[:200]!r}")
+        return
+    try:
+        payload = _adapter(shape).validate_json(data)
+    except ValidationError as exc:
+        raise EventContractError(f"{event_type} does not fit {shape.__name__}: {exc}") from None
+    sent_type = payload.get("type", event_type)
+    if sent_type != event_type:
+        raise EventContractError(f"{event_type} carries type {json.dumps(sent_type)}")

@@ -17,9 +17,8 @@ from celery.signals import worker_ready
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "c4c_site.settings")
 
 app = Celery("c4c_site")
+# Every CELERY_* setting, the queue (C4C_CELERY_QUEUE) included, comes from c4c_site.settings.
 app.config_from_object("django.conf:settings", namespace="CELERY")
-# Deployments (or test runs) sharing one broker keep apart by queue; web and workers must agree.
-app.conf.task_default_queue = os.environ.get("C4C_CELERY_QUEUE") or "c4c"
 app.autodiscover_tasks()
 
 _NODE_PROCESS = f"{os.getpid()}/{uuid.uuid4().hex[:8]}"

@@ -2,7 +2,9 @@
 
 import os
 import secrets
+import socket
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import dj_database_url
@@ -23,14 +25,17 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name} must be true or false, not {value!r}")
 
 
-def env_int(name: str, default: int) -> int:
+def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
     value = os.environ.get(name)
     if value is None or value == "":
         return default
     try:
-        return int(value)
+        number = int(value)
     except ValueError as exc:
         raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}") from exc
+    if minimum is not None and number < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {number}")
+    return number
 
 
 def env_list(name: str, default: list[str]) -> list[str]:
@@ -234,22 +239,58 @@ if C4C_DISPATCH == "celery" and not CELERY_BROKER_URL:
     raise ImproperlyConfigured("C4C_DISPATCH=celery needs CELERY_BROKER_URL")
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Deployments (or test runs) sharing one broker keep apart by queue; web and workers must agree.
+C4C_CELERY_QUEUE = os.environ.get("C4C_CELERY_QUEUE", "").strip() or "c4c"
+CELERY_TASK_DEFAULT_QUEUE = C4C_CELERY_QUEUE
 
-# Server-Sent Events. Replay for Last-Event-ID comes from a bounded in-process buffer; with
-# EVENTSTREAM_REDIS_URL set, events fan out through Redis pub/sub to every web process and the
-# replay buffer lives in Redis too, so a Celery worker's events reach every browser.
-EVENTSTREAM_REPLAY_EVENTS = env_int("EVENTSTREAM_REPLAY_EVENTS", 500)
-EVENTSTREAM_REPLAY_CHANNELS = env_int("EVENTSTREAM_REPLAY_CHANNELS", 5_000)
-EVENTSTREAM_REPLAY_BYTES = env_int("EVENTSTREAM_REPLAY_BYTES", 8 * 1024 * 1024)
-if os.environ.get("EVENTSTREAM_REDIS_URL"):
-    _redis = urlsplit(os.environ["EVENTSTREAM_REDIS_URL"])
-    if _redis.scheme != "redis":
-        raise ImproperlyConfigured("EVENTSTREAM_REDIS_URL must look like redis://host:port/db")
-    EVENTSTREAM_REDIS = {
-        "host": _redis.hostname or "127.0.0.1",
-        "port": _redis.port or 6379,
-        "db": int(_redis.path.lstrip("/") or 0),
-    }
+# Which server owns a run (its runs' owner is `<server id>/<pid>/<boot>`): `c4c serve` sets it to
+# host:port, so a restart on the same port fails only the runs its previous process left behind.
+C4C_SERVER_ID = os.environ.get("C4C_SERVER_ID", "").strip() or socket.gethostname()
+if "/" in C4C_SERVER_ID:
+    raise ImproperlyConfigured(f"C4C_SERVER_ID must not contain '/', not {C4C_SERVER_ID!r}")
+
+
+def redis_options(name: str, url: str) -> dict[str, Any]:
+    """redis.Redis() keywords for a redis://, rediss:// or unix:// URL, as redis-py reads it.
+
+    Nothing is dropped (user, password, db, TLS, query options): the hand-split URL this replaces
+    lost the password, so every event failed against a Redis that requires one. Messages never
+    repeat the URL, which may hold that password.
+    """
+    from redis.connection import SSLConnection, UnixDomainSocketConnection, parse_url
+
+    try:
+        options = parse_url(url)
+        path = urlsplit(url).path.strip("/")
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}: {exc}") from None
+    connection_class = options.pop("connection_class", None)
+    if connection_class is UnixDomainSocketConnection:
+        options["unix_socket_path"] = options.pop("path")
+    elif path and not path.isdigit():
+        raise ImproperlyConfigured(f"{name}: the database after the host must be a number")
+    if connection_class is SSLConnection:
+        options["ssl"] = True
+    return options
+
+
+# Server-Sent Events. Replay for Last-Event-ID comes from a bounded in-process buffer: events per
+# channel, channels, bytes in all. With C4C_EVENTS_REDIS_URL set, events fan out through Redis
+# pub/sub to every web process and replay lives in Redis too, so a Celery worker's events reach
+# every browser. EVENTSTREAM_* are django-eventstream's own settings, derived here.
+for _old, _new in {
+    "EVENTSTREAM_REPLAY_EVENTS": "C4C_REPLAY_EVENTS",
+    "EVENTSTREAM_REPLAY_CHANNELS": "C4C_REPLAY_CHANNELS",
+    "EVENTSTREAM_REPLAY_BYTES": "C4C_REPLAY_BYTES",
+    "EVENTSTREAM_REDIS_URL": "C4C_EVENTS_REDIS_URL",
+}.items():
+    if _old in os.environ:
+        raise ImproperlyConfigured(f"{_old} was renamed {_new}")
+C4C_REPLAY_EVENTS = env_int("C4C_REPLAY_EVENTS", 500, minimum=1)
+C4C_REPLAY_CHANNELS = env_int("C4C_REPLAY_CHANNELS", 5_000, minimum=1)
+C4C_REPLAY_BYTES = env_int("C4C_REPLAY_BYTES", 8 * 1024 * 1024, minimum=1)
+if os.environ.get("C4C_EVENTS_REDIS_URL"):
+    EVENTSTREAM_REDIS = redis_options("C4C_EVENTS_REDIS_URL", os.environ["C4C_EVENTS_REDIS_URL"])
     EVENTSTREAM_STORAGE_CONNECTION = EVENTSTREAM_REDIS
     EVENTSTREAM_STORAGE_CLASS = "django_eventstream.storage.RedisStorage"
 else:

@@ -10,7 +10,6 @@ reading them back.
 """
 
 import os
-import socket
 import uuid
 from collections import Counter
 from collections.abc import Sequence
@@ -25,6 +24,7 @@ from workflows.definitions import WorkflowDefinition, WorkflowNode
 from workflows.observer import ErrorInfo, RunResult
 
 from . import sql
+from .conf import app_settings
 from .models import (
     EXECUTION_TRANSITIONS,
     NODE_TRANSITIONS,
@@ -69,7 +69,7 @@ class TransitionError(StoreError):
 
 def server_id() -> str:
     """This server's stable name across restarts: whose interrupted runs it may fail."""
-    return os.environ.get("C4C_SERVER_ID") or socket.gethostname()
+    return app_settings.C4C_SERVER_ID
 
 
 def worker_id() -> str:

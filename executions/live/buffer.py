@@ -3,8 +3,8 @@
 django-eventstream's database storage costs several writes per event; at hundreds of events a
 second that would compete with the executions themselves for SQLite's single writer. Replay only
 has to cover a reconnect, so the buffer is bounded three ways: each channel keeps its last
-EVENTSTREAM_REPLAY_EVENTS events, the least recently used channels are forgotten past
-EVENTSTREAM_REPLAY_CHANNELS, and all channels together hold at most EVENTSTREAM_REPLAY_BYTES
+C4C_REPLAY_EVENTS events, the least recently used channels are forgotten past
+C4C_REPLAY_CHANNELS, and all channels together hold at most C4C_REPLAY_BYTES
 (oldest events of the least recently used channels go first). A count alone let a few long runs
 with big payloads hold hundreds of MiB. A client asking for events older than the buffer gets
 django-eventstream's `stream-reset`; the list stream also sends a fresh snapshot on every connect,
@@ -23,10 +23,11 @@ from functools import lru_cache
 from itertools import islice
 from typing import Any
 
-from django.conf import settings
 from django_eventstream.event import Event
 from django_eventstream.storage import EventDoesNotExist, StorageBase
 from django_eventstream.utils import make_id, sse_encode_event
+
+from ..conf import app_settings
 
 # The Event object, its attribute dict and the frame's bytes header, beyond the two payload copies.
 EVENT_OVERHEAD_BYTES = 400
@@ -92,7 +93,7 @@ class _Buffer:
             state = self.channels.get(channel)
             if state is None:
                 state = self.channels[channel] = _Channel()
-                while len(self.channels) > settings.EVENTSTREAM_REPLAY_CHANNELS:
+                while len(self.channels) > app_settings.C4C_REPLAY_CHANNELS:
                     name, dropped = self.channels.popitem(last=False)
                     self._drop(name, dropped, len(dropped.events))
             else:
@@ -104,7 +105,7 @@ class _Buffer:
             self.bytes += cost
             self.filled[channel] = state
             self.filled.move_to_end(channel)
-            excess = len(state.events) - settings.EVENTSTREAM_REPLAY_EVENTS
+            excess = len(state.events) - app_settings.C4C_REPLAY_EVENTS
             if excess > 0:
                 self._drop(channel, state, excess)
             self._fit_bytes(state)
@@ -118,7 +119,7 @@ class _Buffer:
 
     def _fit_bytes(self, newest: _Channel) -> None:
         """Drop the oldest events of the least recently used channels; keep the newest event."""
-        while self.bytes > settings.EVENTSTREAM_REPLAY_BYTES and self.filled:
+        while self.bytes > app_settings.C4C_REPLAY_BYTES and self.filled:
             name, state = next(iter(self.filled.items()))
             if state is newest and len(state.events) == 1:
                 return

@@ -254,8 +254,8 @@ def test_spans_are_saved_in_bulk_and_trace_id_noted(math_workflow) -> None:
     assert Execution.objects.get().trace_id == "a" * 32
 
 
-def test_restart_fails_only_this_servers_interrupted_runs(math_workflow, monkeypatch) -> None:
-    monkeypatch.setenv("C4C_SERVER_ID", "host-a:8000")
+def test_restart_fails_only_this_servers_interrupted_runs(math_workflow, settings) -> None:
+    settings.C4C_SERVER_ID = "host-a:8000"
     mine_dead = _start(math_workflow, "dead", owner="host-a:8000/4194305/aaaa")
     store.node_start(
         execution=mine_dead,

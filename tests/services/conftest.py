@@ -32,7 +32,7 @@ BROKERS = {
     "redis": ("redis://127.0.0.1:6379/14", 6379, "Redis"),
     "amqp": ("amqp://guest:guest@127.0.0.1:5672//", 5672, "RabbitMQ"),
 }
-EVENTSTREAM_REDIS_URL = "redis://127.0.0.1:6379/15"
+EVENTS_REDIS_URL = "redis://127.0.0.1:6379/15"
 READY_TIMEOUT_S = 60.0
 
 
@@ -166,7 +166,7 @@ def scale_out(tmp_path: Path, postgres: Database, broker_url: str) -> Iterator[S
         "C4C_DISPATCH": "celery",
         "CELERY_BROKER_URL": broker_url,
         "C4C_CELERY_QUEUE": queue,
-        "EVENTSTREAM_REDIS_URL": EVENTSTREAM_REDIS_URL,
+        "C4C_EVENTS_REDIS_URL": EVENTS_REDIS_URL,
         "C4C_DELAY_SCALE": "1",
     }
     web = DaphneServer(tmp_path, env=env)

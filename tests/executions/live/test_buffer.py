@@ -9,9 +9,9 @@ from executions.live.buffer import _Buffer, sse_frame
 
 @pytest.fixture
 def buffer(settings) -> _Buffer:
-    settings.EVENTSTREAM_REPLAY_EVENTS = 500
-    settings.EVENTSTREAM_REPLAY_CHANNELS = 100
-    settings.EVENTSTREAM_REPLAY_BYTES = 64 * 1024
+    settings.C4C_REPLAY_EVENTS = 500
+    settings.C4C_REPLAY_CHANNELS = 100
+    settings.C4C_REPLAY_BYTES = 64 * 1024
     return _Buffer()
 
 
@@ -48,8 +48,8 @@ def test_an_event_bigger_than_the_bound_is_still_kept_until_the_next(buffer: _Bu
 
 
 def test_count_and_channel_bounds_still_apply(buffer: _Buffer, settings) -> None:
-    settings.EVENTSTREAM_REPLAY_EVENTS = 3
-    settings.EVENTSTREAM_REPLAY_CHANNELS = 2
+    settings.C4C_REPLAY_EVENTS = 3
+    settings.C4C_REPLAY_CHANNELS = 2
     for i in range(5):
         buffer.append("a", "tick", str(i))
     assert [e.id for e in buffer.since("a", 2, limit=10)] == [3, 4, 5]

@@ -9,8 +9,9 @@ import json
 import math
 from typing import Any
 
-from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
+
+from .conf import app_settings
 
 TRUNCATED_KEY = "$truncated"
 PREVIEW_CHARS = 1_000
@@ -51,7 +52,7 @@ def bounded(value: Any, *, limit: int | None = None) -> Any:
     """The JSON-native form of `value`, or a truncation marker when it is larger than `limit`."""
     if value is None or isinstance(value, bool | int):
         return value
-    max_bytes = settings.C4C_MAX_PAYLOAD_BYTES if limit is None else limit
+    max_bytes = app_settings.C4C_MAX_PAYLOAD_BYTES if limit is None else limit
     text = dumps(value)
     size = len(text.encode())
     if size > max_bytes:

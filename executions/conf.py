@@ -43,11 +43,6 @@ class ExecutionsSettings:
         return int(getattr(settings, "C4C_MAX_QUEUED", 1_000))
 
     @property
-    def C4C_CELERY_QUEUE(self) -> str:
-        """The Celery queue runs are sent to and workers take from (one per deployment)."""
-        return str(getattr(settings, "C4C_CELERY_QUEUE", "c4c"))
-
-    @property
     def C4C_SERVER_ID(self) -> str:
         """This process's name as the owner of its runs (a restart fails only its own runs)."""
         return str(getattr(settings, "C4C_SERVER_ID", "") or socket.gethostname())

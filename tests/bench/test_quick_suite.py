@@ -48,7 +48,9 @@ def test_quick_run_measures_per_node_overhead(quick_results):
 
 
 def test_quick_run_delivers_every_event_to_every_client(quick_results):
-    for clients, level in quick_results["phases"]["events"]["levels"].items():
+    levels = quick_results["phases"]["events"]["levels"]
+    assert levels
+    for clients, level in levels.items():
         summary = level["summary"]
         assert summary["clients_connected_min"] == int(clients)
         assert summary["events_per_execution"] > 0
@@ -57,14 +59,18 @@ def test_quick_run_delivers_every_event_to_every_client(quick_results):
 
 
 def test_quick_run_times_reads_at_each_history_size(quick_results):
-    for size, data in quick_results["phases"]["history"]["sizes"].items():
+    sizes = quick_results["phases"]["history"]["sizes"]
+    assert sizes
+    for size, data in sizes.items():
         assert data["growth"]["stored"] >= int(size)
         assert data["summary"]["list"]["p50_ms"] > 0
         assert data["summary"]["detail"]["p50_ms"] > 0
 
 
 def test_quick_run_reports_footprint_and_machine(quick_results):
-    assert all(m["rss_mib"] > 0 for m in quick_results["footprint"]["rss_after"].values())
+    rss_after = quick_results["footprint"]["rss_after"]
+    assert rss_after
+    assert all(m["rss_mib"] > 0 for m in rss_after.values())
     assert quick_results["footprint"]["log"]["main"]["database_locked"] == 0
     assert quick_results["machine"]["cores"] > 0
     assert quick_results["table"]

@@ -70,6 +70,7 @@ def test_no_two_nodes_overlap_in_a_wide_graph():
             {"id": "z", "type": "procedure"},
         )
     )
+    assert len(layout.nodes) == len(branches) + 2
     for i, first in enumerate(layout.nodes):
         for second in layout.nodes[i + 1 :]:
             assert not _boxes_overlap(first, second), (first.id, second.id)

@@ -3,6 +3,7 @@ from workflows.library import workflow_library
 
 def test_workflows_page_lists_every_definition_with_a_graph(client, db):
     definitions = workflow_library().all()
+    assert definitions
     response = client.get("/workflows")
     assert response.status_code == 200
     html = response.content.decode()

@@ -8,12 +8,15 @@ editing a table changes what every write accepts, with no SQL or store code to e
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Self
+from datetime import datetime
+from typing import Any, ClassVar, Literal, TypedDict
 
-from django.db import models
+from django.db import connections, models
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import F, Func, Prefetch
+from django.db.models import F, Func, Q
 from django.db.models.sql.compiler import SQLCompiler
+
+from .cursors import Position, encode_cursor
 
 
 class ExecutionStatus(models.TextChoices):
@@ -85,7 +88,9 @@ class DefinedNodeCount(Func):
         return self.as_sql(compiler, connection, template=template, **extra)
 
 
-LIST_FIELDS = (
+# The columns each shape of a list reads: a list never decodes definitions or inputs, and the
+# page's rows leave out the outputs too (a long run's outputs are hundreds of KB).
+ROW_FIELDS = (
     "execution_id",
     "workflow_id",
     "workflow_name",
@@ -93,10 +98,9 @@ LIST_FIELDS = (
     "started_at",
     "ended_at",
     "execution_time_ms",
-    "outputs",
     "nodes_executed",
-    "error",
 )
+SUMMARY_FIELDS = (*ROW_FIELDS, "outputs", "error")
 NODE_FIELDS = (
     "execution_id",
     "node_id",
@@ -109,6 +113,10 @@ NODE_FIELDS = (
     "error",
 )
 
+# What a list reads per execution: "row" the columns a page row shows, "summary" also the
+# outputs, error and node runs (c4c's list item without spans), "full" also the spans.
+ListShape = Literal["row", "summary", "full"]
+
 
 @dataclass(frozen=True, slots=True)
 class ExecutionRows:
@@ -119,47 +127,138 @@ class ExecutionRows:
     spans: list["Span"]
 
 
-class ExecutionQuerySet(models.QuerySet["Execution"]):
-    """The reads that shape executions for the API, the streams and the pages (no N+1)."""
+@dataclass(frozen=True, slots=True)
+class ExecutionFilters:
+    """What a list may be narrowed to; an empty field narrows nothing. Times must be aware."""
 
-    def for_list(self, *, with_spans: bool = False) -> Self:
-        """Newest first, nodes (and spans if asked) fetched in one query each for the page."""
-        qs = self.order_by("-started_at", "-id").prefetch_related(
-            Prefetch("nodes", queryset=NodeExecution.objects.order_by("sequence", "id"))
-        )
-        if with_spans:
-            qs = qs.prefetch_related(
-                Prefetch("spans", queryset=Span.objects.order_by("start_time_us", "id"))
-            )
-        return qs
+    statuses: tuple[str, ...] = ()
+    workflow_id: str = ""
+    started_after: datetime | None = None
+    started_before: datetime | None = None
+    execution_ids: tuple[str, ...] = ()
 
-    def summaries(self) -> Self:
-        """Newest first, only the columns a list row shows, the node count computed in SQL."""
+    def apply(self, executions: "ExecutionQuerySet") -> "ExecutionQuerySet":
+        if self.statuses:
+            executions = executions.filter(status__in=self.statuses)
+        if self.workflow_id:
+            executions = executions.filter(workflow_id=self.workflow_id)
+        if self.started_after is not None:
+            executions = executions.filter(started_at__gt=self.started_after)
+        if self.started_before is not None:
+            executions = executions.filter(started_at__lt=self.started_before)
+        if self.execution_ids:
+            executions = executions.filter(execution_id__in=self.execution_ids)
+        return executions
+
+    def matches(self, execution: "Execution") -> bool:
+        """Whether a row read by id belongs in the list these filters select."""
         return (
-            self.order_by("-started_at", "-id")
-            .only(*LIST_FIELDS)
-            .annotate(defined_node_count=DefinedNodeCount())
+            (not self.statuses or execution.status in self.statuses)
+            and (not self.workflow_id or execution.workflow_id == self.workflow_id)
+            and (self.started_after is None or execution.started_at > self.started_after)
+            and (self.started_before is None or execution.started_at < self.started_before)
+            and (not self.execution_ids or execution.execution_id in self.execution_ids)
         )
 
-    def with_rows(self, *, spans: bool = True) -> list[ExecutionRows]:
-        """Evaluate this (sliced) queryset, then read its nodes and spans in one query each.
 
-        Not prefetch_related: that links every child back to its execution, and those reference
-        cycles keep a page's thousands of objects alive until a full garbage collection, which
-        on a server holding 1M executions ran every ~15 list requests and took 35-65 ms.
+@dataclass(frozen=True, slots=True)
+class ExecutionPage:
+    """One page of a newest-first list, with cursors to the pages on either side (or None)."""
+
+    rows: list[ExecutionRows]
+    older: str | None
+    newer: str | None
+
+    @property
+    def executions(self) -> list["Execution"]:
+        return [row.execution for row in self.rows]
+
+
+class ExecutionQuerySet(models.QuerySet["Execution"]):
+    """Every read of executions, one per shape: a page of a list, one execution, (the counters'
+    stats are ExecutionCounter.objects.stats()). The API, the pages, the streams and start-up
+    recovery all read through these, with query counts pinned in tests."""
+
+    def page(
+        self,
+        filters: ExecutionFilters | None = None,
+        *,
+        limit: int,
+        shape: ListShape = "summary",
+        after: Position | None = None,
+        before: Position | None = None,
+        offset: int = 0,
+    ) -> ExecutionPage:
+        """`limit` executions, newest first: after (older than) or before (newer than) a cursor.
+
+        One query for the executions, plus one each for their nodes and spans if the shape has
+        them. limit + 1 rows tell whether a further page exists without a COUNT. Each cursor
+        condition leads with a plain bound on started_at so the index range starts at the cursor
+        (an OR alone made SQLite walk the index from the newest row).
         """
-        executions = list(self)
-        ids = [execution.pk for execution in executions]
-        nodes: dict[int, list[NodeExecution]] = defaultdict(list)
-        spans_of: dict[int, list[Span]] = defaultdict(list)
-        if ids:
-            node_rows = NodeExecution.objects.filter(execution_id__in=ids).only(*NODE_FIELDS)
-            for node in node_rows.order_by("sequence", "id"):
-                nodes[node.execution_id].append(node)
-        if ids and spans:
-            for span in Span.objects.filter(execution_id__in=ids).order_by("start_time_us", "id"):
-                spans_of[span.execution_id].append(span)
-        return [ExecutionRows(e, nodes[e.pk], spans_of[e.pk]) for e in executions]
+        fields = ROW_FIELDS if shape == "row" else SUMMARY_FIELDS
+        executions = (filters or ExecutionFilters()).apply(
+            self.only(*fields).annotate(defined_node_count=DefinedNodeCount())
+        )
+        if before is not None:
+            newer_first = executions.filter(started_at__gte=before.started_at).filter(
+                Q(started_at__gt=before.started_at) | Q(pk__gt=before.pk)
+            )
+            found = list(newer_first.order_by("started_at", "id")[: limit + 1])
+            more_newer = len(found) > limit
+            found = found[:limit][::-1]
+            more_older = True
+        else:
+            if after is not None:
+                executions = executions.filter(started_at__lte=after.started_at).filter(
+                    Q(started_at__lt=after.started_at) | Q(pk__lt=after.pk)
+                )
+            found = list(executions.order_by("-started_at", "-id")[offset : offset + limit + 1])
+            more_older = len(found) > limit
+            found = found[:limit]
+            more_newer = after is not None
+        return ExecutionPage(
+            rows=_with_children(
+                found, nodes=shape != "row", spans=shape == "full", node_fields=NODE_FIELDS
+            ),
+            older=encode_cursor(found[-1]) if found and more_older else None,
+            newer=encode_cursor(found[0]) if found and more_newer else None,
+        )
+
+    def detail(self, execution_id: str) -> ExecutionRows | None:
+        """One execution, every column, with its node runs and spans: three queries."""
+        execution = self.filter(execution_id=execution_id).first()
+        if execution is None:
+            return None
+        return _with_children([execution], nodes=True, spans=True)[0]
+
+
+def _with_children(
+    executions: list["Execution"],
+    *,
+    nodes: bool,
+    spans: bool,
+    node_fields: tuple[str, ...] = (),
+) -> list[ExecutionRows]:
+    """The executions' nodes and spans, read in one query each and grouped by execution.
+
+    Not prefetch_related: that links every child back to its execution, and those reference
+    cycles keep a page's thousands of objects alive until a full garbage collection, which on a
+    server holding 1M executions ran every ~15 list requests and took 35-65 ms.
+    """
+    ids = [execution.pk for execution in executions]
+    nodes_of: dict[int, list[NodeExecution]] = defaultdict(list)
+    spans_of: dict[int, list[Span]] = defaultdict(list)
+    if ids and nodes:
+        node_rows = NodeExecution.objects.filter(execution_id__in=ids)
+        if node_fields:
+            node_rows = node_rows.only(*node_fields)
+        for node in node_rows.order_by("sequence", "id"):
+            nodes_of[node.execution_id].append(node)
+    if ids and spans:
+        for span in Span.objects.filter(execution_id__in=ids).order_by("start_time_us", "id"):
+            spans_of[span.execution_id].append(span)
+    return [ExecutionRows(e, nodes_of[e.pk], spans_of[e.pk]) for e in executions]
 
 
 class Execution(models.Model):
@@ -221,10 +320,34 @@ class Execution(models.Model):
         return len(nodes) if isinstance(nodes, list) else 0
 
 
-class ExecutionCounterQuerySet(models.QuerySet["ExecutionCounter"]):
-    def stats(self) -> dict[str, int]:
-        """c4c's stats block: total plus the three statuses its UI shows (cancelled is in total)."""
-        counts = dict(self.values_list("status", "count"))
+class ExecutionStats(TypedDict):
+    """c4c's stats block: total plus the three statuses its UI shows (cancelled is in total)."""
+
+    total: int
+    completed: int
+    failed: int
+    running: int
+
+
+class ExecutionCounterManager(models.Manager["ExecutionCounter"]):
+    _compiled: ClassVar[dict[str, tuple[str, tuple[Any, ...] | None]]] = {}
+
+    def stats(self) -> ExecutionStats:
+        """The counters as c4c's stats block: one indexed read of at most four rows.
+
+        Read for every executions.update, so the SELECT is compiled from this model once per
+        database and then only executed: building the ORM query each time cost several times the
+        read itself.
+        """
+        compiled = self._compiled.get(self.db)
+        if compiled is None:
+            query = self.get_queryset().values_list("status", "count").query
+            sql, params = query.get_compiler(using=self.db).as_sql()
+            # No parameters at all, not (): the SQLite backend then skips rewriting placeholders.
+            compiled = self._compiled[self.db] = (sql, tuple(params) or None)
+        with connections[self.db].cursor() as cursor:
+            cursor.execute(*compiled)
+            counts: dict[str, int] = dict(cursor.fetchall())
         return {
             "total": sum(counts.values()),
             "completed": counts.get(ExecutionStatus.COMPLETED, 0),
@@ -243,7 +366,7 @@ class ExecutionCounter(models.Model):
     status = models.CharField(max_length=16, choices=ExecutionStatus.choices, primary_key=True)
     count = models.BigIntegerField(default=0)
 
-    objects = ExecutionCounterQuerySet.as_manager()
+    objects = ExecutionCounterManager()
 
     def __str__(self) -> str:
         return f"{self.status}: {self.count}"

@@ -25,7 +25,7 @@ from workflows.observer import ErrorInfo, RunResult
 
 from . import store, tracing
 from .live import events
-from .models import Execution, NodeExecution
+from .models import Execution, ExecutionFilters, NodeExecution
 from .serializers import run_result
 
 logger = logging.getLogger(__name__)
@@ -257,8 +257,9 @@ def fail_interrupted(*, server: str | None = None, owner: str | None = None) -> 
     list, as if its process had finished it.
     """
     failed = store.executions_fail_interrupted(server=server, owner=owner)
-    for execution in Execution.objects.for_list().filter(execution_id__in=failed):
-        nodes = list(execution.nodes.all())
-        events.emit_workflow_finished(execution)
-        events.emit_executions_update(execution, nodes)
+    if failed:
+        found = ExecutionFilters(execution_ids=tuple(failed))
+        for row in Execution.objects.page(found, limit=len(failed)).rows:
+            events.emit_workflow_finished(row.execution)
+            events.emit_executions_update(row.execution, row.nodes)
     return failed

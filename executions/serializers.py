@@ -3,15 +3,40 @@
 The API, the SSE payloads and the pages all call these, so a field renamed here is renamed
 everywhere at once. Shapes follow /work/shared/contract (camelCase, ISO times with ms and "Z" for
 executions and nodes, ms-since-epoch numbers for spans).
+
+A stored row can hold what this version would never write (an older version's shapes, a lone
+surrogate an input let through): such an execution is shown as a marker that says why
+(`cannot_show`), never as an error that takes its whole page or stream down.
 """
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from workflows.definitions import WorkflowDefinition
 
-from .models import Execution, NodeExecution, Span
+from .models import Execution, NodeExecution, NodeStatus, Span
+
+# The JSON columns these shapes carry, and the types a client reads them as.
+_COLUMN_SHAPES: dict[str, tuple[type, ...]] = {
+    "outputs": (dict,),
+    "nodes_executed": (list,),
+    "error": (dict, type(None)),
+}
+# What a marker keeps of the execution: columns that are plain text, numbers and times.
+_MARKER_KEYS = (
+    "executionId",
+    "workflowId",
+    "workflowName",
+    "status",
+    "startTime",
+    "endTime",
+    "executionTime",
+    "nodeCount",
+)
+NOT_UNICODE = "it holds text that is not valid Unicode (a lone surrogate)"
+NOT_JSON_NUMBER = "it holds a number JSON cannot carry (NaN or Infinity)"
 
 
 def iso_ms(value: datetime | None) -> str | None:
@@ -26,6 +51,38 @@ def iso_ms(value: datetime | None) -> str | None:
 
 def epoch_ms(value: datetime) -> int:
     return int(value.timestamp() * 1000)
+
+
+def stored_problem(execution: Execution) -> str | None:
+    """Why this row cannot be shown, or None: a loaded JSON column of the wrong type.
+
+    Only columns already read are checked, so a list row never loads a deferred column.
+    """
+    loaded = vars(execution)
+    for column, kinds in _COLUMN_SHAPES.items():
+        if column in loaded and not isinstance(loaded[column], kinds):
+            wanted = " or ".join("null" if kind is type(None) else kind.__name__ for kind in kinds)
+            return f"its stored {column} is {type(loaded[column]).__name__}, not {wanted}"
+    if "nodes_executed" in loaded and not all(isinstance(n, str) for n in loaded["nodes_executed"]):
+        return "its stored nodes_executed holds something other than node ids"
+    return None
+
+
+def cannot_show(item: dict[str, Any], reason: str) -> dict[str, Any]:
+    """The marker that stands in for an execution's JSON: its identity, status and times, the
+    reason in `cannotBeShown`, and the reason again as its error so c4c's UI shows it too."""
+    marker = {key: item[key] for key in _MARKER_KEYS if key in item}
+    message = f"This execution cannot be shown: {reason}."
+    marker.update(
+        outputs={},
+        nodesExecuted=[],
+        nodeDetails={},
+        error={"name": "CannotBeShown", "message": message, "stack": ""},
+        cannotBeShown=reason,
+    )
+    if "spans" in item:
+        marker["spans"] = []
+    return marker
 
 
 def node_detail(node: NodeExecution) -> dict[str, Any]:
@@ -45,11 +102,8 @@ def node_detail(node: NodeExecution) -> dict[str, Any]:
     return detail
 
 
-def execution_summary(
-    execution: Execution, nodes: Iterable[NodeExecution] | None = None
-) -> dict[str, Any]:
-    """A list row: everything but the spans. `nodes` defaults to the prefetched `nodes`."""
-    node_rows = execution.nodes.all() if nodes is None else nodes
+def execution_summary(execution: Execution, nodes: Iterable[NodeExecution]) -> dict[str, Any]:
+    """A list row: everything but the spans (a marker if the stored row cannot be shown)."""
     summary: dict[str, Any] = {
         "executionId": execution.execution_id,
         "workflowId": execution.workflow_id,
@@ -58,7 +112,7 @@ def execution_summary(
         "startTime": iso_ms(execution.started_at),
         "outputs": execution.outputs,
         "nodesExecuted": execution.nodes_executed,
-        "nodeDetails": {n.node_id: node_detail(n) for n in node_rows},
+        "nodeDetails": {n.node_id: node_detail(n) for n in nodes},
         "nodeCount": execution.node_count,
     }
     if execution.ended_at is not None:
@@ -67,7 +121,8 @@ def execution_summary(
         summary["executionTime"] = execution.execution_time_ms
     if execution.error:
         summary["error"] = execution.error
-    return summary
+    problem = stored_problem(execution)
+    return summary if problem is None else cannot_show(summary, problem)
 
 
 def span_json(span: Span) -> dict[str, Any]:
@@ -92,13 +147,39 @@ def span_json(span: Span) -> dict[str, Any]:
 
 
 def execution_detail(
-    execution: Execution,
-    nodes: Iterable[NodeExecution] | None = None,
-    spans: Iterable[Span] | None = None,
+    execution: Execution, nodes: Iterable[NodeExecution], spans: Iterable[Span]
 ) -> dict[str, Any]:
     """The GET /workflow/executions item and {"execution": ...} body: the summary plus spans."""
-    span_rows = execution.spans.all() if spans is None else spans
-    return {**execution_summary(execution, nodes), "spans": [span_json(s) for s in span_rows]}
+    summary = execution_summary(execution, nodes)
+    return {**summary, "spans": [] if "cannotBeShown" in summary else [span_json(s) for s in spans]}
+
+
+def graph_nodes(
+    definition: Any, nodes: Iterable[NodeExecution], *, finished: bool
+) -> dict[str, dict[str, Any]]:
+    """The detail page's node panel: every defined node with a status, and for those that ran
+    their node_detail, plus the type and procedure the graph draws.
+
+    A node with no row is pending while the run goes on and skipped once it has ended (a branch
+    not taken).
+    """
+    details: dict[str, dict[str, Any]] = {}
+    defined = definition.get("nodes") if isinstance(definition, dict) else None
+    for node in defined if isinstance(defined, list) else []:
+        if isinstance(node, dict) and isinstance(node.get("id"), str):
+            details[node["id"]] = {
+                "nodeId": node["id"],
+                "nodeType": str(node.get("type", "")),
+                "procedureName": str(node.get("procedureName", "")),
+                "status": NodeStatus.SKIPPED if finished else NodeStatus.PENDING,
+            }
+    for node in nodes:
+        details[node.node_id] = {
+            **node_detail(node),
+            "nodeType": node.node_type,
+            "procedureName": node.procedure_name,
+        }
+    return details
 
 
 def run_result(execution: Execution, spans: Iterable[Span]) -> dict[str, Any]:
@@ -125,3 +206,39 @@ def workflow_summary(definition: WorkflowDefinition) -> dict[str, Any]:
         "version": definition.version,
         "nodeCount": len(definition.nodes),
     }
+
+
+# Compact, UTF-8 and strict: a lone surrogate or a NaN raises here instead of reaching a client
+# as JSON that strict parsers refuse.
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+
+
+def to_json(payload: Any) -> bytes:
+    """`payload` as compact UTF-8 JSON; ValueError if no JSON client could read it."""
+    return _encode(payload).encode()
+
+
+def unencodable(item: Any) -> str | None:
+    """Why `item` cannot be sent as JSON, or None."""
+    try:
+        to_json(item)
+    except UnicodeEncodeError:
+        return NOT_UNICODE
+    except ValueError:
+        return NOT_JSON_NUMBER
+    return None
+
+
+def showable_json(payload: Mapping[str, Any], key: str) -> bytes:
+    """`payload` as JSON, each execution under `key` (a list or one) that cannot be encoded
+    replaced by its marker. The whole is encoded first, so the check costs nothing until a row
+    fails it."""
+    try:
+        return to_json(payload)
+    except ValueError:
+        value = payload[key]
+        items = value if isinstance(value, list) else [value]
+        shown = [
+            item if (why := unencodable(item)) is None else cannot_show(item, why) for item in items
+        ]
+        return to_json({**payload, key: shown if isinstance(value, list) else shown[0]})

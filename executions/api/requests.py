@@ -1,9 +1,24 @@
 """The API's request bodies and query strings as pydantic models: first-class error messages."""
 
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from ..cursors import BadPosition, Position, decode_cursor, storable_time
+from ..models import ExecutionFilters
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 EXECUTION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$"
 
@@ -44,12 +59,12 @@ class ExecuteRequest(BaseModel):
     run_async: bool = Field(default=False, alias="async")
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 class ListQuery(BaseModel):
-    """GET /workflow/executions. `fields=summary` leaves out each execution's spans."""
+    """GET /workflow/executions. `fields=summary` leaves out each execution's spans.
+
+    A time without an offset is read as UTC; a cursor must be one this server returned, and
+    `offset` skips rows after it.
+    """
 
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
@@ -73,5 +88,36 @@ class ListQuery(BaseModel):
 
     @field_validator("started_after", "started_before")
     @classmethod
-    def _utc(cls, value: datetime | None) -> datetime | None:
-        return None if value is None else _aware(value)
+    def _storable(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        if value is None:
+            return None
+        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return _checked(storable_time, aware, info)
+
+    @field_validator("cursor")
+    @classmethod
+    def _decodable(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None:
+            _checked(decode_cursor, value, info)
+        return value
+
+    def position(self) -> Position | None:
+        """The row the cursor points at: the page starts after it."""
+        return None if self.cursor is None else decode_cursor(self.cursor, "cursor")
+
+    def filters(self) -> ExecutionFilters:
+        return ExecutionFilters(
+            statuses=tuple(self.status),
+            workflow_id=self.workflow_id or "",
+            started_after=self.started_after,
+            started_before=self.started_before,
+        )
+
+
+def _checked(check: Callable[[_T, str], _R], value: _T, info: ValidationInfo) -> _R:
+    """`check(value, name)`, its refusal as a pydantic error whose message does not repeat the
+    parameter's name (error_lines puts it in front)."""
+    try:
+        return check(value, info.field_name or "")
+    except BadPosition as exc:
+        raise PydanticCustomError("value_error", exc.problem) from None

@@ -6,16 +6,12 @@ non-browser clients (curl, the c4c CLI) and use no cookies, so instead of CSRF t
 must carry a JSON content type (json_post).
 """
 
-import base64
-import binascii
 from collections.abc import Callable
-from datetime import datetime
 from functools import wraps
 from inspect import iscoroutinefunction
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.urls import reverse
@@ -29,7 +25,7 @@ from workflows.validation import parse_definition
 from .. import dispatch, runtime, store
 from ..limits import JsonRejected, load_json
 from ..models import Execution, ExecutionCounter
-from ..serializers import execution_detail, execution_summary, workflow_summary
+from ..serializers import execution_detail, execution_summary, showable_json, workflow_summary
 from .requests import BadRequest, ExecuteRequest, ListQuery, parse
 
 View = Callable[..., Any]
@@ -149,95 +145,70 @@ async def execute(request: HttpRequest) -> HttpResponse:
     return response
 
 
-def _encode_cursor(execution: Execution) -> str:
-    raw = f"{execution.started_at.isoformat()}|{execution.pk}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _after_cursor(qs: QuerySet[Execution], cursor: str) -> QuerySet[Execution]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        when, pk = raw.split("|")
-        started_at, last_pk = datetime.fromisoformat(when), int(pk)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise BadRequest("cursor: not a cursor this server returned") from exc
-    # started_at <= x bounds the index range; the OR alone made SQLite scan from the newest row.
-    return qs.filter(started_at__lte=started_at).filter(
-        Q(started_at__lt=started_at) | Q(pk__lt=last_pk)
+def _listing(query: ListQuery) -> bytes:
+    page = Execution.objects.page(
+        query.filters(),
+        limit=query.limit,
+        shape=query.fields,
+        after=query.position(),
+        offset=query.offset,
     )
-
-
-def _list(query: ListQuery) -> dict[str, Any]:
-    qs = Execution.objects.summaries()
-    if query.status:
-        qs = qs.filter(status__in=query.status)
-    if query.workflow_id:
-        qs = qs.filter(workflow_id=query.workflow_id)
-    if query.started_after:
-        qs = qs.filter(started_at__gt=query.started_after)
-    if query.started_before:
-        qs = qs.filter(started_at__lt=query.started_before)
-    if query.cursor:
-        qs = _after_cursor(qs, query.cursor)
-        qs = qs[: query.limit + 1]
+    if query.fields == "summary":
+        items = [execution_summary(row.execution, row.nodes) for row in page.rows]
     else:
-        qs = qs[query.offset : query.offset + query.limit + 1]
-    summary = query.fields == "summary"
-    page = qs.with_rows(spans=not summary)
-    more = len(page) > query.limit
-    page = page[: query.limit]
-    if summary:
-        items = [execution_summary(row.execution, row.nodes) for row in page]
-    else:
-        items = [execution_detail(row.execution, row.nodes, row.spans) for row in page]
+        items = [execution_detail(row.execution, row.nodes, row.spans) for row in page.rows]
     body: dict[str, Any] = {"executions": items, "stats": ExecutionCounter.objects.stats()}
-    if more:
-        body["nextCursor"] = _encode_cursor(page[-1].execution)
-    return body
+    if page.older:
+        body["nextCursor"] = page.older
+    return showable_json(body, "executions")
+
+
+def _json(content: bytes) -> HttpResponse:
+    return HttpResponse(content, content_type="application/json")
 
 
 @require_GET
-async def executions(request: HttpRequest) -> JsonResponse:
+async def executions(request: HttpRequest) -> HttpResponse:
     params: dict[str, Any] = {k: request.GET.getlist(k) for k in request.GET}
     params = {k: v if k == "status" else v[-1] for k, v in params.items()}
     try:
         query: ListQuery = parse(ListQuery, params)
-        body = await sync_to_async(_list, thread_sensitive=False)(query)
     except BadRequest as exc:
         return _bad(exc)
-    return JsonResponse(body)
+    return _json(await sync_to_async(_listing, thread_sensitive=False)(query))
 
 
-def _detail(execution_id: str) -> dict[str, Any] | None:
-    found = Execution.objects.summaries().filter(execution_id=execution_id)[:1].with_rows()
-    if not found:
+def _execution_json(execution_id: str) -> bytes | None:
+    rows = Execution.objects.detail(execution_id)
+    if rows is None:
         return None
-    return {"execution": execution_detail(found[0].execution, found[0].nodes, found[0].spans)}
+    body = {"execution": execution_detail(rows.execution, rows.nodes, rows.spans)}
+    return showable_json(body, "execution")
 
 
 @require_GET
-async def execution(request: HttpRequest, execution_id: str) -> JsonResponse:
-    body = await sync_to_async(_detail, thread_sensitive=False)(execution_id)
-    if body is None:
+async def execution(request: HttpRequest, execution_id: str) -> HttpResponse:
+    content = await sync_to_async(_execution_json, thread_sensitive=False)(execution_id)
+    if content is None:
         return _error(f"Execution '{execution_id}' not found", 404)
-    return JsonResponse(body)
+    return _json(content)
 
 
-def _cancel(execution_id: str) -> dict[str, Any]:
+def _cancel(execution_id: str) -> bytes:
     runtime.cancel(execution_id)
-    return _detail(execution_id) or {}
+    return _execution_json(execution_id) or b"{}"
 
 
 @json_post
-async def cancel(request: HttpRequest, execution_id: str) -> JsonResponse:
+async def cancel(request: HttpRequest, execution_id: str) -> HttpResponse:
     """Not in c4c: stops a running execution (its next node write is refused)."""
     try:
-        body = await sync_to_async(_cancel, thread_sensitive=False)(execution_id)
+        content = await sync_to_async(_cancel, thread_sensitive=False)(execution_id)
     except store.ExecutionNotFound as exc:
         return _error(str(exc), 404)
     except store.TransitionError as exc:
         return _error(str(exc), 409)
-    return JsonResponse(body)
+    return _json(content)
 
 
 @require_GET

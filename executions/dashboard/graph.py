@@ -72,25 +72,53 @@ class GraphLayout:
     edges: list[PlacedEdge] = field(default_factory=list)
 
 
+def drawing_problem(definition: Any) -> str | None:
+    """Why a stored definition cannot be drawn (None if it can): an older version's row, or one
+    written outside the store, may hold any JSON."""
+    if not isinstance(definition, Mapping):
+        return f"the stored definition is {type(definition).__name__}, not an object"
+    nodes = definition.get("nodes", [])
+    if not isinstance(nodes, list):
+        return f"the stored definition's nodes are {type(nodes).__name__}, not a list"
+    return None
+
+
+def _nodes(definition: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The definition's nodes that can be drawn: objects with a text id."""
+    nodes = definition.get("nodes")
+    if not isinstance(nodes, list):
+        return []
+    return [n for n in nodes if isinstance(n, Mapping) and isinstance(n.get("id"), str) and n["id"]]
+
+
+def _config(node: Mapping[str, Any]) -> Mapping[str, Any]:
+    config = node.get("config")
+    return config if isinstance(config, Mapping) else {}
+
+
+def _branches(config: Mapping[str, Any]) -> list[Any]:
+    branches = config.get("branches")
+    return branches if isinstance(branches, list) else []
+
+
 def _node_detail(node: Mapping[str, Any]) -> str:
     """The second line of a node box: what the node does, in the fewest words."""
-    config = node.get("config") or {}
+    config = _config(node)
     node_type = node.get("type", "")
     if node.get("procedureName"):
         return str(node["procedureName"])
     if node_type == "condition" and config.get("expression"):
         return str(config["expression"])
     if node_type == "parallel":
-        branches = config.get("branches") or []
-        return f"{len(branches)} branches"
+        return f"{len(_branches(config))} branches"
     return str(node_type)
 
 
 def _next_ids(node: Mapping[str, Any]) -> list[str]:
     value = node.get("next")
-    if value is None:
-        return []
-    return [value] if isinstance(value, str) else [v for v in value if isinstance(v, str)]
+    if isinstance(value, str):
+        return [value]
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
 
 def _branch_end(start: str, by_id: Mapping[str, Mapping[str, Any]], join: str) -> str:
@@ -108,7 +136,7 @@ def _branch_end(start: str, by_id: Mapping[str, Mapping[str, Any]], join: str) -
 
 def workflow_edges(definition: Mapping[str, Any]) -> list[GraphEdge]:
     """Every edge the engine can take, labelled by why it would take it."""
-    nodes = [n for n in definition.get("nodes") or [] if isinstance(n, Mapping) and n.get("id")]
+    nodes = _nodes(definition)
     by_id = {n["id"]: n for n in nodes}
     edges: list[GraphEdge] = []
     seen: set[tuple[str, str, str]] = set()
@@ -120,13 +148,13 @@ def workflow_edges(definition: Mapping[str, Any]) -> list[GraphEdge]:
 
     for node in nodes:
         node_id = node["id"]
-        config = node.get("config") or {}
+        config = _config(node)
         node_type = node.get("type")
         if node_type == "condition":
             add(node_id, config.get("trueBranch"), "true")
             add(node_id, config.get("falseBranch"), "false")
-        if node_type == "parallel" and config.get("branches"):
-            branches = [b for b in config["branches"] if isinstance(b, str) and b in by_id]
+        if node_type == "parallel" and _branches(config):
+            branches = [b for b in _branches(config) if isinstance(b, str) and b in by_id]
             joins = _next_ids(node)
             for branch in branches:
                 add(node_id, branch, "branch")
@@ -148,7 +176,7 @@ def _order_depth_first(
     """Nodes in depth-first discovery order from the start node, then any unreachable ones."""
     visited: list[str] = []
     seen: set[str] = set()
-    roots = ([start] if start in out else []) + order
+    roots = ([start] if start is not None and start in out else []) + order
     for root in roots:
         stack = [root]
         while stack:
@@ -237,7 +265,7 @@ def _curve(points: list[tuple[float, float]]) -> str:
 
 def layout_workflow(definition: Mapping[str, Any]) -> GraphLayout:
     """Place every node of a c4c definition and route every edge; pure geometry, no markup."""
-    raw_nodes = [n for n in definition.get("nodes") or [] if isinstance(n, Mapping) and n.get("id")]
+    raw_nodes = _nodes(definition)
     if not raw_nodes:
         return GraphLayout(width=2 * MARGIN, height=2 * MARGIN)
     order = [n["id"] for n in raw_nodes]
@@ -247,7 +275,8 @@ def layout_workflow(definition: Mapping[str, Any]) -> GraphLayout:
         if edge.target not in out[edge.source]:
             out[edge.source].append(edge.target)
 
-    discovery = _order_depth_first(order, definition.get("startNode"), out)
+    start = definition.get("startNode")
+    discovery = _order_depth_first(order, start if isinstance(start, str) else None, out)
     back = _back_edges(discovery, out, edges)
     forward: dict[str, list[str]] = {
         node_id: [t for t in targets if (node_id, t) not in back and t != node_id]

@@ -1,17 +1,15 @@
 """Dashboard pages: the executions list, one execution, the workflow catalogue.
 
 Each page renders partial templates on first load; the `*_live` views render the same partials
-as JSON so the page scripts can swap them in when an SSE event says something changed.
+as JSON so the page scripts can swap them in when an SSE event says something changed. Every
+read goes through the executions core's QuerySet methods (`page`, `detail`, `stats`), and a
+stored execution that cannot be shown renders as a notice saying why, never as a 500.
 """
 
-import base64
-import binascii
-from collections.abc import Iterable, Sequence
+import logging
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -20,31 +18,24 @@ from django.views.decorators.http import require_GET
 
 from workflows.library import workflow_library
 
+from ..cursors import BadPosition, decode_cursor
 from ..models import (
-    DefinedNodeCount,
     Execution,
     ExecutionCounter,
+    ExecutionFilters,
+    ExecutionPage,
+    ExecutionRows,
     ExecutionStatus,
-    NodeExecution,
     NodeStatus,
-    Span,
 )
-from .graph import layout_workflow
+from ..serializers import NOT_JSON_NUMBER, NOT_UNICODE, graph_nodes, stored_problem, to_json
+from .graph import drawing_problem, layout_workflow
 from .timeline import span_rows, time_axis, trace_duration_ms
+
+logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 50
 MAX_LIVE_IDS = 50
-_LIST_FIELDS = (
-    "id",
-    "execution_id",
-    "workflow_id",
-    "workflow_name",
-    "status",
-    "started_at",
-    "ended_at",
-    "execution_time_ms",
-    "nodes_executed",
-)
 
 
 class BadPageInput(ValueError):
@@ -53,6 +44,8 @@ class BadPageInput(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class ListFilters:
+    """The list page's filters as the page's form sends them."""
+
     status: str
     workflow: str
 
@@ -64,16 +57,9 @@ class ListFilters:
             raise BadPageInput(f"status must be one of {allowed}, not {status!r}")
         return cls(status=status, workflow=request.GET.get("workflow", "").strip())
 
-    def apply(self, executions: QuerySet[Execution]) -> QuerySet[Execution]:
-        if self.status:
-            executions = executions.filter(status=self.status)
-        if self.workflow:
-            executions = executions.filter(workflow_id=self.workflow)
-        return executions
-
-    def matches(self, execution: Execution) -> bool:
-        return (not self.status or execution.status == self.status) and (
-            not self.workflow or execution.workflow_id == self.workflow
+    def selection(self) -> ExecutionFilters:
+        return ExecutionFilters(
+            statuses=(self.status,) if self.status else (), workflow_id=self.workflow
         )
 
     def query(self) -> str:
@@ -82,74 +68,20 @@ class ListFilters:
         return urlencode({name: value for name, value in pairs if value})
 
 
-def encode_cursor(execution: Execution) -> str:
-    """A keyset position (started_at, id): paging stays one index range scan at any depth."""
-    raw = f"{execution.started_at.isoformat()}|{execution.pk}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, name: str) -> tuple[datetime, int]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        started, pk = raw.rsplit("|", 1)
-        started_at = datetime.fromisoformat(started)
-        if started_at.tzinfo is None:
-            raise ValueError("naive time")
-        return started_at, int(pk)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise BadPageInput(f"{name} is not a cursor this page made: {cursor[:60]!r}") from exc
-
-
-@dataclass(frozen=True, slots=True)
-class ListPage:
-    executions: list[Execution]
-    older: str | None
-    newer: str | None
-
-
-def _list_rows() -> QuerySet[Execution]:
-    """The row template's columns; the node count comes from SQL, not the decoded definition."""
-    return Execution.objects.only(*_LIST_FIELDS).annotate(defined_node_count=DefinedNodeCount())
-
-
-def list_page(filters: ListFilters, *, after: str = "", before: str = "") -> ListPage:
-    """One page of executions, newest first, with cursors to the pages on either side.
-
-    One query: PAGE_SIZE + 1 rows tell whether a further page exists without a COUNT. Each
-    cursor condition leads with a plain bound on started_at so the index range starts at the
-    cursor (an OR alone made SQLite walk the index from the newest row).
-    """
-    executions = filters.apply(_list_rows())
-    if before:
-        started_at, pk = decode_cursor(before, "before")
-        newer_rows = list(
-            executions.filter(started_at__gte=started_at)
-            .filter(Q(started_at__gt=started_at) | Q(pk__gt=pk))
-            .order_by("started_at", "id")[: PAGE_SIZE + 1]
-        )
-        has_newer = len(newer_rows) > PAGE_SIZE
-        rows = list(reversed(newer_rows[:PAGE_SIZE]))
-        return ListPage(
-            executions=rows,
-            older=encode_cursor(rows[-1]) if rows else None,
-            newer=encode_cursor(rows[0]) if rows and has_newer else None,
-        )
-    if after:
-        started_at, pk = decode_cursor(after, "after")
-        executions = executions.filter(started_at__lte=started_at).filter(
-            Q(started_at__lt=started_at) | Q(pk__lt=pk)
-        )
-    rows = list(executions.order_by("-started_at", "-id")[: PAGE_SIZE + 1])
-    has_older = len(rows) > PAGE_SIZE
-    rows = rows[:PAGE_SIZE]
-    return ListPage(
-        executions=rows,
-        older=encode_cursor(rows[-1]) if rows and has_older else None,
-        newer=encode_cursor(rows[0]) if rows and after else None,
+def _page(request: HttpRequest, filters: ListFilters) -> ExecutionPage:
+    """The page of rows the request's `after` or `before` cursor asks for (the first page
+    without one); BadPosition when a cursor is not one this server made."""
+    after, before = request.GET.get("after", ""), request.GET.get("before", "")
+    return Execution.objects.page(
+        filters.selection(),
+        limit=PAGE_SIZE,
+        shape="row",
+        after=decode_cursor(after, "after") if after else None,
+        before=decode_cursor(before, "before") if before else None,
     )
 
 
-def _bad_input(request: HttpRequest, error: BadPageInput) -> HttpResponse:
+def _bad_input(request: HttpRequest, error: ValueError) -> HttpResponse:
     return render(request, "executions/bad_request.html", {"message": str(error)}, status=400)
 
 
@@ -169,10 +101,8 @@ def home(request: HttpRequest) -> HttpResponse:
 def execution_list(request: HttpRequest) -> HttpResponse:
     try:
         filters = ListFilters.from_request(request)
-        page = list_page(
-            filters, after=request.GET.get("after", ""), before=request.GET.get("before", "")
-        )
-    except BadPageInput as error:
+        page = _page(request, filters)
+    except (BadPageInput, BadPosition) as error:
         return _bad_input(request, error)
     workflows = _workflow_choices()
     filter_workflows = list(workflows)
@@ -202,20 +132,24 @@ def execution_list_live(request: HttpRequest) -> JsonResponse:
     stats_html = render_to_string(
         "executions/_stats.html", {"stats": ExecutionCounter.objects.stats()}, request
     )
-    ids = [i for i in request.GET.get("ids", "").split(",") if i][:MAX_LIVE_IDS]
+    ids = tuple(i for i in request.GET.get("ids", "").split(",") if i)[:MAX_LIVE_IDS]
     if ids:
-        found = _list_rows().filter(execution_id__in=ids)
+        selection = filters.selection()
+        named = ExecutionFilters(execution_ids=ids)
         rows = [
             {
                 "id": execution.execution_id,
                 "startedAt": execution.started_at.isoformat(),
-                "matches": filters.matches(execution),
+                "matches": selection.matches(execution),
                 "html": render_to_string("executions/_row.html", {"execution": execution}),
             }
-            for execution in found
+            for execution in Execution.objects.page(named, limit=len(ids), shape="row").executions
         ]
         return JsonResponse({"stats": stats_html, "rows": rows})
-    page_context = {"page": list_page(filters), "filters": filters}
+    page_context = {
+        "page": Execution.objects.page(filters.selection(), limit=PAGE_SIZE, shape="row"),
+        "filters": filters,
+    }
     return JsonResponse(
         {
             "stats": stats_html,
@@ -225,74 +159,40 @@ def execution_list_live(request: HttpRequest) -> JsonResponse:
     )
 
 
-def _node_details(
-    definition: dict[str, Any], nodes: Iterable[NodeExecution], finished: bool
-) -> dict[str, dict[str, Any]]:
-    """What the graph needs per node: a status for every defined node, details for those run.
-
-    A node with no row is pending while the run goes on and skipped once it has ended (a branch
-    not taken).
-    """
-    details: dict[str, dict[str, Any]] = {}
-    for node in definition.get("nodes") or []:
-        if isinstance(node, dict) and node.get("id"):
-            details[node["id"]] = {
-                "nodeId": node["id"],
-                "nodeType": node.get("type", ""),
-                "procedureName": node.get("procedureName", ""),
-                "status": NodeStatus.SKIPPED if finished else NodeStatus.PENDING,
-            }
-    for node in nodes:
-        details[node.node_id] = {
-            "nodeId": node.node_id,
-            "nodeType": node.node_type,
-            "procedureName": node.procedure_name,
-            "status": node.status,
-            "startTime": node.started_at.isoformat() if node.started_at else None,
-            "endTime": node.ended_at.isoformat() if node.ended_at else None,
-            "duration": node.duration_ms,
-            "input": node.input,
-            "output": node.output,
-            "error": node.error,
-        }
-    return details
-
-
-def detail_context(
-    execution: Execution, nodes: Sequence[NodeExecution], spans: Sequence[Span]
-) -> dict[str, Any]:
+def detail_context(rows: ExecutionRows) -> dict[str, Any]:
     """What the detail page and its partials show, from rows already read (no queries)."""
+    execution = rows.execution
     finished = execution.status != ExecutionStatus.RUNNING
-    total_ms = trace_duration_ms(spans)
+    total_ms = trace_duration_ms(rows.spans)
     return {
         "execution": execution,
-        "node_details": _node_details(execution.definition or {}, nodes, finished),
-        "span_rows": span_rows(spans),
+        "node_details": graph_nodes(execution.definition, rows.nodes, finished=finished),
+        "span_rows": span_rows(rows.spans),
         "axis": time_axis(total_ms),
         "trace_ms": total_ms,
-        "span_count": len(spans),
+        "span_count": len(rows.spans),
     }
 
 
-def detail_page_context(
-    execution: Execution, nodes: Sequence[NodeExecution], spans: Sequence[Span]
-) -> dict[str, Any]:
+def detail_page_context(rows: ExecutionRows) -> dict[str, Any]:
     """The partials' context plus what only the full page draws: the graph and its legend."""
-    context = detail_context(execution, nodes, spans)
-    context["graph"] = layout_workflow(execution.definition or {})
+    context = detail_context(rows)
+    definition = rows.execution.definition
+    context["graph_problem"] = drawing_problem(definition)
+    context["graph"] = None if context["graph_problem"] else layout_workflow(definition)
     context["legend"] = NodeStatus.values
     return context
 
 
-def _read_rows(execution: Execution) -> tuple[list[NodeExecution], list[Span]]:
-    """The execution's nodes and spans: with the execution itself, 3 queries in all."""
-    nodes = list(execution.nodes.order_by("sequence", "id"))
-    spans = list(Span.objects.filter(execution=execution).order_by("start_time_us", "id"))
-    return nodes, spans
+def _cannot_show_context(execution: Execution, reason: str) -> dict[str, Any]:
+    """The context of an execution shown only by its identity, status and times."""
+    return {"execution": execution, "cannot_show": reason, "span_count": 0}
 
 
-def _find_execution(execution_id: str) -> Execution | None:
-    return Execution.objects.filter(execution_id=execution_id).first()
+def _unrenderable(execution: Execution, error: ValueError) -> str:
+    """The reason for a page that failed to encode, logged: a stored row no page can hold."""
+    logger.warning("Execution %s cannot be shown", execution.execution_id, exc_info=error)
+    return NOT_UNICODE if isinstance(error, UnicodeEncodeError) else NOT_JSON_NUMBER
 
 
 def _not_found(request: HttpRequest, execution_id: str) -> HttpResponse:
@@ -302,28 +202,50 @@ def _not_found(request: HttpRequest, execution_id: str) -> HttpResponse:
 
 @require_GET
 def execution_detail(request: HttpRequest, execution_id: str) -> HttpResponse:
-    execution = _find_execution(execution_id)
-    if execution is None:
+    rows = Execution.objects.detail(execution_id)
+    if rows is None:
         return _not_found(request, execution_id)
-    context = detail_page_context(execution, *_read_rows(execution))
+    reason = stored_problem(rows.execution)
+    if reason is None:
+        try:
+            context = detail_page_context(rows)
+            # The page embeds node_details as escaped JSON, which never fails: check it as the
+            # live partials send it, so the page and its refreshes agree.
+            to_json(context["node_details"])
+            return render(request, "executions/detail.html", context)
+        except ValueError as error:  # text no response can carry
+            reason = _unrenderable(rows.execution, error)
+    context = _cannot_show_context(rows.execution, reason)
     return render(request, "executions/detail.html", context)
 
 
+def _live_parts(request: HttpRequest, context: dict[str, Any]) -> HttpResponse:
+    """The detail page's partials as JSON; ValueError if their text cannot be encoded."""
+    execution = context["execution"]
+    parts = {"status": execution.status, "nodes": context.get("node_details", {})}
+    for name, template in (
+        ("header", "executions/_execution_header.html"),
+        ("timeline", "executions/_timeline.html"),
+        ("trace", "executions/_trace.html"),
+    ):
+        parts[name] = render_to_string(template, context, request)
+    if "cannot_show" in context:
+        parts["cannotBeShown"] = context["cannot_show"]
+    return HttpResponse(to_json(parts), content_type="application/json")
+
+
 @require_GET
-def execution_detail_live(request: HttpRequest, execution_id: str) -> JsonResponse:
-    execution = _find_execution(execution_id)
-    if execution is None:
+def execution_detail_live(request: HttpRequest, execution_id: str) -> HttpResponse:
+    rows = Execution.objects.detail(execution_id)
+    if rows is None:
         return JsonResponse({"error": f"Execution '{execution_id}' not found"}, status=404)
-    context = detail_context(execution, *_read_rows(execution))
-    return JsonResponse(
-        {
-            "status": execution.status,
-            "header": render_to_string("executions/_execution_header.html", context, request),
-            "nodes": context["node_details"],
-            "timeline": render_to_string("executions/_timeline.html", context, request),
-            "trace": render_to_string("executions/_trace.html", context, request),
-        }
-    )
+    reason = stored_problem(rows.execution)
+    if reason is None:
+        try:
+            return _live_parts(request, detail_context(rows))
+        except ValueError as error:
+            reason = _unrenderable(rows.execution, error)
+    return _live_parts(request, _cannot_show_context(rows.execution, reason))
 
 
 @require_GET

@@ -26,7 +26,7 @@ from typing import Any, cast
 
 import django_eventstream.eventstream
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django_eventstream import send_event
 from django_eventstream.utils import get_storage
 from django_eventstream.views import get_listener_manager
@@ -42,7 +42,6 @@ from .payloads import (
     ExecutionsUpdate,
     NodeCompleted,
     NodeStarted,
-    Stats,
     WorkflowFinished,
     WorkflowStarted,
 )
@@ -67,26 +66,6 @@ _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 def encode(payload: Any) -> str:
     """Compact JSON of a payload built from JSON-native values."""
     return _encode(payload)
-
-
-_STATS_SQL = f"SELECT status, count FROM {ExecutionCounter._meta.db_table}"
-
-
-def current_stats() -> Stats:
-    """c4c's stats block from the counter rows (cancelled counts in total only).
-
-    Raw SQL because it is read for every executions.update: the ORM's query building cost
-    several times the read itself.
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(_STATS_SQL)
-        counts = dict(cursor.fetchall())
-    return {
-        "total": sum(counts.values()),
-        "completed": counts.get(ExecutionStatus.COMPLETED, 0),
-        "failed": counts.get(ExecutionStatus.FAILED, 0),
-        "running": counts.get(ExecutionStatus.RUNNING, 0),
-    }
 
 
 def _grip_configured() -> bool:
@@ -242,7 +221,7 @@ def _send_update(summary: ExecutionSummary) -> None:
     update: ExecutionsUpdate = {
         "type": "executions.update",
         "executions": [summary],
-        "stats": current_stats(),
+        "stats": ExecutionCounter.objects.stats(),
         "timestamp": now_ms(),
     }
     _send((LIST_CHANNEL,), update["type"], encode(update))

@@ -24,6 +24,7 @@ import time
 import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import cast
 
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
@@ -33,11 +34,11 @@ from django_eventstream.storage import EventDoesNotExist
 from django_eventstream.utils import add_default_headers, get_storage, make_id, sse_encode_event
 from django_eventstream.views import Listener, get_listener_manager
 
-from ..models import Execution
-from ..serializers import execution_summary
+from ..models import Execution, ExecutionCounter
+from ..serializers import execution_summary, showable_json
 from .buffer import sse_frame
-from .events import LIST_CHANNEL, current_stats, encode, execution_channel, now_ms
-from .payloads import ExecutionsInitial, StreamConnected
+from .events import LIST_CHANNEL, encode, execution_channel, now_ms
+from .payloads import ExecutionsInitial, ExecutionSummary, StreamConnected
 
 SNAPSHOT_SIZE = 50
 SNAPSHOT_MAX_AGE_S = 1.0
@@ -78,13 +79,18 @@ class _SnapshotCache:
 
 
 def _build_snapshot() -> bytes:
-    page = Execution.objects.for_list()[:SNAPSHOT_SIZE]
+    """executions.initial: the newest page as list rows, each row that cannot be shown as its
+    marker, so one bad stored row never stops the stream from opening."""
+    page = Execution.objects.page(limit=SNAPSHOT_SIZE, shape="summary")
     initial: ExecutionsInitial = {
-        "executions": [execution_summary(e) for e in page],
-        "stats": current_stats(),
+        "executions": [
+            cast(ExecutionSummary, execution_summary(row.execution, row.nodes)) for row in page.rows
+        ],
+        "stats": ExecutionCounter.objects.stats(),
         "timestamp": now_ms(),
     }
-    return sse_encode_event("executions.initial", encode(initial)).encode()
+    data = showable_json(initial, "executions").decode()
+    return sse_encode_event("executions.initial", data).encode()
 
 
 snapshots = _SnapshotCache()

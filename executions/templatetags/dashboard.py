@@ -4,10 +4,16 @@ import json
 from typing import Any
 
 from django import template
+from django.utils.html import json_script
+from django.utils.safestring import SafeString
+
+from ..models import Execution
+from ..serializers import stored_problem as _stored_problem
 
 register = template.Library()
 
-# Status is always shown as glyph + word, never by colour alone.
+# Status is always shown as glyph + word, never by colour alone. The one copy of the table: the
+# templates read it through `status_glyph`, the page scripts through `status_glyphs_script`.
 STATUS_GLYPHS: dict[str, str] = {
     "running": "◔",
     "completed": "✓",
@@ -24,6 +30,18 @@ STATUS_GLYPHS: dict[str, str] = {
 @register.filter
 def status_glyph(status: str) -> str:
     return STATUS_GLYPHS.get(status, "•")
+
+
+@register.simple_tag
+def status_glyphs_script() -> SafeString:
+    """STATUS_GLYPHS as a JSON <script id="status-glyphs"> for the page scripts to read."""
+    return json_script(STATUS_GLYPHS, "status-glyphs")
+
+
+@register.filter
+def stored_problem(execution: Execution) -> str | None:
+    """Why a stored row cannot be shown (serializers.stored_problem), or None."""
+    return _stored_problem(execution)
 
 
 @register.filter

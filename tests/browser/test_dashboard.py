@@ -8,7 +8,7 @@ from django.template.loader import render_to_string
 from playwright.sync_api import expect
 
 from executions.dashboard.views import detail_page_context
-from executions.models import Execution, Span
+from executions.models import Execution, ExecutionRows, Span
 
 from .conftest import VIEWPORTS, api, screenshot
 
@@ -304,7 +304,7 @@ def _big_trace(span_count: int) -> str:
         )
         for i in range(span_count - 1)
     ]
-    context = detail_page_context(execution, [], [root, *children])
+    context = detail_page_context(ExecutionRows(execution, [], [root, *children]))
     return render_to_string("executions/detail.html", context)
 
 

@@ -1,5 +1,6 @@
 """The JSON API in-process: c4c shapes, every bad input, pinned query counts."""
 
+import base64
 import json
 from datetime import timedelta
 from typing import Any
@@ -12,10 +13,11 @@ from django.utils import timezone
 from django_eventstream.utils import get_storage
 
 from executions import store
-from executions.api import views as api
 from executions.api.requests import ListQuery
+from executions.cursors import encode_cursor
 from executions.live import events
-from executions.models import Execution, NodeExecution
+from executions.models import Execution, ExecutionCounter, ExecutionPage, NodeExecution
+from executions.serializers import execution_detail
 from tests import factories
 from tests.executions.conftest import math_definition
 from workflows.definitions import WorkflowDefinition
@@ -255,8 +257,19 @@ def _recorded(
     ]
 
 
-def _cursor_of(made: list[Execution], index: int) -> str:
-    return api._encode_cursor(made[index])
+def _page(query: ListQuery) -> ExecutionPage:
+    """The read GET /workflow/executions makes for `query`."""
+    return Execution.objects.page(
+        query.filters(),
+        limit=query.limit,
+        shape=query.fields,
+        after=query.position(),
+        offset=query.offset,
+    )
+
+
+def _ids(page: ExecutionPage) -> list[str]:
+    return [e.execution_id for e in page.executions]
 
 
 LIST_QUERIES = [
@@ -279,29 +292,41 @@ def test_list_query_count_is_fixed_for_every_filter(
 ) -> None:
     made = _recorded(math_workflow, 30)
     if "cursor" in params:
-        params = {**params, "cursor": _cursor_of(made, params["cursor"])}
+        params = {**params, "cursor": encode_cursor(made[params["cursor"]])}
     query = ListQuery.model_validate({"limit": 20, **params})
+    # The page, its nodes, its spans (unless summary), the stats: no COUNT, no N+1.
     with django_assert_num_queries(queries):
-        body = api._list(query)
-    assert len(body["executions"]) == 20
-    assert all(len(item["nodeDetails"]) == 3 for item in body["executions"])
+        page = _page(query)
+        ExecutionCounter.objects.stats()
+    assert len(page.rows) == 20
+    assert all(len(row.nodes) == 3 for row in page.rows)
+    assert all(len(row.spans) == (0 if query.fields == "summary" else 1) for row in page.rows)
 
 
 @pytest.mark.django_db
 def test_detail_query_count_is_fixed(math_workflow, django_assert_num_queries) -> None:
     _recorded(math_workflow, 3)
     with django_assert_num_queries(3):
-        body = api._detail("e1")
-    assert body is not None
-    assert len(body["execution"]["spans"]) == 1
-    assert body["execution"]["nodeCount"] == 3
+        rows = Execution.objects.detail("e1")
+    assert rows is not None
+    body = execution_detail(rows.execution, rows.nodes, rows.spans)
+    assert body["executionId"] == "e1"
+    assert len(body["spans"]) == 1
+    assert body["nodeCount"] == 3
+    assert list(body["nodeDetails"]) == ["add", "multiply", "subtract"]
 
 
 @pytest.mark.django_db
-def test_summary_fields_leave_out_spans_and_nothing_else(math_workflow) -> None:
+def test_detail_of_an_unknown_execution_is_none(django_assert_num_queries) -> None:
+    with django_assert_num_queries(1):
+        assert Execution.objects.detail("nope") is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_summary_fields_leave_out_spans_and_nothing_else(math_workflow, client: Client) -> None:
     _recorded(math_workflow, 3)
-    full = api._list(ListQuery())["executions"]
-    summary = api._list(ListQuery(fields="summary"))["executions"]
+    full = client.get("/workflow/executions").json()["executions"]
+    summary = client.get("/workflow/executions?fields=summary").json()["executions"]
     assert len(full) == 3
     assert all(len(item["spans"]) == 1 for item in full)
     assert summary == [{k: v for k, v in item.items() if k != "spans"} for item in full]
@@ -317,12 +342,12 @@ def test_default_page_is_50_and_limit_goes_to_200(math_workflow, client: Client)
 def test_cursor_pages_walk_runs_sharing_a_start_without_gaps_or_repeats(math_workflow) -> None:
     made = _recorded(math_workflow, 7, step=timedelta(0))
     seen: list[str] = []
-    body = api._list(ListQuery(limit=3))
+    page = _page(ListQuery(limit=3))
     while True:
-        seen += [item["executionId"] for item in body["executions"]]
-        if "nextCursor" not in body:
+        seen += _ids(page)
+        if page.older is None:
             break
-        body = api._list(ListQuery(limit=3, cursor=body["nextCursor"]))
+        page = _page(ListQuery(limit=3, cursor=page.older))
     assert seen == [e.execution_id for e in reversed(made)]
 
 
@@ -330,8 +355,8 @@ def test_cursor_pages_walk_runs_sharing_a_start_without_gaps_or_repeats(math_wor
 def test_list_counts_nodes_in_sql_without_reading_definitions(math_workflow) -> None:
     _recorded(math_workflow, 2)
     with CaptureQueriesContext(connection) as queries:
-        body = api._list(ListQuery())
-    assert [item["nodeCount"] for item in body["executions"]] == [3, 3]
+        page = _page(ListQuery())
+    assert [e.node_count for e in page.executions] == [3, 3]
     execution_reads = [q["sql"] for q in queries if 'FROM "executions_execution"' in q["sql"]]
     assert len(execution_reads) == 1
     columns = execution_reads[0].split(" FROM ")[0].removeprefix("SELECT ").split(", ")
@@ -340,10 +365,12 @@ def test_list_counts_nodes_in_sql_without_reading_definitions(math_workflow) -> 
     assert '"executions_execution"."status"' in columns
 
 
-def _plan(qs: Any) -> str:
-    sql, params = qs.query.sql_with_params()
+def _plan(query: ListQuery) -> str:
+    """SQLite's plan for the executions read of `query`'s page."""
+    with CaptureQueriesContext(connection) as queries:
+        _page(query)
     with connection.cursor() as cursor:
-        cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+        cursor.execute(f"EXPLAIN QUERY PLAN {queries[0]['sql']}")
         return " | ".join(str(row[-1]) for row in cursor.fetchall())
 
 
@@ -351,29 +378,93 @@ def _plan(qs: Any) -> str:
 def test_cursor_reads_an_index_range_not_the_whole_index(math_workflow) -> None:
     if connection.vendor != "sqlite":
         pytest.skip("EXPLAIN QUERY PLAN is SQLite's; PostgreSQL picks plans by table size")
-    made = _recorded(math_workflow, 3)
-    cursor = _cursor_of(made, 1)
-    plain = api._after_cursor(Execution.objects.summaries(), cursor)
-    assert "SEARCH executions_execution USING INDEX exec_started_idx (started_at<?)" in _plan(plain)
-    by_status = api._after_cursor(Execution.objects.summaries().filter(status="running"), cursor)
-    assert "exec_status_started_idx (status=? AND started_at<?)" in _plan(by_status)
+    cursor = encode_cursor(_recorded(math_workflow, 3)[1])
+    plain = _plan(ListQuery(cursor=cursor))
+    assert "SEARCH executions_execution USING INDEX exec_started_idx (started_at<?)" in plain
+    by_status = _plan(ListQuery(cursor=cursor, status=["running"]))
+    assert "exec_status_started_idx (status=? AND started_at<?)" in by_status
 
 
 @pytest.mark.django_db
 def test_list_filters_and_cursor_pagination(math_workflow) -> None:
     made = _recorded(math_workflow, 5)
     store.execution_finish(execution=made[1], result=factories.run_result(made[1], status="failed"))
-    assert [e["executionId"] for e in api._list(ListQuery(status=["failed"]))["executions"]] == [
-        "e1"
-    ]
-    first = api._list(ListQuery(limit=2))
-    assert [e["executionId"] for e in first["executions"]] == ["e4", "e3"]
-    second = api._list(ListQuery(limit=2, cursor=first["nextCursor"]))
-    assert [e["executionId"] for e in second["executions"]] == ["e2", "e1"]
-    after = api._list(ListQuery(startedAfter=made[2].started_at))
-    assert [e["executionId"] for e in after["executions"]] == ["e4", "e3"]
-    assert api._list(ListQuery(workflowId="other"))["executions"] == []
+    assert _ids(_page(ListQuery(status=["failed"]))) == ["e1"]
+    first = _page(ListQuery(limit=2))
+    assert _ids(first) == ["e4", "e3"]
+    second = _page(ListQuery(limit=2, cursor=first.older))
+    assert _ids(second) == ["e2", "e1"]
+    assert _ids(_page(ListQuery(startedAfter=made[2].started_at))) == ["e4", "e3"]
+    assert _ids(_page(ListQuery(startedBefore=made[2].started_at))) == ["e1", "e0"]
+    assert _ids(_page(ListQuery(workflowId="other"))) == []
     assert NodeExecution.objects.count() == 15
+
+
+@pytest.mark.django_db(transaction=True)
+def test_list_endpoint_pages_with_next_cursor_and_filters(math_workflow, client: Client) -> None:
+    made = _recorded(math_workflow, 5)
+    store.execution_finish(execution=made[1], result=factories.run_result(made[1], status="failed"))
+
+    def listed(query: str) -> dict[str, Any]:
+        response = client.get(f"/workflow/executions?{query}")
+        assert response.status_code == 200, response.content
+        return response.json()
+
+    first = listed("limit=2")
+    assert [e["executionId"] for e in first["executions"]] == ["e4", "e3"]
+    assert first["stats"] == {"total": 5, "completed": 0, "failed": 1, "running": 4}
+    second = listed(f"limit=2&cursor={first['nextCursor']}")
+    assert [e["executionId"] for e in second["executions"]] == ["e2", "e1"]
+    last = listed(f"limit=2&cursor={second['nextCursor']}")
+    assert [e["executionId"] for e in last["executions"]] == ["e0"]
+    assert "nextCursor" not in last
+    failed = listed("status=failed,cancelled&workflowId=math-three")
+    assert [e["executionId"] for e in failed["executions"]] == ["e1"]
+
+
+def _cursor(raw: str) -> str:
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("startedAfter=0001-01-01T00:00:00%2B01:00", "startedAfter: 0001-01-01T00:00:00+01:00 is "),
+        ("startedBefore=9999-12-31T23:59:59-01:00", "startedBefore: 9999-12-31T23:59:59-01:00 is "),
+        (f"cursor={_cursor('0001-01-01T00:00:00+01:00|5')}", "cursor: 0001-01-01T00:00:00+01:00 "),
+        (f"cursor={_cursor('9999-12-31T23:59:59-01:00|5')}", "cursor: 9999-12-31T23:59:59-01:00 "),
+        (f"cursor={_cursor('2025-01-01T00:00:00|5')}", "cursor: the time needs a UTC offset"),
+        (f"cursor={_cursor('2025-01-01T00:00:00Z|99999999999999999999')}", "cursor: not a cursor"),
+    ],
+    ids=["after-year-1", "before-year-9999", "cursor-year-1", "cursor-year-9999", "naive", "pk"],
+)
+@pytest.mark.django_db
+def test_times_the_database_cannot_hold_are_a_400_naming_the_parameter(
+    client: Client, query: str, message: str
+) -> None:
+    response = client.get(f"/workflow/executions?{query}")
+    assert response.status_code == 400
+    assert response.json()["error"].startswith(message)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "startedAfter=0001-01-01T00:00:00Z",
+        "startedBefore=9999-12-31T23:59:59.999999Z",
+        "startedAfter=0001-01-01T00:00:00",
+        f"cursor={_cursor('9999-12-31T23:59:59.999999+00:00|1')}",
+    ],
+    ids=["after-year-1-utc", "before-year-9999-utc", "after-naive-is-utc", "cursor-year-9999"],
+)
+@pytest.mark.django_db(transaction=True)
+def test_times_at_the_calendar_edges_in_utc_are_served(
+    math_workflow, client: Client, query: str
+) -> None:
+    _recorded(math_workflow, 1)
+    response = client.get(f"/workflow/executions?{query}")
+    assert response.status_code == 200, response.content
+    assert [e["executionId"] for e in response.json()["executions"]] == ["e0"]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -400,5 +491,5 @@ def test_cli_exec_refuses_input_that_is_not_an_object(capsys) -> None:
 def test_workflow_and_status_filter_reads_the_index_of_both(math_workflow) -> None:
     if connection.vendor != "sqlite":
         pytest.skip("EXPLAIN QUERY PLAN is SQLite's; PostgreSQL picks plans by table size")
-    qs = Execution.objects.summaries().filter(workflow_id="rare", status__in=["completed"])
-    assert "exec_wf_status_started_idx (workflow_id=? AND status=?)" in _plan(qs[:51])
+    query = ListQuery(workflowId="rare", status=["completed"])
+    assert "exec_wf_status_started_idx (workflow_id=? AND status=?)" in _plan(query)

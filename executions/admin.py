@@ -4,6 +4,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.html import format_html
 
 from .models import Execution, NodeExecution, Span
@@ -24,16 +25,25 @@ class _ReadOnlyInline(admin.TabularInline):
 class NodeExecutionInline(_ReadOnlyInline):
     model = NodeExecution
     ordering = ["sequence", "id"]
-    fields = ["sequence", "node_id", "node_type", "procedure_name", "status", "started_at"]
-    fields += ["duration_ms", "input", "output", "error"]
+    fields = (
+        "sequence",
+        "node_id",
+        "node_type",
+        "procedure_name",
+        "status",
+        "started_at",
+        "duration_ms",
+        "input",
+        "output",
+        "error",
+    )
     readonly_fields = fields
 
 
 class SpanInline(_ReadOnlyInline):
     model = Span
     ordering = ["start_time_us", "id"]
-    fields = ["name", "span_id", "parent_span_id", "kind", "status_code", "duration"]
-    fields += ["attributes"]
+    fields = ("name", "span_id", "parent_span_id", "kind", "status_code", "duration", "attributes")
     readonly_fields = fields
 
     @admin.display(description="duration (ms)")
@@ -54,9 +64,8 @@ class ExecutionAdmin(admin.ModelAdmin):
 
     @admin.display(description="Dashboard")
     def dashboard(self, execution: Execution) -> str:
-        return format_html(
-            '<a href="/executions/{}">Open on the dashboard</a>', execution.execution_id
-        )
+        url = reverse("executions:detail", args=[execution.execution_id])
+        return format_html('<a href="{}">Open on the dashboard</a>', url)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -1,4 +1,8 @@
+import json
+from pathlib import Path
+
 from executions.models import Execution
+from executions.templatetags.dashboard import STATUS_GLYPHS
 from tests import factories
 from workflows.observer import ErrorInfo
 
@@ -136,3 +140,15 @@ def test_any_unknown_address_gets_the_same_404_page_without_debug(client, db, se
     response = client.get("/no/such/page")
     assert response.status_code == 404
     assert "There is nothing at this address." in response.content.decode()
+
+
+def test_status_glyphs_have_one_table_the_page_scripts_read(client, db):
+    execution = factories.execution(nodes={"add": "completed"})
+    html = client.get(f"/executions/{execution.execution_id}").content.decode()
+    script = html.split('<script id="status-glyphs" type="application/json">', 1)[1]
+    assert json.loads(script.split("</script>", 1)[0]) == STATUS_GLYPHS
+    static = Path(__file__).resolve().parents[3] / "executions" / "static"
+    for source in static.rglob("*.js"):
+        text = source.read_text()
+        copies = [glyph for glyph in STATUS_GLYPHS.values() if len(glyph) == 1 and glyph in text]
+        assert not copies, f"{source.name} has its own copy of {copies}"

@@ -6,7 +6,8 @@
 (() => {
   const config = document.getElementById("detail-config");
   if (!config) return;
-  const glyphs = { pending: "○", running: "◔", completed: "✓", failed: "✕", skipped: "↷" };
+  // The server's one glyph table (templatetags/dashboard.py STATUS_GLYPHS), rendered into the page.
+  const glyphs = JSON.parse(document.getElementById("status-glyphs").textContent);
   const graph = document.querySelector("#panel-graph svg.graph");
   const panel = document.getElementById("node-panel");
   const parts = {

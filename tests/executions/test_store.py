@@ -8,36 +8,15 @@ from django.utils import timezone
 from executions import store
 from executions.models import Execution, ExecutionCounter, NodeExecution, Span
 from executions.payloads import TRUNCATED_KEY
-from workflows.definitions import WorkflowDefinition
-from workflows.observer import ErrorInfo, RunResult
+from tests import factories
+from workflows.observer import ErrorInfo
 
 pytestmark = pytest.mark.django_db
 
 
-def _start(definition: WorkflowDefinition, execution_id: str = "exec-1", **kw) -> Execution:
-    return store.execution_start(
-        execution_id=execution_id,
-        definition=definition,
-        input=kw.pop("input", {"x": 1}),
-        started_at=timezone.now(),
-        **kw,
-    )
-
-
-def _result(execution: Execution, status: str = "completed", **kw) -> RunResult:
-    return RunResult(
-        execution_id=execution.execution_id,
-        workflow_id=execution.workflow_id,
-        status=status,  # type: ignore[arg-type]
-        started_at=execution.started_at,
-        ended_at=timezone.now(),
-        **kw,
-    )
-
-
 def test_start_records_running_row_with_definition_snapshot(math_workflow) -> None:
-    execution = _start(math_workflow)
-    row = Execution.objects.get(execution_id="exec-1")
+    execution = factories.execution(status="running", workflow=math_workflow)
+    row = Execution.objects.get(execution_id=execution.execution_id)
     assert row.status == "running"
     assert row.definition["startNode"] == "add"
     assert [n["id"] for n in row.definition["nodes"]] == ["add", "multiply", "subtract"]
@@ -52,17 +31,17 @@ def test_start_records_running_row_with_definition_snapshot(math_workflow) -> No
 
 
 def test_duplicate_execution_id_is_refused_without_touching_counters(math_workflow) -> None:
-    _start(math_workflow)
+    factories.execution(status="running", workflow=math_workflow, execution_id="exec-1")
     with pytest.raises(store.DuplicateExecution, match="exec-1"):
-        _start(math_workflow)
+        factories.execution(status="running", workflow=math_workflow, execution_id="exec-1")
     assert Execution.objects.count() == 1
     assert ExecutionCounter.objects.stats()["total"] == 1
 
 
 def test_finished_execution_moves_counters_in_the_same_write(math_workflow) -> None:
-    execution = _start(math_workflow)
+    execution = factories.execution(status="running", workflow=math_workflow)
     store.execution_finish(
-        execution=execution, result=_result(execution, outputs={"add": {"result": 15}})
+        execution=execution, result=factories.run_result(execution, outputs={"add": {"result": 15}})
     )
     row = Execution.objects.get()
     assert row.status == "completed"
@@ -77,10 +56,12 @@ def test_finished_execution_moves_counters_in_the_same_write(math_workflow) -> N
 
 
 def test_finished_execution_never_returns_to_running(math_workflow) -> None:
-    execution = _start(math_workflow)
-    store.execution_finish(execution=execution, result=_result(execution, "failed"))
+    execution = factories.execution(status="running", workflow=math_workflow)
+    store.execution_finish(
+        execution=execution, result=factories.run_result(execution, status="failed")
+    )
     with pytest.raises(store.TransitionError, match="is failed"):
-        store.execution_finish(execution=execution, result=_result(execution, "completed"))
+        store.execution_finish(execution=execution, result=factories.run_result(execution))
     with pytest.raises(store.TransitionError):
         store.node_start(
             execution=execution,
@@ -93,7 +74,7 @@ def test_finished_execution_never_returns_to_running(math_workflow) -> None:
 
 
 def test_cancelled_execution_is_not_overwritten_by_a_late_success(math_workflow) -> None:
-    execution = _start(math_workflow)
+    execution = factories.execution(status="running", workflow=math_workflow)
     node = store.node_start(
         execution=execution,
         node=math_workflow.nodes[0],
@@ -101,11 +82,11 @@ def test_cancelled_execution_is_not_overwritten_by_a_late_success(math_workflow)
         input={"a": 1},
         started_at=timezone.now(),
     )
-    store.execution_cancel(execution_id="exec-1")
+    store.execution_cancel(execution_id=execution.execution_id)
     with pytest.raises(store.TransitionError, match="cancelled"):
         store.node_complete(node=node, output={"result": 2}, ended_at=timezone.now())
     with pytest.raises(store.TransitionError, match="cancelled"):
-        store.execution_finish(execution=execution, result=_result(execution))
+        store.execution_finish(execution=execution, result=factories.run_result(execution))
     row = Execution.objects.get()
     assert row.status == "cancelled"
     assert NodeExecution.objects.get().status == "skipped"
@@ -120,14 +101,14 @@ def test_cancelled_execution_is_not_overwritten_by_a_late_success(math_workflow)
 def test_cancel_of_unknown_or_finished_execution_is_refused(math_workflow) -> None:
     with pytest.raises(store.ExecutionNotFound):
         store.execution_cancel(execution_id="nope")
-    execution = _start(math_workflow)
-    store.execution_finish(execution=execution, result=_result(execution))
+    execution = factories.execution(status="running", workflow=math_workflow)
+    store.execution_finish(execution=execution, result=factories.run_result(execution))
     with pytest.raises(store.TransitionError, match="cannot be cancelled"):
-        store.execution_cancel(execution_id="exec-1")
+        store.execution_cancel(execution_id=execution.execution_id)
 
 
 def test_node_runs_are_recorded_with_output_duration_and_error(math_workflow) -> None:
-    execution = _start(math_workflow)
+    execution = factories.execution(status="running", workflow=math_workflow)
     started = timezone.now()
     add = store.node_start(
         execution=execution,
@@ -161,7 +142,7 @@ def test_node_runs_are_recorded_with_output_duration_and_error(math_workflow) ->
 
 
 def test_node_run_again_in_a_loop_is_reset_not_duplicated(math_workflow) -> None:
-    execution = _start(math_workflow)
+    execution = factories.execution(status="running", workflow=math_workflow)
     node = math_workflow.nodes[0]
     first = store.node_start(
         execution=execution, node=node, node_index=0, input={"n": 1}, started_at=timezone.now()
@@ -177,7 +158,7 @@ def test_node_run_again_in_a_loop_is_reset_not_duplicated(math_workflow) -> None
 
 
 def test_completing_a_node_that_is_not_running_is_refused(math_workflow) -> None:
-    execution = _start(math_workflow)
+    execution = factories.execution(status="running", workflow=math_workflow)
     node = store.node_start(
         execution=execution,
         node=math_workflow.nodes[0],
@@ -193,7 +174,9 @@ def test_completing_a_node_that_is_not_running_is_refused(math_workflow) -> None
 
 def test_large_output_is_stored_as_a_truncation_marker(math_workflow, settings) -> None:
     settings.C4C_MAX_PAYLOAD_BYTES = 1_000
-    execution = _start(math_workflow, input={"blob": "x" * 5_000})
+    execution = factories.execution(
+        status="running", workflow=math_workflow, input={"blob": "x" * 5_000}
+    )
     node = store.node_start(
         execution=execution,
         node=math_workflow.nodes[0],
@@ -213,7 +196,9 @@ def test_values_json_cannot_hold_are_stored_readably(math_workflow) -> None:
         def __repr__(self) -> str:
             return "Opaque()"
 
-    execution = _start(math_workflow, input={"when": timezone.now(), "tags": {"a"}})
+    execution = factories.execution(
+        status="running", workflow=math_workflow, input={"when": timezone.now(), "tags": {"a"}}
+    )
     node = store.node_start(
         execution=execution,
         node=math_workflow.nodes[0],
@@ -230,7 +215,7 @@ def test_values_json_cannot_hold_are_stored_readably(math_workflow) -> None:
 
 
 def test_spans_are_saved_in_bulk_and_trace_id_noted(math_workflow) -> None:
-    execution = _start(math_workflow)
+    execution = factories.execution(status="running", workflow=math_workflow)
     spans = [
         Span(
             trace_id="a" * 32,
@@ -256,7 +241,12 @@ def test_spans_are_saved_in_bulk_and_trace_id_noted(math_workflow) -> None:
 
 def test_restart_fails_only_this_servers_interrupted_runs(math_workflow, settings) -> None:
     settings.C4C_SERVER_ID = "host-a:8000"
-    mine_dead = _start(math_workflow, "dead", owner="host-a:8000/4194305/aaaa")
+    mine_dead = factories.execution(
+        status="running",
+        workflow=math_workflow,
+        execution_id="dead",
+        owner="host-a:8000/4194305/aaaa",
+    )
     store.node_start(
         execution=mine_dead,
         node=math_workflow.nodes[0],
@@ -264,9 +254,16 @@ def test_restart_fails_only_this_servers_interrupted_runs(math_workflow, setting
         input={},
         started_at=timezone.now(),
     )
-    _start(math_workflow, "alive-here")
-    _start(math_workflow, "other-server", owner="host-b:8000/222/bbbb")
-    _start(math_workflow, "celery-run", owner="")
+    factories.execution(status="running", workflow=math_workflow, execution_id="alive-here")
+    factories.execution(
+        status="running",
+        workflow=math_workflow,
+        execution_id="other-server",
+        owner="host-b:8000/222/bbbb",
+    )
+    factories.execution(
+        status="running", workflow=math_workflow, execution_id="celery-run", owner=""
+    )
 
     assert store.executions_fail_interrupted() == ["dead"]
 

@@ -2,14 +2,15 @@
 
 Wiring, not an edge: the one module that may see both the API (executions.api) and the streams
 (executions.live), so that /openapi.json describes every endpoint of ours. The document is
-generated from pydantic models - the API's schemas, each procedure's contract - never written
-by hand. Errors keep the API's one shape, {"error", "errors"?}: ninja's
+generated from pydantic models - the API's schemas, each procedure's contract, the events'
+TypedDicts - never written by hand. Errors keep the API's one shape, {"error", "errors"?}: ninja's
 own ({"detail": ...}, tracebacks under DEBUG) never reach a client.
 """
 
 import logging
 from typing import Any
 
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import URLPattern, URLResolver, path, re_path
 from ninja import NinjaAPI, Swagger
@@ -21,6 +22,7 @@ from .api import procedures, router
 from .api.bodies import error
 from .api.requests import BadRequest
 from .limits import JsonRejected, load_json
+from .live.openapi import stream_paths
 
 logger = logging.getLogger(__name__)
 
@@ -40,9 +42,11 @@ class C4CApi(NinjaAPI):
         self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
     ) -> OpenAPISchema:
         schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        streams, stream_defs = stream_paths()
         _, contract_defs = procedures.contract_components()
+        schema["paths"].update(streams)
         components = schema["components"]["schemas"]
-        for name, definition in contract_defs.items():
+        for name, definition in {**stream_defs, **contract_defs}.items():
             components.setdefault(name, definition)
         return schema
 
@@ -76,6 +80,13 @@ def _not_found(request: HttpRequest, exc: Exception) -> HttpResponse:
     return error("Not found", 404)
 
 
+def _refused(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """Django's own refusals (a body past DATA_UPLOAD_MAX_MEMORY_SIZE, ...) are the client's."""
+    if isinstance(exc, RequestDataTooBig):
+        return error("Request body is larger than DATA_UPLOAD_MAX_MEMORY_SIZE allows", 413)
+    return error("Bad request", 400)
+
+
 def _server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
     """Logged in full; the client learns only that it was our fault (nothing it sent echoes)."""
     logger.exception("Unhandled error in %s %s", request.method, request.path)
@@ -95,6 +106,7 @@ def build_api() -> C4CApi:
     built.add_exception_handler(ValidationError, _validation_error)
     built.add_exception_handler(HttpError, _http_error)
     built.add_exception_handler(Http404, _not_found)
+    built.add_exception_handler(SuspiciousOperation, _refused)
     built.add_exception_handler(Exception, _server_error)
     built.add_router("", router.router)
     built.add_router("", procedures.router())

@@ -171,6 +171,16 @@ def test_openapi_document_is_3_1_and_describes_each_procedure_as_c4c_does(client
     assert set(add["responses"]) == {"200", "400", "404", "415", "422"}
 
 
+def test_openapi_document_describes_both_streams_as_server_sent_events(client: Client) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in ("/workflow/executions-stream", "/workflow/executions/{execution_id}/stream"):
+        content = paths[path]["get"]["responses"]["200"]["content"]
+        assert list(content) == ["text/event-stream"]
+        assert "workflow.started" in content["text/event-stream"]["x-events"]
+    listing = paths["/workflow/executions-stream"]["get"]["responses"]["200"]["content"]
+    assert "executions.update" in listing["text/event-stream"]["x-events"]
+
+
 def test_openapi_document_refers_only_to_schemas_it_holds(client: Client) -> None:
     document = client.get("/openapi.json").json()
     text = json.dumps(document)

@@ -24,6 +24,7 @@ from executions.models import (
     NodeExecution,
     NodeStatus,
 )
+from tests import factories
 from workflows.definitions import WorkflowDefinition
 from workflows.observer import ErrorInfo, RunResult
 
@@ -75,9 +76,10 @@ def run_in(
     owner: str | None = None,
 ) -> tuple[Execution, NodeExecution | None]:
     """A run stored in `execution_status`, with its first node in `node_status` (None: no row)."""
-    execution = store.execution_start(
+    execution = factories.execution(
+        status="running",
+        workflow=workflow,
         execution_id="exec-1",
-        definition=workflow,
         input={"x": 1},
         started_at=timezone.now() - timedelta(seconds=1),
         owner=owner,

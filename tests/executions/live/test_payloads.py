@@ -16,7 +16,6 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.test import AsyncClient
 
-from executions import runtime
 from executions.live import events, streams
 from executions.live.payloads import (
     EVENT_SHAPES,
@@ -26,6 +25,7 @@ from executions.live.payloads import (
     validate_event,
 )
 from executions.models import ExecutionStatus, NodeStatus
+from tests import factories
 from tests.conftest import ROOT, EventContract
 
 NODE_STARTED = {
@@ -124,12 +124,9 @@ def test_a_malformed_event_sent_is_caught_and_fails_the_test(
 
 
 @pytest.mark.django_db
-def test_the_list_streams_snapshot_fits_executions_initial(
-    math_workflow, django_capture_on_commit_callbacks, monkeypatch
-) -> None:
+def test_the_list_streams_snapshot_fits_executions_initial(math_workflow, monkeypatch) -> None:
     monkeypatch.setattr(streams, "snapshots", streams._SnapshotCache())
-    with django_capture_on_commit_callbacks(execute=True):
-        runtime.execute(definition=math_workflow, input={"a": 1}, execution_id="snap-1")
+    factories.finished_run(workflow=math_workflow, input={"a": 1}, execution_id="snap-1")
     name, data = _data_of(streams.snapshots.frame())
     validate_event(name, data)
     assert json.loads(data)["executions"][0]["nodeDetails"]

@@ -8,6 +8,7 @@ own ({"detail": ...}, tracebacks under DEBUG) never reach a client.
 """
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
@@ -103,11 +104,16 @@ def build_api() -> C4CApi:
         parser=JsonParser(),
         docs=Swagger(settings={"persistAuthorization": False}),
     )
-    built.add_exception_handler(ValidationError, _validation_error)
-    built.add_exception_handler(HttpError, _http_error)
-    built.add_exception_handler(Http404, _not_found)
-    built.add_exception_handler(SuspiciousOperation, _refused)
-    built.add_exception_handler(Exception, _server_error)
+    # ninja hands each handler the raised instance (its annotations also admit the class).
+    handlers: list[tuple[type[Exception], Callable[..., HttpResponse]]] = [
+        (ValidationError, _validation_error),
+        (HttpError, _http_error),
+        (Http404, _not_found),
+        (SuspiciousOperation, _refused),
+        (Exception, _server_error),
+    ]
+    for kind, handler in handlers:
+        built.add_exception_handler(kind, handler)
     built.add_router("", router.router)
     built.add_router("", procedures.router())
     return built

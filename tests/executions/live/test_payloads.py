@@ -9,6 +9,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ from executions.live.payloads import (
 from executions.models import ExecutionStatus, NodeStatus
 from tests import factories
 from tests.conftest import ROOT, EventContract
+from tests.executions.conftest import SseReader
 
 NODE_STARTED = {
     "type": "node.started",
@@ -119,6 +122,39 @@ def test_a_malformed_event_sent_is_caught_and_fails_the_test(
     events._send(("malformed-event-test",), "node.started", malformed)
     assert len(events_keep_their_contract.violations) == 1
     assert "nodeIndex" in events_keep_their_contract.violations[0]
+    with pytest.raises(pytest.fail.Exception, match=r"node\.started does not fit NodeStarted"):
+        events_keep_their_contract.assert_kept()
+
+
+class _MalformedStream(BaseHTTPRequestHandler):
+    """Serves one stream whose node.started lacks most of its fields, then closes."""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        self.wfile.write(
+            b'event: stream-open\ndata:\n\nevent: node.started\ndata: {"nodeId":"a"}\n\n'
+        )
+
+    def log_message(self, *args: Any) -> None:
+        """Quiet."""
+
+
+def test_a_malformed_event_read_from_a_server_is_caught_and_fails_the_test(
+    events_keep_their_contract: EventContract,
+) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _MalformedStream)
+    serving = threading.Thread(target=server.serve_forever, daemon=True)
+    serving.start()
+    try:
+        reader = SseReader(f"http://127.0.0.1:{server.server_port}/stream").start()
+        reader.wait_for(lambda seen: len(seen) == 2)
+        reader.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert len(events_keep_their_contract.violations) == 1
     with pytest.raises(pytest.fail.Exception, match=r"node\.started does not fit NodeStarted"):
         events_keep_their_contract.assert_kept()
 

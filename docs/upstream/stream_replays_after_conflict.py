@@ -31,7 +31,7 @@ def ids_in(body: str) -> list[str]:
 
 async def written(channel: str, headers: dict[str, str]) -> list[str]:
     """The event ids stream() writes when one event arrives during its first storage read."""
-    request = RequestFactory().get("/events", **headers)
+    request = RequestFactory().get("/events", headers=headers)
     event_request = EventRequest(request, view_kwargs={"channels": [channel]})
     listener = Listener()
     listener.channels = {channel}
@@ -51,7 +51,7 @@ async def main() -> None:
     print(f"django-eventstream {LIBRARY}")
     for n in range(3):
         send_event("resume", "message", {"n": n})
-    resumed = await written("resume", {"HTTP_LAST_EVENT_ID": "resume:1"})
+    resumed = await written("resume", {"Last-Event-ID": "resume:1"})
     print(f"resume from id 1; stored 2, 3, then 4 arrives; written: {resumed}")
     if len(resumed) != len(set(resumed)):
         print("BUG: events written twice after the conflict re-read")

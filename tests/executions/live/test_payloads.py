@@ -12,10 +12,11 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from asgiref.sync import async_to_sync
+from django.http import StreamingHttpResponse
 from django.test import AsyncClient
 
 from executions.live import events, streams
@@ -97,8 +98,8 @@ def test_the_librarys_events_without_data_carry_none() -> None:
 
 
 def test_status_names_are_the_models_statuses() -> None:
-    assert set(ExecutionStatusName.__args__) == set(ExecutionStatus.values)
-    assert set(NodeStatusName.__args__) == set(NodeStatus.values)
+    assert set(get_args(ExecutionStatusName)) == set(ExecutionStatus.values)
+    assert set(get_args(NodeStatusName)) == set(NodeStatus.values)
 
 
 def test_every_event_the_runtime_emits_has_a_shape() -> None:
@@ -171,6 +172,7 @@ def test_the_list_streams_snapshot_fits_executions_initial(math_workflow, monkey
 def test_an_execution_streams_first_frame_fits_workflow_stream_connected() -> None:
     async def first_frame() -> bytes:
         response = await AsyncClient().get("/workflow/executions/connected-1/stream")
+        assert isinstance(response, StreamingHttpResponse)
         body = response.streaming_content
         try:
             return await anext(body)

@@ -35,7 +35,7 @@ class PasswordRedis:
     def url(self) -> str:
         return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
 
-    def client(self) -> "redis.Redis[bytes]":
+    def client(self) -> redis.Redis:
         return redis.Redis(port=self.port, password=self.password)
 
 
@@ -71,7 +71,7 @@ def _serve(workdir: Path, events_redis_url: str) -> DaphneServer:
     return server
 
 
-def _wait_for_subscriber(client: "redis.Redis[bytes]") -> None:
+def _wait_for_subscriber(client: redis.Redis) -> None:
     """django-eventstream subscribes to Redis when the first stream opens, on its own task."""
     deadline = time.monotonic() + START_TIMEOUT_S
     while dict(client.pubsub_numsub("events_channel")).get(b"events_channel", 0) < 1:

@@ -146,7 +146,7 @@ def test_a_malformed_event_read_from_a_server_is_caught_and_fails_the_test(
     events_keep_their_contract: EventContract,
 ) -> None:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _MalformedStream)
-    serving = threading.Thread(target=server.serve_forever, daemon=True)
+    serving = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
     serving.start()
     try:
         reader = SseReader(f"http://127.0.0.1:{server.server_port}/stream").start()

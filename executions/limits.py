@@ -11,7 +11,7 @@ import json
 import math
 from typing import Any
 
-from workflows.limits import MAX_JSON_DEPTH, json_problems
+from workflows.limits import MAX_JSON_DEPTH, json_text_suspect, walk_problems
 
 
 class JsonRejected(ValueError):
@@ -46,10 +46,10 @@ def load_json(raw: bytes) -> Any:
         raise JsonRejected(f"body: nested deeper than {MAX_JSON_DEPTH} levels") from exc
     except ValueError as exc:
         raise JsonRejected(f"Request body is not valid JSON: {exc}") from exc
-    # Only an escape (\u0000, \ud800) can put NUL or a surrogate in a string that decoded from
-    # strict UTF-8, and only this many brackets can nest this deep: most bodies skip the walk.
-    if "\\u" in text or text.count("[") + text.count("{") > MAX_JSON_DEPTH:
-        problems = json_problems(value)
+    # Strict UTF-8 without raw control characters spells NUL and surrogates only as escapes, so
+    # the text itself shows whether the value needs the walk that names each problem.
+    if json_text_suspect(text):
+        problems = walk_problems(value)
         if problems:
             raise JsonRejected("; ".join(problems), problems)
     return value

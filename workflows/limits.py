@@ -22,6 +22,12 @@ MAX_JSON_DEPTH = 64
 MAX_PROBLEMS = 20
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# In JSON text, the only ways to spell NUL or a surrogate once raw control characters are refused
+# and the text is strict UTF-8. A valid pair (an escaped emoji) matches too: the walk then decides.
+_SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_SQUARE = str.maketrans("{}", "[]")
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]{0,39}")
 _MAX_PATH_CHARS = 200
 
@@ -47,13 +53,48 @@ def text_problem(text: str) -> str | None:
     return None
 
 
+def nesting_depth(text: str, *, stop_after: int = MAX_JSON_DEPTH) -> int:
+    """How deep the arrays and objects of JSON `text` nest, counted up to `stop_after` + 1.
+
+    No recursion and no per-character Python loop: with strings and scalars removed, each pass
+    deletes every innermost "[]", so the number of passes is the depth.
+    """
+    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text)).translate(_SQUARE)
+    depth = 0
+    while brackets and depth <= stop_after:
+        brackets = brackets.replace("[]", "")
+        depth += 1
+    return depth
+
+
+def json_text_suspect(text: str, *, max_depth: int = MAX_JSON_DEPTH) -> bool:
+    """Whether JSON `text` may hold unstorable text or nest past `max_depth`: a cheap pass that
+    lets clean text (nearly all of it) skip the walk that names each problem."""
+    if _SUSPECT_ESCAPE.search(text):
+        return True
+    if text.count("[") + text.count("{") <= max_depth:
+        return False
+    return nesting_depth(text, stop_after=max_depth) > max_depth
+
+
 def json_problems(value: Any, *, label: str = "body", max_depth: int = MAX_JSON_DEPTH) -> list[str]:
     """Every string (keys too) that cannot be stored, and nesting deeper than `max_depth`.
 
     Each problem names its JSON path ("input.items[3].name: contains a NUL character"); `label`
-    names the value itself. Iterative, so no depth of nesting can raise RecursionError; at most
-    MAX_PROBLEMS are listed.
+    names the value itself. At most MAX_PROBLEMS are listed. Clean values are recognised from
+    their JSON text; the rest are walked iteratively, so no nesting can raise RecursionError.
     """
+    try:
+        text = json.dumps(value, default=str)
+    except (RecursionError, ValueError):
+        text = None
+    if text is not None and not json_text_suspect(text, max_depth=max_depth):
+        return []
+    return walk_problems(value, label=label, max_depth=max_depth)
+
+
+def walk_problems(value: Any, *, label: str = "body", max_depth: int = MAX_JSON_DEPTH) -> list[str]:
+    """json_problems without the quick pass: for a value whose JSON text is already suspect."""
     problems: list[str] = []
     stack: list[tuple[Any, _Path, int]] = [(value, None, 0)]
     while stack and len(problems) < MAX_PROBLEMS:

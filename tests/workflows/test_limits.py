@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from workflows.limits import MAX_JSON_DEPTH, MAX_PROBLEMS, json_problems
+from workflows.limits import MAX_JSON_DEPTH, MAX_PROBLEMS, json_problems, nesting_depth
 
 
 def _nested(depth: int) -> Any:
@@ -54,3 +54,23 @@ def test_problems_are_listed_in_document_order_and_capped() -> None:
     assert problems[:2] == ["k0: contains a NUL character", "k1: contains a NUL character"]
     assert len(problems) == MAX_PROBLEMS + 1
     assert problems[-1] == f"(only the first {MAX_PROBLEMS} problems are listed)"
+
+
+@pytest.mark.parametrize(
+    ("text", "depth"),
+    [
+        ('"plain"', 0),
+        ("[]", 1),
+        ('[[1, [2]], {"a": {"b": []}}]', 4),
+        ('{"text": "[[[[{{{{ \\" ]]]"}', 1),
+        ("[" * 1_000 + "]" * 1_000, MAX_JSON_DEPTH + 1),
+    ],
+)
+def test_nesting_depth_is_read_from_text_ignoring_brackets_in_strings(
+    text: str, depth: int
+) -> None:
+    assert nesting_depth(text) == depth
+
+
+def test_brackets_inside_strings_never_count_as_nesting() -> None:
+    assert json_problems({"a": "[" * 10_000, "b": ["{" * 500]}) == []

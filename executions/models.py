@@ -312,7 +312,7 @@ class Execution(models.Model):
 
     @property
     def node_count(self) -> int:
-        """Nodes in the definition; taken from summaries()' annotation when the row has it."""
+        """Nodes in the definition; taken from page()'s SQL count when the row has it."""
         counted = getattr(self, "defined_node_count", None)
         if counted is not None:
             return counted

@@ -36,7 +36,7 @@ from .models import (
     sources,
     unfinished,
 )
-from .payloads import bounded
+from .payloads import bounded, storable
 
 _BOOT = uuid.uuid4().hex[:8]
 
@@ -201,7 +201,7 @@ def node_fail(*, node: NodeExecution, error: ErrorInfo, ended_at: datetime) -> N
         status=NodeStatus.FAILED,
         ended_at=ended_at,
         column="error",
-        value=error.to_json_dict(),
+        value=storable(error.to_json_dict()),
     )
     return node
 
@@ -223,7 +223,7 @@ def execution_finish(*, execution: Execution, result: RunResult) -> Execution:
         ),
         "outputs": bounded(result.outputs),
         "nodes_executed": list(result.nodes_executed),
-        "error": result.error.to_json_dict() if result.error else None,
+        "error": storable(result.error.to_json_dict()) if result.error else None,
     }
     with transaction.atomic(), _connection().cursor() as cursor:
         if not sql.execution_move(cursor, execution, values, expected=previous):

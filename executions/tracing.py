@@ -23,7 +23,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExport
 
 from .conf import app_settings
 from .models import Span
-from .payloads import bounded
+from .payloads import bounded, is_storable_text, storable_text
 
 ROOT_SPAN = "workflow.execute"
 EXECUTION_ATTRIBUTE = "workflow.execution_id"
@@ -153,12 +153,13 @@ def _attributes(attributes: Mapping[str, Any] | None) -> Any:
     bounded() round-trips a value through JSON to make it JSON-native and to measure it: two
     spans per node made that ~2 % of a run. Attributes holding only strings, ints and bools are
     JSON-native already, and when even their worst-case encoded size fits the bound they are
-    stored as they are; anything else (floats, sequences, big values) still goes through bounded().
+    stored as they are; anything else (floats, sequences, big values, text a database cannot
+    hold) still goes through bounded().
     """
     values = dict(attributes or {})
     worst = 2
     for key, value in values.items():
-        if isinstance(value, str):
+        if isinstance(value, str) and is_storable_text(value):
             worst += _MAX_BYTES_PER_CHAR * (len(key) + len(value)) + 6
         elif isinstance(value, int):
             worst += _MAX_BYTES_PER_CHAR * len(key) + len(str(value)) + 4
@@ -183,7 +184,7 @@ def span_rows(spans: list[ReadableSpan]) -> list[Span]:
                 start_time_us=start // 1000,
                 end_time_us=(span.end_time or start) // 1000,
                 status_code=span.status.status_code.name,
-                status_message=span.status.description or "",
+                status_message=storable_text(span.status.description or ""),
                 attributes=_attributes(span.attributes),
                 events=[
                     {

@@ -2,13 +2,14 @@
 
 The same models describe code-defined workflows (via the builder) and inline workflows posted by
 API clients, so both go through one validator and one engine. Names and ids are bounded by the
-columns that store them (workflows.limits).
+columns that store them, and a definition made in code is checked like one a client sends: no
+text a database cannot store, no runaway nesting (workflows.limits).
 """
 
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from .limits import (
@@ -17,6 +18,7 @@ from .limits import (
     MAX_NODE_TYPE_CHARS,
     MAX_PROCEDURE_NAME_CHARS,
     MAX_VERSION_CHARS,
+    json_problems,
 )
 
 NodeType = Literal["procedure", "condition", "parallel", "sequential", "trigger"]
@@ -76,6 +78,14 @@ class WorkflowDefinition(_CamelModel):
     nodes: list[WorkflowNode]
     variables: dict[str, Any] = Field(default_factory=dict)
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _storable(self) -> Self:
+        """Every run stores its definition: text no database holds must not get that far."""
+        problems = json_problems(self.to_json_dict(), label="definition")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     def to_json_dict(self) -> dict[str, Any]:
         """As c4c writes it: `variables` and `metadata` appear only when they hold something."""

@@ -4,6 +4,7 @@ import copy
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from workflows.builder import Workflow, sequential
 from workflows.limits import MAX_ID_CHARS, MAX_JSON_DEPTH, MAX_NAME_CHARS, MAX_VERSION_CHARS
@@ -253,3 +254,8 @@ def test_definition_larger_than_its_setting_is_refused(settings: Any) -> None:
     assert len(errors) == 1
     assert errors[0].startswith("Workflow definition is ")
     assert errors[0].endswith("bytes; C4C_MAX_DEFINITION_BYTES allows 2000")
+
+
+def test_definition_made_in_code_with_unstorable_text_is_refused() -> None:
+    with pytest.raises(ValidationError, match=r"nodes\[0\]\.procedureName: contains a NUL"):
+        Workflow("coded").procedure("add", "math\x00add").build()

@@ -19,7 +19,7 @@ from ninja.errors import HttpError, ValidationError
 from ninja.openapi.schema import OpenAPISchema
 from ninja.parser import Parser
 
-from .api import procedures, router
+from .api import procedures, views
 from .api.bodies import error
 from .api.requests import BadRequest
 from .limits import JsonRejected, load_json
@@ -114,7 +114,7 @@ def build_api() -> C4CApi:
     ]
     for kind, handler in handlers:
         built.add_exception_handler(kind, handler)
-    built.add_router("", router.router)
+    built.add_router("", views.router)
     built.add_router("", procedures.router())
     return built
 

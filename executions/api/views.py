@@ -3,7 +3,13 @@
 Views are async so daphne never queues API calls behind Django's single sync thread: reads run on
 asgiref's thread pool, runs on the bounded run pool (dispatch.py). These are API endpoints for
 non-browser clients (curl, the c4c CLI) and use no cookies, so instead of CSRF tokens every POST
-must carry a JSON content type (json_post).
+must carry a JSON content type (json_only).
+
+They are operations of a django-ninja Router (executions.http builds the API): ninja routes them
+and describes them in /openapi.json - request bodies and query parameters generated from the
+models in `requests`, responses from `schemas` - but each view still parses its own request and
+returns its response as built. Ninja's own parsing would change the 400 messages clients rely
+on; as it is, ninja adds one call (~30 us) per request and the bytes on the wire are unchanged.
 """
 
 from collections.abc import Callable
@@ -15,8 +21,7 @@ from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.urls import reverse
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
+from ninja import Router
 
 from workflows.definitions import WorkflowDefinition
 from workflows.library import workflow_library
@@ -26,7 +31,18 @@ from .. import dispatch, runtime, store
 from ..limits import JsonRejected, load_json
 from ..models import Execution, ExecutionCounter
 from ..serializers import execution_detail, execution_summary, showable_json, workflow_summary
+from .openapi import json_body, query_parameters
 from .requests import BadRequest, ExecuteRequest, ListQuery, parse
+from .schemas import (
+    Accepted,
+    DefinitionBody,
+    ErrorBody,
+    ExecutionBody,
+    ExecutionList,
+    RunResult,
+    ValidationResult,
+    WorkflowList,
+)
 
 View = Callable[..., Any]
 
@@ -74,8 +90,8 @@ def _bad(exc: BadRequest) -> JsonResponse:
     return _error(exc.message, 400, errors=exc.errors)
 
 
-def json_post(view: View) -> View:
-    """POST with a JSON content type only: the API's defence against cross-site requests.
+def json_only(view: View) -> View:
+    """A JSON content type only: the API's defence against cross-site requests.
 
     A page on another site can make a browser POST a form or text/plain here, but not
     application/json without a CORS preflight, which this server never grants; API clients send
@@ -100,10 +116,28 @@ def json_post(view: View) -> View:
         def checked(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             return refusal(request) or view(request, *args, **kwargs)
 
-    return csrf_exempt(require_POST(checked))
+    return checked
 
 
-@json_post
+router = Router(tags=["workflow"])
+
+
+@router.post(
+    "/workflow/execute",
+    response={
+        200: RunResult,
+        202: Accepted,
+        400: ErrorBody,
+        404: ErrorBody,
+        409: ErrorBody,
+        415: ErrorBody,
+        503: ErrorBody,
+    },
+    url_name="execute",
+    summary="Run a workflow (by id or inline); 202 at once with async or Prefer: respond-async",
+    openapi_extra=json_body(ExecuteRequest),
+)
+@json_only
 async def execute(request: HttpRequest) -> HttpResponse:
     try:
         data = _json_object(request)
@@ -167,7 +201,13 @@ def _json(content: bytes) -> HttpResponse:
     return HttpResponse(content, content_type="application/json")
 
 
-@require_GET
+@router.get(
+    "/workflow/executions",
+    response={200: ExecutionList, 400: ErrorBody},
+    url_name="list",
+    summary="Executions, newest first, with stats and a cursor to the next page",
+    openapi_extra=query_parameters(ListQuery),
+)
 async def executions(request: HttpRequest) -> HttpResponse:
     params: dict[str, Any] = {k: request.GET.getlist(k) for k in request.GET}
     params = {k: v if k == "status" else v[-1] for k, v in params.items()}
@@ -186,7 +226,12 @@ def _execution_json(execution_id: str) -> bytes | None:
     return showable_json(body, "execution")
 
 
-@require_GET
+@router.get(
+    "/workflow/executions/{execution_id}",
+    response={200: ExecutionBody, 404: ErrorBody},
+    url_name="detail",
+    summary="One execution with its nodes and spans",
+)
 async def execution(request: HttpRequest, execution_id: str) -> HttpResponse:
     content = await sync_to_async(_execution_json, thread_sensitive=False)(execution_id)
     if content is None:
@@ -199,7 +244,13 @@ def _cancel(execution_id: str) -> bytes:
     return _execution_json(execution_id) or b"{}"
 
 
-@json_post
+@router.post(
+    "/workflow/executions/{execution_id}/cancel",
+    response={200: ExecutionBody, 404: ErrorBody, 409: ErrorBody, 415: ErrorBody},
+    url_name="cancel",
+    summary="Cancel a running execution (not in c4c)",
+)
+@json_only
 async def cancel(request: HttpRequest, execution_id: str) -> HttpResponse:
     """Not in c4c: stops a running execution (its next node write is refused)."""
     try:
@@ -211,13 +262,23 @@ async def cancel(request: HttpRequest, execution_id: str) -> HttpResponse:
     return _json(content)
 
 
-@require_GET
+@router.get(
+    "/workflow/definitions",
+    response=WorkflowList,
+    url_name="definitions",
+    summary="Every workflow this server can run by id",
+)
 def definitions(request: HttpRequest) -> JsonResponse:
     rows = sorted(workflow_library().all(), key=lambda d: d.id)
     return JsonResponse({"workflows": [workflow_summary(d) for d in rows]})
 
 
-@require_GET
+@router.get(
+    "/workflow/definitions/{workflow_id}",
+    response={200: DefinitionBody, 404: ErrorBody},
+    url_name="definition",
+    summary="One workflow definition as c4c's JSON",
+)
 def definition(request: HttpRequest, workflow_id: str) -> JsonResponse:
     found = workflow_library().get(workflow_id)
     if found is None:
@@ -225,7 +286,20 @@ def definition(request: HttpRequest, workflow_id: str) -> JsonResponse:
     return JsonResponse({"definition": found.to_json_dict()})
 
 
-@json_post
+@router.post(
+    "/workflow/validate",
+    response={200: ValidationResult, 400: ErrorBody, 415: ErrorBody},
+    url_name="validate",
+    summary="Check a definition; every problem at once",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object"}}},
+            "description": 'A definition, or {"workflow": definition}.',
+        }
+    },
+)
+@json_only
 def validate(request: HttpRequest) -> JsonResponse:
     """Body: a definition, or {"workflow": definition} as the execute endpoint takes it."""
     try:

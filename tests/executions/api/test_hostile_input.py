@@ -11,6 +11,7 @@ hands the store - NUL, lone surrogates, in keys too - are stored replaced on bot
 import asyncio
 import json
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -379,3 +380,21 @@ def test_hostile_requests_against_a_live_server_harm_no_one(daphne_server: Daphn
     for path in ["/executions", *(f"/executions/{i}" for i in ids)]:
         with urllib.request.urlopen(live_server_url + path, timeout=30) as page:
             assert page.status == 200, path
+
+
+@pytest.mark.slow
+def test_live_error_pages_show_nothing_the_client_sent(daphne_server: DaphneServer) -> None:
+    """`c4c serve` runs with DEBUG off unless asked: no technical pages, no URL patterns."""
+    secret = "hunter2-do-not-echo"
+    request = urllib.request.Request(
+        f"{daphne_server.url}/no/such/page/{secret}?token={secret}",
+        headers={"Accept": "text/html", "Authorization": f"Bearer {secret}"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request, timeout=30)
+    page = caught.value.read().decode()
+    assert caught.value.code == 404
+    assert "Not found" in page
+    assert secret not in page
+    assert "URLconf" not in page
+    assert "urlpatterns" not in page

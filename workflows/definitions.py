@@ -20,6 +20,7 @@ from .limits import (
     MAX_VERSION_CHARS,
     json_problems,
 )
+from .retry import MAX_TIMEOUT_MS, RetryPolicy
 
 NodeType = Literal["procedure", "condition", "parallel", "sequential", "trigger"]
 NODE_TYPES: tuple[str, ...] = ("procedure", "condition", "parallel", "sequential", "trigger")
@@ -45,6 +46,8 @@ class WorkflowNode(_CamelModel):
     config: dict[str, Any] = Field(default_factory=dict)
     next: str | list[str] | None = None
     on_error: str | None = Field(default=None, max_length=MAX_ID_CHARS)
+    retry: RetryPolicy | None = None
+    timeout_ms: int | None = Field(default=None, ge=1, le=MAX_TIMEOUT_MS)
     # A Python predicate for a condition node. Private, so it never comes from (or goes to) JSON:
     # only code-defined workflows (workflows.builder) can set it.
     _predicate: Callable[[Any], Any] | None = PrivateAttr(default=None)
@@ -78,6 +81,9 @@ class WorkflowDefinition(_CamelModel):
     nodes: list[WorkflowNode]
     variables: dict[str, Any] = Field(default_factory=dict)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    # Every procedure node's retry policy unless it has its own; the whole run's time limit.
+    retry: RetryPolicy | None = None
+    timeout_ms: int | None = Field(default=None, ge=1, le=MAX_TIMEOUT_MS)
 
     @model_validator(mode="after")
     def _storable(self) -> Self:

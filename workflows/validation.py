@@ -90,6 +90,8 @@ def _node_problems(
         elif node.procedure_name not in registry:
             problems.append(f"{prefix} procedure {node.procedure_name} not found in registry")
         problems.extend(_template_problems(node, ids, definition))
+    elif node.retry is not None or node.timeout_ms is not None:
+        problems.append(f"{prefix} retry and timeoutMs apply to procedure nodes only")
     problems.extend(
         f"{prefix} next node {target} not found" for target in node.next_ids if target not in ids
     )

@@ -74,6 +74,7 @@ class ExecutionRecorder:
         execution_id: str,
         node: WorkflowNode,
         node_index: int,
+        visit: int,
         input: dict[str, Any],
         started_at: Any,
     ) -> None:
@@ -94,6 +95,8 @@ class ExecutionRecorder:
         execution_id: str,
         node: WorkflowNode,
         node_index: int,
+        visit: int,
+        attempt: int,
         output: Any,
         next_node_id: str | None,
         ended_at: Any,
@@ -110,6 +113,8 @@ class ExecutionRecorder:
         execution_id: str,
         node: WorkflowNode,
         node_index: int,
+        visit: int,
+        attempt: int,
         error: ErrorInfo,
         handled_by: str | None,
         ended_at: Any,
@@ -119,6 +124,15 @@ class ExecutionRecorder:
             self.execution, row, node_index=node_index, next_node_id=handled_by
         )
         events.emit_executions_update(self.execution, [row])
+
+    def node_attempt_failed(self, **details: Any) -> None:
+        """Not recorded yet: attempts get their rows with the durable runtime (issue 10)."""
+
+    def node_attempt_started(self, **details: Any) -> None:
+        """Not recorded yet: attempts get their rows with the durable runtime (issue 10)."""
+
+    def node_reused(self, **details: Any) -> None:
+        """Not called yet: nothing passes checkpoints before re-run exists (issue 10)."""
 
     def execution_finished(self, *, result: RunResult) -> None:
         """The result is recorded by run() once the root span has ended and spans are complete."""

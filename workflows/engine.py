@@ -16,9 +16,9 @@ Semantics follow c4c's runtime (packages/workflow/src/runtime.ts), with the diff
   followed, as in c4c - plus that node's onError handler if it fails. `waitForAll` (default true):
   every branch must succeed, else the parallel node fails naming the failed branches. With
   `waitForAll: false` the run continues after the first branch succeeds; the other branches keep
-  running (Python threads cannot be stopped), their node runs are still reported and their outputs
-  kept per node, but they no longer merge into the variables the rest of the run sees, and the run
-  waits for them before it finishes so that nothing is reported after execution_finished.
+  running, their node runs are still reported and their outputs kept per node, but they no longer
+  merge into the variables the rest of the run sees, and the run waits for them before it
+  finishes so that nothing is reported after execution_finished.
 - sequential: passes through to its next node. trigger: records the event data the run was
   started with (`trigger_event`, or the run input when started by hand) as its output.
 - A failed node with `onError` continues at the handler node; the failure is then available as
@@ -27,42 +27,68 @@ Semantics follow c4c's runtime (packages/workflow/src/runtime.ts), with the diff
 - More than `max_steps` node runs (settings.C4C_MAX_STEPS, default 10000) fail the run; this is not
   a node failure, so onError cannot loop past it.
 
+Durability (workflows/README.md has the whole contract):
+
+- retry (workflows.retry): a procedure node's failed attempt is tried again after a backoff, up to
+  maxAttempts; contract errors (ProcedureInputError, ProcedureOutputError) and names in
+  nonRetryableErrors fail at once. Only the final outcome goes to onError.
+- timeoutMs on a procedure node fails the attempt with TimeoutError (then retry and onError apply);
+  timeoutMs on the definition fails the run with TimeoutError, whatever handlers exist.
+- control (workflows.context.RunControl): cancel stops every attempt in flight and every wait;
+  the run ends "cancelled" with CancelledError. When a run can be stopped (a control or a time
+  limit), procedures run on procedure threads (workflows.attempts) so the walking thread never
+  waits past the stop; otherwise they run on the calling thread, as nothing could stop them.
+- checkpoints (workflows.checkpoints): a resumed run replays the node runs recorded as done
+  without running or reporting them, and runs an interrupted one again as a new attempt.
+
 Workflow failures never raise: run_workflow returns a failed RunResult. Exceptions raised by the
 observer do propagate, because a run that cannot be recorded must not carry on unseen.
 """
 
 import contextvars
+import functools
 import itertools
 import json
 import threading
+import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode, format_trace_id
 
+from .attempts import run_attempt
+from .checkpoints import DONE, Checkpoint, index_checkpoints
 from .conf import app_settings
+from .context import AttemptSignal, ProcedureContext, RunControl
 from .definitions import WorkflowDefinition, WorkflowNode
 from .errors import (
+    CancelledError,
     MaxStepsExceeded,
     NodeNotFound,
     ParallelBranchError,
+    ProcedureInputError,
     ProcedureNotFound,
+    ProcedureOutputError,
     WorkflowError,
 )
 from .expressions import evaluate
-from .observer import ErrorInfo, RunObserver, RunResult
-from .registry import ProcedureRegistry, procedure_registry
+from .observer import ErrorInfo, RunObserver, RunResult, RunStatus
+from .registry import Procedure, ProcedureRegistry, procedure_registry
+from .retry import RetryPolicy
 from .templates import has_templates, render
 
 MAX_ATTRIBUTE_CHARS = 4096
 
 TRACER_NAME = "c4c.workflows"
+
+# A broken contract fails the same way every time; a cancel is not a failure to try again.
+NEVER_RETRIED = (ProcedureInputError, ProcedureOutputError, ProcedureNotFound, CancelledError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +112,17 @@ def run_workflow(
     registry: ProcedureRegistry | None = None,
     max_steps: int | None = None,
     trigger_event: dict[str, Any] | None = None,
+    control: RunControl | None = None,
+    checkpoints: Iterable[Checkpoint] = (),
+    started_at: datetime | None = None,
 ) -> RunResult:
-    """Run `definition` to the end on the calling thread and return how it went."""
+    """Run `definition` to the end on the calling thread and return how it went.
+
+    `control` lets the caller cancel the run from another thread. `checkpoints` are what an
+    earlier run of this execution recorded (resume) or what another execution's nodes produced
+    (re-run from a node, marked reused). `started_at` is when the execution first started: a
+    resumed run's result and its workflow timeout count from it.
+    """
     run = _Run(
         definition,
         dict(input or {}),
@@ -96,6 +131,9 @@ def run_workflow(
         registry=registry if registry is not None else procedure_registry(),
         max_steps=_resolve_max_steps(max_steps),
         trigger_event=trigger_event,
+        control=control,
+        checkpoints=index_checkpoints(checkpoints),
+        started_at=started_at,
     )
     try:
         return run.execute()
@@ -146,6 +184,16 @@ def _procedure_attributes(node_input: Any, output: dict[str, Any]) -> dict[str, 
     }
 
 
+def _retryable(policy: RetryPolicy, attempt: int, exc: Exception) -> bool:
+    if attempt >= policy.max_attempts:
+        return False
+    return not isinstance(exc, NEVER_RETRIED) and not policy.excludes(exc)
+
+
+def _node_timeout(node: WorkflowNode) -> TimeoutError:
+    return TimeoutError(f"Node {node.id} timed out after {node.timeout_ms} ms")
+
+
 class _NodeFailed(Exception):
     """A node failed and had no onError handler: its branch, or the run, fails with `error`."""
 
@@ -157,6 +205,14 @@ class _NodeFailed(Exception):
 
 class _RunAborted(_NodeFailed):
     """The run must stop whatever handlers exist (too many steps, a missing node)."""
+
+
+class _RunStopped(_RunAborted):
+    """Cancelled by the run's control, or past the workflow timeout: the node in flight fails."""
+
+    def __init__(self, error: ErrorInfo, cause: BaseException, status: RunStatus) -> None:
+        super().__init__(error, cause)
+        self.status = status
 
 
 class _ObserverFailed(Exception):
@@ -175,6 +231,15 @@ class _Branches:
     statuses: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(slots=True)
+class _Step:
+    """One node run: its place in the walk, its visit of the node, the attempt in progress."""
+
+    index: int
+    visit: int
+    attempt: int = 1
+
+
 class _Run:
     def __init__(
         self,
@@ -186,6 +251,9 @@ class _Run:
         registry: ProcedureRegistry,
         max_steps: int,
         trigger_event: dict[str, Any] | None,
+        control: RunControl | None,
+        checkpoints: dict[tuple[str, int], Checkpoint],
+        started_at: datetime | None,
     ) -> None:
         self.definition = definition
         self.input = input
@@ -194,6 +262,11 @@ class _Run:
         self.registry = registry
         self.max_steps = max_steps
         self.trigger_event = trigger_event
+        self.control = control
+        self.checkpoints = checkpoints
+        self.started_at = started_at
+        # time.monotonic() at which the workflow timeout fails the run; set when the run starts.
+        self.deadline: float | None = None
         self.nodes = {node.id: node for node in definition.nodes}
         self.templated = frozenset(
             node.id
@@ -203,6 +276,7 @@ class _Run:
         self.variables: dict[str, Any] = {**definition.variables, **input}
         self.outputs: dict[str, Any] = {}
         self.nodes_executed: list[str] = []
+        self.visits: dict[str, int] = {}
         self.stragglers: list[Future[None]] = []
         self.lock = threading.Lock()
         self.steps = itertools.count()
@@ -216,9 +290,14 @@ class _Run:
 
     def execute(self) -> RunResult:
         definition = self.definition
-        started_at = _now()
+        now = _now()
+        started_at = self.started_at or now
+        if definition.timeout_ms is not None:
+            elapsed = (now - started_at).total_seconds()
+            self.deadline = time.monotonic() + definition.timeout_ms / 1000 - elapsed
         active = trace.get_current_span().get_span_context()
         error: ErrorInfo | None = None
+        status: RunStatus = "completed"
         with self.tracer.start_as_current_span(
             "workflow.execute",
             context=otel_context.Context(),
@@ -242,8 +321,11 @@ class _Run:
             )
             try:
                 self._walk(definition.start_node)
+            except _RunStopped as stopped:
+                error, status = stopped.error, stopped.status
+                root.record_exception(stopped.cause)
             except _NodeFailed as failed:
-                error = failed.error
+                error, status = failed.error, "failed"
                 root.record_exception(failed.cause)
             finally:
                 self._join_stragglers()
@@ -251,7 +333,7 @@ class _Run:
             result = RunResult(
                 execution_id=self.execution_id,
                 workflow_id=definition.id,
-                status="failed" if error else "completed",
+                status=status,
                 started_at=started_at,
                 ended_at=ended_at,
                 outputs=dict(self.outputs),
@@ -296,17 +378,26 @@ class _Run:
         if node is None:
             exc = NodeNotFound(f"Node {node_id} not found in workflow")
             raise _RunAborted(error_info(exc), exc)
+        self._check_stopped()
         index = next(self.steps)
         if index >= self.max_steps:
-            exc = MaxStepsExceeded(
+            too_many = MaxStepsExceeded(
                 f"Workflow {self.definition.id} stopped: more than {self.max_steps} node runs "
                 f"(the maximum) - does it loop without end?"
             )
-            raise _RunAborted(error_info(exc), exc)
+            raise _RunAborted(error_info(too_many), too_many)
         with self.lock:
             self.nodes_executed.append(node_id)
+            visit = self.visits[node_id] = self.visits.get(node_id, 0) + 1
             if branches is None:
                 self.current = (node_id, index, len(self.nodes_executed))
+        checkpoint = self.checkpoints.get((node_id, visit)) if self.checkpoints else None
+        if checkpoint is not None and checkpoint.status in DONE and node.type != "parallel":
+            return self._replay(node, index, checkpoint, branches)
+        step = _Step(index, visit)
+        # A parallel node recorded as done walks its branches again (their checkpoints rebuild
+        # the variables) but reports nothing itself: it is already recorded.
+        quiet = checkpoint is not None and checkpoint.status in DONE
         attributes = {**self.span_base, "node.id": node.id, "node.type": node.type}
         if node.procedure_name:
             attributes["node.procedure"] = node.procedure_name
@@ -321,65 +412,161 @@ class _Run:
                 node_input = self._node_input(node)
             except Exception as exc:
                 failure, node_input = exc, dict(node.config)
-            self._notify(
-                self.observer.node_started,
-                execution_id=self.execution_id,
-                node=node,
-                node_index=index,
-                input=node_input,
-                started_at=_now(),
-            )
-            if failure is None:
-                try:
-                    output, next_id = self._execute(node, node_input, branches)
-                except (_RunAborted, _ObserverFailed):
-                    raise
-                except Exception as exc:
-                    failure = exc
+            try:
+                self._begin(node, step, node_input, checkpoint)
+                if failure is None:
+                    output, next_id = self._execute(node, node_input, branches, step)
+            except _RunStopped as stopped:
+                if not quiet:
+                    self._failed(span, node, step, stopped.error, stopped.cause, None)
+                raise
+            except (_RunAborted, _ObserverFailed):
+                raise
+            except Exception as exc:
+                failure = exc
             if failure is None:
                 if span.is_recording():
-                    done = {"node.status": "completed"}
+                    done: dict[str, Any] = {"node.status": "completed"}
                     if node.type == "procedure":
                         done = {**_procedure_attributes(node_input, output), **done}
                     if next_id is not None:
                         done["node.next"] = next_id
+                    if step.attempt > 1:
+                        done["node.attempt"] = step.attempt
                     span.set_attributes(done)
                 span.set_status(Status(StatusCode.OK))
-                self._notify(
-                    self.observer.node_completed,
-                    execution_id=self.execution_id,
-                    node=node,
-                    node_index=index,
-                    output=output,
-                    next_node_id=next_id,
-                    ended_at=_now(),
-                )
+                if not quiet:
+                    self._notify(
+                        self.observer.node_completed,
+                        execution_id=self.execution_id,
+                        node=node,
+                        node_index=index,
+                        visit=visit,
+                        attempt=step.attempt,
+                        output=output,
+                        next_node_id=next_id,
+                        ended_at=_now(),
+                    )
                 return next_id, False
             error = error_info(failure)
-            failed = {"node.status": "failed", "node.error": error.message}
             if node.type == "procedure" and span.is_recording():
-                failed["procedure.input"] = _attribute_json(node_input)
-            span.set_attributes(failed)
-            span.record_exception(failure)
-            span.set_status(Status(StatusCode.ERROR, error.message))
-            self._notify(
-                self.observer.node_failed,
-                execution_id=self.execution_id,
-                node=node,
-                node_index=index,
-                error=error,
-                handled_by=node.on_error,
-                ended_at=_now(),
-            )
+                span.set_attribute("procedure.input", _attribute_json(node_input))
+            if quiet:
+                span.set_status(Status(StatusCode.ERROR, error.message))
+            else:
+                self._failed(span, node, step, error, failure, node.on_error)
         if node.on_error is None:
             raise _NodeFailed(error, failure)
+        self._set_error(node, error)
+        return node.on_error, True
+
+    def _begin(
+        self,
+        node: WorkflowNode,
+        step: _Step,
+        node_input: dict[str, Any],
+        checkpoint: Checkpoint | None,
+    ) -> None:
+        """Report the node run's start; a resumed one waits out its backoff, then a new attempt."""
+        if checkpoint is None:
+            self._notify(
+                self.observer.node_started,
+                execution_id=self.execution_id,
+                node=node,
+                node_index=step.index,
+                visit=step.visit,
+                input=node_input,
+                started_at=_now(),
+            )
+            return
+        if checkpoint.reused:
+            self._reused(node, step.index, checkpoint)
+        if checkpoint.status in DONE:
+            return
+        step.attempt = checkpoint.attempt  # the last attempt, until the next one starts
+        if checkpoint.retry_at is not None and checkpoint.status == "waiting":
+            self._wait_until(checkpoint.retry_at)
+        step.attempt += 1
+        self._attempt_started(node, step)
+
+    def _failed(
+        self,
+        span: trace.Span,
+        node: WorkflowNode,
+        step: _Step,
+        error: ErrorInfo,
+        cause: BaseException,
+        handled_by: str | None,
+    ) -> None:
+        failed: dict[str, Any] = {"node.status": "failed", "node.error": error.message}
+        if step.attempt > 1:
+            failed["node.attempt"] = step.attempt
+        span.set_attributes(failed)
+        span.record_exception(cause)
+        span.set_status(Status(StatusCode.ERROR, error.message))
+        self._notify(
+            self.observer.node_failed,
+            execution_id=self.execution_id,
+            node=node,
+            node_index=step.index,
+            visit=step.visit,
+            attempt=step.attempt,
+            error=error,
+            handled_by=handled_by,
+            ended_at=_now(),
+        )
+
+    def _replay(
+        self,
+        node: WorkflowNode,
+        index: int,
+        checkpoint: Checkpoint,
+        branches: _Branches | None,
+    ) -> tuple[str | None, bool]:
+        """Follow a node run recorded as done, without running it."""
+        if checkpoint.reused:
+            self._reused(node, index, checkpoint)
+        if checkpoint.status == "failed":
+            error = checkpoint.error or ErrorInfo(name="WorkflowError", message="failed")
+            if node.on_error is None:
+                raise _NodeFailed(error, WorkflowError(error.message))
+            self._set_error(node, error)
+            return node.on_error, True
+        output = checkpoint.output
+        if node.type in ("procedure", "trigger"):
+            self._keep_output(node.id, output, branches)
+        if node.type == "condition":
+            branch = output.get("branch") if isinstance(output, dict) else None
+            return branch, False
+        return (node.next_ids[0] if node.next_ids else None), False
+
+    def _reused(self, node: WorkflowNode, index: int, checkpoint: Checkpoint) -> None:
+        self._notify(
+            self.observer.node_reused,
+            execution_id=self.execution_id,
+            node=node,
+            node_index=index,
+            checkpoint=checkpoint,
+        )
+
+    def _attempt_started(self, node: WorkflowNode, step: _Step) -> None:
+        self._notify(
+            self.observer.node_attempt_started,
+            execution_id=self.execution_id,
+            node=node,
+            node_index=step.index,
+            visit=step.visit,
+            attempt=step.attempt,
+            started_at=_now(),
+        )
+
+    def _set_error(self, node: WorkflowNode, error: ErrorInfo) -> None:
         with self.lock:
             self.variables["error"] = {
                 "nodeId": node.id,
                 "name": error.name,
                 "message": error.message,
             }
-        return node.on_error, True
 
     @staticmethod
     def _notify(hook: Any, **kwargs: Any) -> None:
@@ -387,6 +574,36 @@ class _Run:
             hook(**kwargs)
         except Exception as exc:
             raise _ObserverFailed(exc) from exc
+
+    def _stopped(self, reason: BaseException) -> _RunStopped:
+        status: RunStatus = "cancelled" if isinstance(reason, CancelledError) else "failed"
+        return _RunStopped(error_info(reason), reason, status)
+
+    def _workflow_timeout(self) -> TimeoutError:
+        return TimeoutError(
+            f"Workflow {self.definition.id} timed out after {self.definition.timeout_ms} ms"
+        )
+
+    def _check_stopped(self) -> None:
+        if self.control is not None and self.control.cancelled:
+            raise self._stopped(self.control.error())
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            raise self._stopped(self._workflow_timeout())
+
+    def _wait_until(self, due: datetime) -> None:
+        """Sleep until `due`, waking at once on cancel; the workflow timeout cuts it short."""
+        seconds = (due - _now()).total_seconds()
+        cut_short = self.deadline is not None and self.deadline - time.monotonic() < seconds
+        if cut_short and self.deadline is not None:
+            seconds = self.deadline - time.monotonic()
+        if seconds > 0:
+            if self.control is not None:
+                self.control.wait(seconds)
+            else:
+                time.sleep(seconds)
+        self._check_stopped()
+        if cut_short:
+            raise self._stopped(self._workflow_timeout())
 
     def _node_input(self, node: WorkflowNode) -> dict[str, Any]:
         if node.type == "procedure":
@@ -416,11 +633,12 @@ class _Run:
         node: WorkflowNode,
         node_input: dict[str, Any],
         branches: _Branches | None,
+        step: _Step,
     ) -> tuple[Any, str | None]:
         following = node.next_ids[0] if node.next_ids else None
         match node.type:
             case "procedure":
-                return self._procedure(node, node_input, branches), following
+                return self._procedure(node, node_input, branches, step), following
             case "condition":
                 return self._condition(node)
             case "parallel":
@@ -443,6 +661,7 @@ class _Run:
         node: WorkflowNode,
         node_input: dict[str, Any],
         branches: _Branches | None,
+        step: _Step,
     ) -> dict[str, Any]:
         name = node.procedure_name
         if not name:
@@ -450,10 +669,84 @@ class _Run:
         proc = self.registry.get(name)
         if proc is None:
             raise ProcedureNotFound(f"Procedure {name} not found in registry")
-        with self.tracer.start_as_current_span(proc.name, attributes={"procedure.name": proc.name}):
-            output = proc.invoke(node_input)
+        policy = node.retry or self.definition.retry
+        while True:
+            try:
+                output = self._attempt(node, proc, node_input, step)
+                break
+            except _RunStopped:
+                raise
+            except Exception as exc:
+                if policy is None or not _retryable(policy, step.attempt, exc):
+                    raise
+                failed_at = _now()
+                retry_at = failed_at + timedelta(milliseconds=policy.delay_ms(step.attempt))
+                self._notify(
+                    self.observer.node_attempt_failed,
+                    execution_id=self.execution_id,
+                    node=node,
+                    node_index=step.index,
+                    visit=step.visit,
+                    attempt=step.attempt,
+                    error=error_info(exc),
+                    ended_at=failed_at,
+                    retry_at=retry_at,
+                )
+                self._wait_until(retry_at)
+                step.attempt += 1
+                self._attempt_started(node, step)
         self._keep_output(node.id, output, branches)
         return output
+
+    def _attempt(
+        self,
+        node: WorkflowNode,
+        proc: Procedure,
+        node_input: dict[str, Any],
+        step: _Step,
+    ) -> dict[str, Any]:
+        """One call of the procedure, as its own span; stoppable when anything can stop it."""
+        span_attributes: dict[str, str | int] = {
+            "procedure.name": proc.name,
+            "procedure.attempt": step.attempt,
+        }
+        if self.control is None and self.deadline is None and node.timeout_ms is None:
+            context = ProcedureContext(
+                execution_id=self.execution_id,
+                node_id=node.id,
+                attempt=step.attempt,
+                visit=step.visit,
+            )
+            with self.tracer.start_as_current_span(proc.name, attributes=span_attributes):
+                return proc.invoke(node_input, context)
+        signal = AttemptSignal()
+        context = ProcedureContext(
+            execution_id=self.execution_id,
+            node_id=node.id,
+            attempt=step.attempt,
+            visit=step.visit,
+            signal=signal,
+        )
+        # The earlier of the node's and the workflow's deadline; only the workflow's stops the run.
+        deadline, run_deadline = self.deadline, True
+        if node.timeout_ms is not None:
+            node_deadline = time.monotonic() + node.timeout_ms / 1000
+            if deadline is None or node_deadline <= deadline:
+                deadline, run_deadline = node_deadline, False
+        expired = self._workflow_timeout if run_deadline else functools.partial(_node_timeout, node)
+        try:
+            with self.tracer.start_as_current_span(proc.name, attributes=span_attributes):
+                return run_attempt(
+                    functools.partial(proc.invoke, node_input, context),
+                    signal,
+                    control=self.control,
+                    deadline=deadline,
+                    expired=expired,
+                )
+        except Exception as exc:
+            if exc is signal.reason and (run_deadline or isinstance(exc, CancelledError)):
+                raise self._stopped(exc) from None
+            raise
 
     def _condition(self, node: WorkflowNode) -> tuple[dict[str, Any], str | None]:
         config = node.config

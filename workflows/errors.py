@@ -44,6 +44,10 @@ class NodeNotFound(WorkflowError):
     pass
 
 
+class CancelledError(WorkflowError):
+    """The run's owner cancelled it (RunControl.cancel): the run ends cancelled, not in onError."""
+
+
 class DuplicateDefinition(Exception):
     """Two places define the same procedure name or workflow id."""
 

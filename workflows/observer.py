@@ -1,7 +1,15 @@
 """What the engine reports while it runs, so that whoever records a run needs no engine internals.
 
-The engine calls these hooks in order (execution_started, then per node node_started followed by
-node_completed or node_failed, then execution_finished). Parallel branches call node hooks from
+The engine calls these hooks in order: execution_started; per node run, node_started, then for
+each retry node_attempt_failed (before the backoff wait, with the due time) and
+node_attempt_started (after it), then node_completed or node_failed once, when the node is done;
+execution_finished last. A node run is identified by (node id, visit): the visit is the nth time
+the run reached that node (loops), and it keys the checkpoints a resumed run is given
+(workflows.checkpoints). Attempts count from 1 within a node run.
+
+A resumed run (run_workflow with checkpoints) reports nothing for the node runs it replays; an
+interrupted node run continues with node_attempt_started (attempt N+1, no node_started), and a
+checkpoint marked reused is reported through node_reused. Parallel branches call node hooks from
 worker threads, so an observer must be thread-safe. An exception raised by an observer hook aborts
 the run: recording is part of running, not an afterthought.
 
@@ -13,11 +21,16 @@ same id (32 hex digits, "" when tracing is off).
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from .definitions import WorkflowDefinition, WorkflowNode
 
-RunStatus = Literal["completed", "failed"]
+if TYPE_CHECKING:
+    from .checkpoints import Checkpoint
+
+# cancelled: the RunControl was cancelled (error CancelledError). A workflow timeout is "failed"
+# with TimeoutError.
+RunStatus = Literal["completed", "failed", "cancelled"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +78,39 @@ class RunObserver(Protocol):
         execution_id: str,
         node: WorkflowNode,
         node_index: int,
+        visit: int,
         input: dict[str, Any],
         started_at: datetime,
-    ) -> None: ...
+    ) -> None:
+        """A new node run begins with its attempt 1."""
+
+    def node_attempt_failed(
+        self,
+        *,
+        execution_id: str,
+        node: WorkflowNode,
+        node_index: int,
+        visit: int,
+        attempt: int,
+        error: ErrorInfo,
+        ended_at: datetime,
+        retry_at: datetime,
+    ) -> None:
+        """Attempt `attempt` failed and attempt+1 is due at `retry_at`; called before the wait,
+        so that a run resumed during the wait can wait only what is left of it."""
+
+    def node_attempt_started(
+        self,
+        *,
+        execution_id: str,
+        node: WorkflowNode,
+        node_index: int,
+        visit: int,
+        attempt: int,
+        started_at: datetime,
+    ) -> None:
+        """Attempt `attempt` (> 1) of the node run begins: after a backoff wait, or in a resumed
+        run for the node run that was interrupted (running, or waiting for its retry)."""
 
     def node_completed(
         self,
@@ -75,10 +118,13 @@ class RunObserver(Protocol):
         execution_id: str,
         node: WorkflowNode,
         node_index: int,
+        visit: int,
+        attempt: int,
         output: Any,
         next_node_id: str | None,
         ended_at: datetime,
-    ) -> None: ...
+    ) -> None:
+        """The node run is done; `attempt` is the attempt that succeeded."""
 
     def node_failed(
         self,
@@ -86,10 +132,24 @@ class RunObserver(Protocol):
         execution_id: str,
         node: WorkflowNode,
         node_index: int,
+        visit: int,
+        attempt: int,
         error: ErrorInfo,
         handled_by: str | None,
         ended_at: datetime,
-    ) -> None: ...
+    ) -> None:
+        """The node run failed for good (retries spent, not retryable, timed out with no retry
+        left, or stopped by a cancel or the workflow timeout); the run goes to `handled_by`."""
+
+    def node_reused(
+        self,
+        *,
+        execution_id: str,
+        node: WorkflowNode,
+        node_index: int,
+        checkpoint: "Checkpoint",
+    ) -> None:
+        """A checkpoint marked reused was replayed: the node did not run in this execution."""
 
     def execution_finished(self, *, result: RunResult) -> None: ...
 

@@ -1,5 +1,6 @@
 """Fixtures for engine tests: a recording observer, a registry with test procedures, spans."""
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
@@ -11,6 +12,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from pydantic import BaseModel
 
+from workflows.context import ProcedureContext
 from workflows.definitions import WorkflowDefinition
 from workflows.engine import run_workflow
 from workflows.observer import RunResult
@@ -58,6 +60,16 @@ def _test_registry() -> ProcedureRegistry:
         time.sleep(data.ms / 1000)
         raise ValueError(f"failed after {data.ms} ms")
 
+    @procedure("test.ctx_sleep", registry=registry)
+    def ctx_sleep(data: Ms, ctx: ProcedureContext) -> Ms:
+        ctx.sleep(data.ms / 1000)
+        return Ms(ms=data.ms)
+
+    @procedure("test.async_sleep", registry=registry)
+    async def async_sleep(data: Ms) -> Ms:
+        await asyncio.sleep(data.ms / 1000)
+        return Ms(ms=data.ms)
+
     return registry
 
 
@@ -69,6 +81,15 @@ def observer() -> RecordingObserver:
 @pytest.fixture(scope="session")
 def test_registry() -> ProcedureRegistry:
     return _test_registry()
+
+
+@pytest.fixture
+def registry(test_registry: ProcedureRegistry) -> ProcedureRegistry:
+    """The test procedures plus those a test defines itself (closures over its own counters)."""
+    own = ProcedureRegistry()
+    for proc in test_registry.all():
+        own.register(proc)
+    return own
 
 
 Runner = Callable[..., RunResult]

@@ -65,6 +65,15 @@ class RecordingObserver:
     def node_failed(self, **kwargs: Any) -> None:
         self._record("node_failed", kwargs)
 
+    def node_attempt_failed(self, **kwargs: Any) -> None:
+        self._record("node_attempt_failed", kwargs)
+
+    def node_attempt_started(self, **kwargs: Any) -> None:
+        self._record("node_attempt_started", kwargs)
+
+    def node_reused(self, **kwargs: Any) -> None:
+        self._record("node_reused", kwargs)
+
     def execution_finished(self, **kwargs: Any) -> None:
         self._record("execution_finished", kwargs)
 
@@ -85,6 +94,12 @@ class RecordingObserver:
     def failure(self, node_id: str) -> Any:
         return next(kw for h, kw in self.node_events(node_id) if h == "node_failed")
 
+    def node_hooks(self, node_id: str) -> list[str]:
+        return [hook for hook, _ in self.node_events(node_id)]
+
+    def calls_of(self, hook: str) -> list[dict[str, Any]]:
+        return [kw for h, kw in self.calls if h == hook]
+
 
 def chain(*nodes: dict[str, Any], workflow_id: str = "wf", **extra: Any) -> dict[str, Any]:
     """A c4c JSON definition whose nodes run in the given order unless they say otherwise."""
@@ -101,6 +116,23 @@ def chain(*nodes: dict[str, Any], workflow_id: str = "wf", **extra: Any) -> dict
         "nodes": linked,
         **extra,
     }
+
+
+class Background:
+    """A run on a thread of its own, so that a test can stop it and time how fast it returns."""
+
+    def __init__(self, target: Callable[[], RunResult]) -> None:
+        self.result: RunResult | None = None
+        self.thread = threading.Thread(target=self._run, args=(target,), daemon=True)
+        self.thread.start()
+
+    def _run(self, target: Callable[[], RunResult]) -> None:
+        self.result = target()
+
+    def join(self, timeout: float) -> RunResult | None:
+        """The result, or None when the run has not returned within `timeout` seconds."""
+        self.thread.join(timeout)
+        return self.result
 
 
 def run_concurrently(

@@ -1,0 +1,167 @@
+"""Cancelling a run through its RunControl stops the work, not only the record of it."""
+
+import asyncio
+import threading
+import time
+
+from pydantic import BaseModel
+
+from workflows.context import ProcedureContext, RunControl
+from workflows.registry import procedure
+
+from .helpers import Background, chain
+
+RETURNS_WITHIN_S = 1.0
+
+
+class Ms(BaseModel):
+    ms: int = 0
+
+
+def _cancel_after(control: RunControl, seconds: float) -> float:
+    time.sleep(seconds)
+    control.cancel()
+    return time.monotonic()
+
+
+def test_an_async_procedure_is_cancelled(run, registry) -> None:
+    cancelled = threading.Event()
+
+    @procedure("t.async_wait", registry=registry)
+    async def async_wait(data: Ms) -> Ms:
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return data
+
+    control = RunControl()
+    background = Background(
+        lambda: run(
+            chain({"id": "w", "procedureName": "t.async_wait"}), control=control, registry=registry
+        )
+    )
+    cancelled_at = _cancel_after(control, 0.2)
+    result = background.join(RETURNS_WITHIN_S)
+    assert result is not None
+    assert result.status == "cancelled"
+    assert cancelled.wait(RETURNS_WITHIN_S), "the task was not cancelled"
+    assert time.monotonic() - cancelled_at < RETURNS_WITHIN_S
+
+
+def test_cancel_reaches_every_parallel_branch(run, observer) -> None:
+    control = RunControl()
+    definition = chain(
+        {"id": "fan", "type": "parallel", "config": {"branches": ["a", "b"]}, "next": "after"},
+        {"id": "a", "procedureName": "test.ctx_sleep", "config": {"ms": 60_000}, "next": None},
+        {"id": "b", "procedureName": "test.async_sleep", "config": {"ms": 60_000}, "next": None},
+        {"id": "after", "type": "sequential"},
+    )
+    background = Background(lambda: run(definition, control=control))
+    cancelled_at = _cancel_after(control, 0.2)
+    result = background.join(RETURNS_WITHIN_S)
+    assert result is not None
+    assert time.monotonic() - cancelled_at < RETURNS_WITHIN_S
+    assert result.status == "cancelled"
+    assert {observer.failure(n)["error"].name for n in ("fan", "a", "b")} == {"CancelledError"}
+    assert "after" not in result.nodes_executed
+    assert observer.branch_threads_finished == 2
+
+
+def test_cancel_ends_a_backoff_wait(run, registry) -> None:
+    @procedure("t.down", registry=registry)
+    def down(data: Ms) -> Ms:
+        raise ConnectionError("down")
+
+    control = RunControl()
+    retry = {"maxAttempts": 3, "initialIntervalMs": 60_000}
+    background = Background(
+        lambda: run(
+            chain({"id": "call", "procedureName": "t.down", "retry": retry}),
+            control=control,
+            registry=registry,
+        )
+    )
+    cancelled_at = _cancel_after(control, 0.2)
+    result = background.join(RETURNS_WITHIN_S)
+    assert result is not None
+    assert time.monotonic() - cancelled_at < RETURNS_WITHIN_S
+    assert result.status == "cancelled"
+
+
+def test_a_cancelled_run_does_not_go_to_on_error(run, observer) -> None:
+    control = RunControl()
+    definition = chain(
+        {"id": "slow", "procedureName": "test.ctx_sleep", "config": {"ms": 60_000}, "onError": "h"},
+        {"id": "h", "procedureName": "custom.log", "config": {"message": "handled"}},
+    )
+    background = Background(lambda: run(definition, control=control))
+    _cancel_after(control, 0.1)
+    result = background.join(RETURNS_WITHIN_S)
+    assert result is not None
+    assert result.status == "cancelled"
+    assert result.nodes_executed == ["slow"]
+
+
+def test_a_run_cancelled_before_it_starts_runs_nothing(run, observer) -> None:
+    control = RunControl()
+    control.cancel("Cancelled while queued")
+    result = run(chain({"id": "a", "procedureName": "custom.noop"}), control=control)
+    assert (result.status, result.error.message) == ("cancelled", "Cancelled while queued")
+    assert observer.hooks == ["execution_started", "execution_finished"]
+
+
+def test_a_cooperative_procedure_sees_the_signal(run, registry) -> None:
+    seen: list[str] = []
+    called_back = threading.Event()
+
+    @procedure("t.polls", registry=registry)
+    def polls(data: Ms, ctx: ProcedureContext) -> Ms:
+        ctx.on_cancel(called_back.set)
+        while not ctx.cancelled:
+            time.sleep(0.01)
+        try:
+            ctx.raise_if_cancelled()
+        except Exception as exc:
+            seen.append(type(exc).__name__)
+            raise
+        return data
+
+    control = RunControl()
+    background = Background(
+        lambda: run(
+            chain({"id": "p", "procedureName": "t.polls"}), control=control, registry=registry
+        )
+    )
+    _cancel_after(control, 0.1)
+    assert background.join(RETURNS_WITHIN_S) is not None
+    assert called_back.wait(RETURNS_WITHIN_S)
+    deadline = time.monotonic() + RETURNS_WITHIN_S
+    while not seen and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert seen == ["CancelledError"]
+
+
+def test_a_late_result_of_a_cancelled_attempt_is_dropped(run, observer, registry) -> None:
+    release = threading.Event()
+
+    @procedure("t.ignores", registry=registry)
+    def ignores(data: Ms) -> Ms:
+        release.wait(5)
+        return data
+
+    control = RunControl()
+    background = Background(
+        lambda: run(
+            chain({"id": "i", "procedureName": "t.ignores"}), control=control, registry=registry
+        )
+    )
+    _cancel_after(control, 0.1)
+    result = background.join(RETURNS_WITHIN_S)
+    release.set()
+    time.sleep(0.05)
+    assert result is not None
+    assert result.status == "cancelled"
+    assert observer.node_hooks("i") == ["node_started", "node_failed"]
+    assert result.outputs == {}

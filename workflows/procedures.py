@@ -3,17 +3,19 @@
 data.fetch reads from a deterministic in-process catalogue (no network: the engine package does no
 I/O and the examples must run the same everywhere); an app that needs real HTTP registers its own
 procedure. custom.delay honours settings.C4C_DELAY_SCALE (default 1.0) so tests and demos can
-run the long example quickly.
+run the long example quickly; it waits with ctx.sleep, so a cancel or a timeout ends it at once.
+custom.flaky fails its first `failTimes` attempts, for retry demos: it counts by ctx.attempt, which
+a resumed run continues, so it needs no state of its own.
 """
 
-import asyncio
 import logging
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, PlainValidator, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from .conf import app_settings
+from .context import ProcedureContext
 from .registry import procedure
 
 logger = logging.getLogger("workflows.custom.log")
@@ -87,14 +89,39 @@ class DelayOutput(BaseModel):
 
 @procedure(
     "custom.delay",
-    description="Wait a while (async), to make runs long enough to watch live.",
+    description="Wait a while, to make runs long enough to watch live; stops at once on cancel.",
     category="custom",
-    tags=("timing", "async"),
+    tags=("timing",),
 )
-async def delay(data: DelayInput) -> DelayOutput:
-    scale = app_settings.C4C_DELAY_SCALE
-    await asyncio.sleep(data.ms * scale / 1000)
+def delay(data: DelayInput, ctx: ProcedureContext) -> DelayOutput:
+    ctx.sleep(data.ms * app_settings.C4C_DELAY_SCALE / 1000)
     return DelayOutput(delayed_ms=data.ms)
+
+
+class FlakyInput(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    fail_times: int = Field(
+        default=2, ge=0, le=100, alias="failTimes", description="How many first attempts fail."
+    )
+
+
+class FlakyOutput(BaseModel):
+    attempt: int
+
+
+@procedure(
+    "custom.flaky",
+    description="Fail the first failTimes attempts with ConnectionError, then succeed.",
+    category="custom",
+    tags=("retry", "example"),
+)
+def flaky(data: FlakyInput, ctx: ProcedureContext) -> FlakyOutput:
+    if ctx.attempt <= data.fail_times:
+        raise ConnectionError(
+            f"custom.flaky: attempt {ctx.attempt} fails ({data.fail_times} planned failures)"
+        )
+    return FlakyOutput(attempt=ctx.attempt)
 
 
 class NoInput(BaseModel):

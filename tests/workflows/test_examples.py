@@ -95,3 +95,20 @@ def test_failing_workflow_fails_naming_the_field(run) -> None:
     assert (
         result.error.message == "Input to math.add is invalid: a: Input should be a number, not str"
     )
+
+
+def test_retry_workflow_fails_twice_and_completes_on_the_third_attempt(run, observer) -> None:
+    shipped = _example("retry-workflow")
+    policy = shipped.node("call-flaky").retry
+    assert (policy.max_attempts, policy.initial_interval_ms) == (3, 1000)
+    quick = shipped.to_json_dict()
+    quick["nodes"][1]["retry"]["initialIntervalMs"] = 5  # the shipped waits are 1 s, then 2 s
+    result = run(quick)
+    assert result.status == "completed"
+    assert result.outputs["call-flaky"] == {"attempt": 3}
+    assert result.outputs["report"]["message"] == "The flaky service answered on attempt 3"
+    failed = observer.calls_of("node_attempt_failed")
+    assert [(kw["attempt"], kw["error"].name) for kw in failed] == [
+        (1, "ConnectionError"),
+        (2, "ConnectionError"),
+    ]

@@ -2,6 +2,9 @@
 
 Both tabs show the same depth-first walk of the span tree; doing it once on the server keeps the
 page script small and lets the partials be re-rendered for live updates.
+
+The engine opens one procedure span per attempt under the node's span (`procedure.attempt`), so
+a retried node has one bar per attempt: the rows name the attempt where a node had more than one.
 """
 
 import math
@@ -12,6 +15,7 @@ from ..models import Span
 
 _MIN_BAR_PCT = 0.4
 _TARGET_TICKS = 6
+ATTEMPT_ATTRIBUTE = "procedure.attempt"
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +25,8 @@ class SpanRow:
     offset_pct: float
     width_pct: float
     has_children: bool
+    # The attempt this span ran, when that is worth saying (_shown_attempt), else None.
+    attempt: int | None = None
 
     @property
     def indent_rem(self) -> float:
@@ -76,6 +82,7 @@ def span_rows(spans: Sequence[Span]) -> list[SpanRow]:
         else:
             roots.append(span)
 
+    retried = _retried_parents(children)
     start = min(span.start_time_us for span in spans)
     end = max(span.end_time_us for span in spans)
     total = max(end - start, 1)
@@ -97,10 +104,34 @@ def span_rows(spans: Sequence[Span]) -> list[SpanRow]:
                 offset_pct=round(offset, 3),
                 width_pct=round(max(min(width, 100 - offset), _MIN_BAR_PCT), 3),
                 has_children=bool(kids),
+                attempt=_shown_attempt(span, retried),
             )
         )
         stack.extend((kid, depth + 1) for kid in reversed(kids))
     return rows
+
+
+def _attempt(span: Span) -> int | None:
+    number = span.attributes.get(ATTEMPT_ATTRIBUTE) if isinstance(span.attributes, dict) else None
+    return number if isinstance(number, int) and not isinstance(number, bool) else None
+
+
+def _shown_attempt(span: Span, retried: set[str]) -> int | None:
+    """The span's attempt number if it is worth saying: its node ran more than one attempt here,
+    or this is a later attempt (a resumed run's, whose earlier attempts died with their process)."""
+    number = _attempt(span)
+    if number is None or (number == 1 and span.parent_span_id not in retried):
+        return None
+    return number
+
+
+def _retried_parents(children: dict[str, list[Span]]) -> set[str]:
+    """The spans (nodes) with more than one attempt span under them."""
+    return {
+        parent
+        for parent, kids in children.items()
+        if sum(_attempt(kid) is not None for kid in kids) > 1
+    }
 
 
 def trace_duration_ms(spans: Sequence[Span]) -> float:

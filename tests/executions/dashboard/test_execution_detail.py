@@ -1,7 +1,8 @@
 import json
 from pathlib import Path
 
-from executions.models import Execution
+from executions import store
+from executions.models import Execution, Span
 from executions.templatetags.dashboard import STATUS_GLYPHS
 from tests import factories
 from workflows.observer import ErrorInfo
@@ -152,3 +153,30 @@ def test_status_glyphs_have_one_table_the_page_scripts_read(client, db):
         text = source.read_text()
         copies = [glyph for glyph in STATUS_GLYPHS.values() if len(glyph) == 1 and glyph in text]
         assert not copies, f"{source.name} has its own copy of {copies}"
+
+
+def test_timeline_and_trace_name_each_attempt_of_a_retried_node(client, db):
+    execution = factories.execution(nodes={"add": "completed"}, spans=2)
+    node = Span.objects.get(execution=execution, name="workflow.node.procedure")
+    attempts = [
+        Span(
+            trace_id=node.trace_id,
+            span_id=f"attempt{number}",
+            parent_span_id=node.span_id,
+            name="math.add",
+            kind="INTERNAL",
+            start_time_us=node.start_time_us + number * 100,
+            end_time_us=node.start_time_us + number * 100 + 50,
+            status_code="ERROR" if number == 1 else "OK",
+            attributes={"procedure.name": "math.add", "procedure.attempt": number},
+        )
+        for number in (1, 2)
+    ]
+    store.spans_record(execution=execution, spans=attempts)
+
+    html = client.get(f"/executions/{execution.execution_id}").content.decode()
+
+    assert html.count('class="tl-bar') == 4
+    for number in (1, 2):
+        # Once in the timeline, once in the trace.
+        assert html.count(f'data-attempt="{number}">attempt {number}</span>') == 2

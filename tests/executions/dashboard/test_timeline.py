@@ -72,3 +72,36 @@ def test_axis_ticks_use_round_steps():
     odd = time_axis(37.3)
     assert odd
     assert all(0 <= tick.pct <= 100 for tick in odd)
+
+
+def _attempt(span_id: str, parent: str, start_ms: int, number: int) -> Span:
+    span = _span(span_id, parent, start_ms, start_ms + 5)
+    span.attributes = {"procedure.name": "custom.flaky", "procedure.attempt": number}
+    return span
+
+
+def test_a_retried_node_has_one_row_per_attempt_each_naming_its_attempt():
+    rows = span_rows(
+        [
+            _span("node", "", 0, 100),
+            _attempt("a1", "node", 0, 1),
+            _attempt("a2", "node", 30, 2),
+            _attempt("a3", "node", 90, 3),
+            _span("once", "", 100, 110),
+            _attempt("b1", "once", 100, 1),
+        ]
+    )
+    assert [(row.span.span_id, row.attempt) for row in rows] == [
+        ("node", None),
+        ("a1", 1),
+        ("a2", 2),
+        ("a3", 3),
+        ("once", None),
+        ("b1", None),
+    ]
+
+
+def test_a_later_attempt_alone_still_says_its_number():
+    """A resumed run records only the attempts it ran: attempt 2 alone is still attempt 2."""
+    rows = span_rows([_span("node", "", 0, 10), _attempt("a2", "node", 0, 2)])
+    assert rows[1].attempt == 2

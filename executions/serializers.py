@@ -2,7 +2,7 @@
 
 The API, the SSE payloads and the pages all call these, so a field renamed here is renamed
 everywhere at once. Shapes follow /work/shared/contract (camelCase, ISO times with ms and "Z" for
-executions and nodes, ms-since-epoch numbers for spans).
+executions and nodes, integer ms since the epoch for spans, integer ms durations).
 
 A stored row can hold what this version would never write (an older version's shapes, a lone
 surrogate an input let through): such an execution is shown as a marker that says why
@@ -92,7 +92,8 @@ def node_detail(node: NodeExecution) -> dict[str, Any]:
     if node.ended_at is not None:
         detail["endTime"] = iso_ms(node.ended_at)
     if node.duration_ms is not None:
-        detail["duration"] = node.duration_ms
+        # Integer milliseconds, as c4c sends them (the stored value keeps microseconds).
+        detail["duration"] = round(node.duration_ms)
     if node.input is not None:
         detail["input"] = node.input
     if node.output is not None:
@@ -126,14 +127,17 @@ def execution_summary(execution: Execution, nodes: Iterable[NodeExecution]) -> d
 
 
 def span_json(span: Span) -> dict[str, Any]:
+    """A span as c4c sends it: integer ms since the epoch, and a duration that is their
+    difference (c4c reads both from a millisecond clock). The pages read the stored microseconds."""
+    start_ms, end_ms = span.start_time_us // 1000, span.end_time_us // 1000
     data: dict[str, Any] = {
         "spanId": span.span_id,
         "traceId": span.trace_id,
         "name": span.name,
         "kind": span.kind,
-        "startTime": span.start_time_us / 1000,
-        "endTime": span.end_time_us / 1000,
-        "duration": span.duration_ms,
+        "startTime": start_ms,
+        "endTime": end_ms,
+        "duration": end_ms - start_ms,
         "status": {"code": span.status_code},
         "attributes": span.attributes,
     }

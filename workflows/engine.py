@@ -717,8 +717,10 @@ class _Run:
                 attempt=step.attempt,
                 visit=step.visit,
             )
-            with self.tracer.start_as_current_span(proc.name, attributes=span_attributes):
-                return proc.invoke(node_input, context)
+            with self.tracer.start_as_current_span(proc.name, attributes=span_attributes) as span:
+                output = proc.invoke(node_input, context)
+                span.set_status(Status(StatusCode.OK))
+                return output
         signal = AttemptSignal()
         context = ProcedureContext(
             execution_id=self.execution_id,
@@ -735,14 +737,18 @@ class _Run:
                 deadline, run_deadline = node_deadline, False
         expired = self._workflow_timeout if run_deadline else functools.partial(_node_timeout, node)
         try:
-            with self.tracer.start_as_current_span(proc.name, attributes=span_attributes):
-                return run_attempt(
+            with self.tracer.start_as_current_span(proc.name, attributes=span_attributes) as span:
+                output = run_attempt(
                     functools.partial(proc.invoke, node_input, context),
                     signal,
                     control=self.control,
                     deadline=deadline,
                     expired=expired,
                 )
+                # A failed attempt's span is ERROR (the tracer records the exception); c4c
+                # counts OK spans as successful.
+                span.set_status(Status(StatusCode.OK))
+                return output
         except Exception as exc:
             if exc is signal.reason and (run_deadline or isinstance(exc, CancelledError)):
                 raise self._stopped(exc) from None

@@ -2,7 +2,7 @@
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -10,7 +10,9 @@ from pydantic import (
     Field,
     ValidationError,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -47,8 +49,23 @@ def parse(model: type[BaseModel], data: Any) -> Any:
         raise BadRequest("; ".join(lines), lines) from exc
 
 
+class ExecuteOptions(BaseModel):
+    """c4c's `options`: its UI names the run here (`{"options": {"executionId": ...}}`)."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="allow")
+
+    execution_id: str | None = Field(
+        default=None, alias="executionId", pattern=EXECUTION_ID_PATTERN
+    )
+
+
 class ExecuteRequest(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+    """POST /workflow/execute as c4c's server reads it: keys it does not know are ignored, not
+    refused (c4c's UI sends some), and listed in the answer's `ignoredKeys`. A known key of the
+    wrong type is still a 400: that is a mistake, not an extension.
+    """
+
+    model_config = ConfigDict(populate_by_name=True, extra="allow")
 
     workflow_id: str | None = Field(default=None, alias="workflowId", min_length=1)
     workflow: dict[str, Any] | None = None
@@ -57,6 +74,35 @@ class ExecuteRequest(BaseModel):
         default=None, alias="executionId", pattern=EXECUTION_ID_PATTERN
     )
     run_async: bool = Field(default=False, alias="async")
+    # Inlined in the OpenAPI document (its request bodies hold no $defs), generated all the same.
+    options: Annotated[
+        ExecuteOptions, WithJsonSchema(ExecuteOptions.model_json_schema(by_alias=True))
+    ] = Field(default_factory=ExecuteOptions)
+
+    @model_validator(mode="after")
+    def _one_execution_id(self) -> "ExecuteRequest":
+        given, option = self.execution_id, self.options.execution_id
+        if given is not None and option is not None and given != option:
+            raise PydanticCustomError(
+                "value_error",
+                "executionId '{given}' and options.executionId '{option}' differ: "
+                "name the run once",
+                {"given": given, "option": option},
+            )
+        return self
+
+    @property
+    def run_id(self) -> str | None:
+        """The id the client chose for the run (top level or in options), or None."""
+        return self.execution_id or self.options.execution_id
+
+    @property
+    def ignored_keys(self) -> list[str]:
+        """Keys of the body this server does not read, options' as `options.<key>`."""
+        return [
+            *(self.model_extra or {}),
+            *(f"options.{k}" for k in self.options.model_extra or {}),
+        ]
 
 
 class ListQuery(BaseModel):

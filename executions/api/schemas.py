@@ -66,9 +66,9 @@ class SpanBody(Body):
     parentSpanId: str | None = None
     name: str
     kind: str
-    startTime: float = Field(description="Milliseconds since the epoch.")
-    endTime: float = Field(description="Milliseconds since the epoch.")
-    duration: float = Field(description="Milliseconds.")
+    startTime: int = Field(description="Milliseconds since the epoch.")
+    endTime: int = Field(description="Milliseconds since the epoch.")
+    duration: int = Field(description="Milliseconds: endTime - startTime.")
     status: SpanStatus
     attributes: dict[str, Any]
     events: list[Any] | None = None
@@ -79,7 +79,7 @@ class NodeDetail(Body):
     status: str
     startTime: str | None = None
     endTime: str | None = None
-    duration: float | None = None
+    duration: int | None = Field(default=None, description="Milliseconds.")
     input: Any = None
     output: Any = None
     error: Any = None
@@ -126,6 +126,11 @@ class RunResult(Body):
     nodesExecuted: list[str]
     error: Any = None
     spans: list[SpanBody]
+    ignoredKeys: list[str] | None = Field(
+        default=None,
+        description="Keys of the request this server does not read (options' as options.<key>); "
+        "absent when there were none.",
+    )
 
 
 class Accepted(Body):
@@ -133,6 +138,11 @@ class Accepted(Body):
     workflowId: str
     status: str
     location: str = Field(description="Where the execution can be read (also the Location).")
+    ignoredKeys: list[str] | None = Field(
+        default=None,
+        description="Keys of the request this server does not read (options' as options.<key>); "
+        "absent when there were none.",
+    )
 
 
 class WorkflowSummary(Body):

@@ -45,7 +45,7 @@ class NodeDetail(Payload):
     status: NodeStatusName
     startTime: NotRequired[str]
     endTime: NotRequired[str]
-    duration: NotRequired[float]
+    duration: NotRequired[int]
     input: NotRequired[Any]
     output: NotRequired[Any]
     error: NotRequired[ErrorInfo]
@@ -81,9 +81,9 @@ class SpanJson(Payload):
     parentSpanId: NotRequired[str]
     name: str
     kind: str
-    startTime: float
-    endTime: float
-    duration: float
+    startTime: int
+    endTime: int
+    duration: int
     status: SpanStatus
     attributes: dict[str, Any]
     events: NotRequired[list[Any]]

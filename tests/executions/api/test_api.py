@@ -113,7 +113,7 @@ def test_prefer_respond_async_header_answers_202(client: Client) -> None:
         ({}, "needs workflowId or workflow"),
         ({"workflowId": "x", "input": [1]}, "input"),
         ({"workflowId": "x", "executionId": "has space"}, "executionId"),
-        ({"workflowId": "x", "surprise": 1}, "surprise"),
+        ({"workflowId": "x", "options": {"executionId": "has space"}}, "options.executionId"),
     ],
 )
 @pytest.mark.django_db

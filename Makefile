@@ -11,7 +11,7 @@ PORT ?= 8000
 
 install:
 	@python3 -m uv --version >/dev/null 2>&1 || command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
-	$(UV) sync --frozen
+	$(UV) sync --frozen --compile-bytecode
 	.venv/bin/python manage.py migrate --noinput -v0
 	.venv/bin/python manage.py collectstatic --noinput -v0
 

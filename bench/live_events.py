@@ -4,19 +4,34 @@ All clients connect to /workflow/executions-stream first; then executions are tr
 steady rate. For every event about a triggered execution, delay = arrival time at the client minus
 the event's own `timestamp` (same machine, same clock). Every client should receive the same
 events, so the union over clients is the expected set and anything a client lacks is a loss.
+The phase reads the delta view (our dashboard's); `bytes_by_view` sets it beside c4c's view.
+
+`python -m bench.live_events [--stored 1000]` serves a fresh database holding that many
+executions and prints the list stream's bytes per execution in both views.
 """
 
+import argparse
 import asyncio
+import json
+import shutil
+import sys
+import tempfile
 import time
 from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+from bench import history
 from bench.client import execute_problem, request, session
+from bench.server import start_server
 from bench.sse import SseEvent, StreamRecorder, now_ms, open_recorders
 from bench.stats import latency_summary
 from bench.throughput import execute_body
 
 LIST_STREAM = "/workflow/executions-stream"
+# c4c's view (the default: every executions.update carries the newest page) and ours.
+VIEWS = ("c4c", "delta")
 TIMESTAMP_FIELDS = ("timestamp", "startTime")
 
 
@@ -107,9 +122,11 @@ async def run(
     rate_per_s: float,
     quiet_s: float = 1.0,
     tail_max_s: float = 30.0,
+    view: str = "delta",
 ) -> dict[str, Any]:
     connect_started = time.perf_counter()
-    recorders, connect_errors = await open_recorders("127.0.0.1", port, LIST_STREAM, clients)
+    path = f"{LIST_STREAM}?view={view}"
+    recorders, connect_errors = await open_recorders("127.0.0.1", port, path, clients)
     connect_s = time.perf_counter() - connect_started
     try:
         await asyncio.sleep(0.5)
@@ -125,6 +142,7 @@ async def run(
         statuses[str(status)] += 1
         streams.append(events)
     result = {
+        "view": view,
         "clients": clients,
         "clients_connected": len(recorders),
         "connect_errors": len(connect_errors),
@@ -176,3 +194,80 @@ async def wait_quiet(recorders: list[StreamRecorder], quiet_s: float, limit_s: f
         if now_ms() - latest >= quiet_s * 1000:
             break
     return round(time.perf_counter() - started, 3)
+
+
+async def bytes_by_view(
+    base_url: str,
+    port: int,
+    *,
+    executions: int,
+    rate_per_s: float,
+    quiet_s: float = 1.0,
+    tail_max_s: float = 30.0,
+) -> dict[str, Any]:
+    """Bytes per execution on each view of the list stream: one client per view, the same runs.
+
+    Wire bytes count everything a client received after the first trigger (HTTP chunking, frames,
+    keep-alives); the largest update's row count shows the c4c view's page staying bounded.
+    """
+    recorders: dict[str, StreamRecorder] = {}
+    try:
+        for view in VIEWS:
+            opened, errors = await open_recorders(
+                "127.0.0.1", port, f"{LIST_STREAM}?view={view}", 1
+            )
+            if errors:
+                raise RuntimeError(f"the {view} view did not open: {errors[0]}")
+            recorders[view] = opened[0]
+        await asyncio.sleep(0.5)
+        first_trigger_ms = now_ms()
+        triggered, _, post_errors = await trigger(base_url, executions, rate_per_s)
+        await wait_quiet(list(recorders.values()), quiet_s, tail_max_s)
+    finally:
+        for recorder in recorders.values():
+            recorder.close()
+    views: dict[str, Any] = {}
+    for view, recorder in recorders.items():
+        _, events = recorder.parse()
+        figures = analyse(
+            [events], set(triggered), [recorder.wire_bytes_since(first_trigger_ms)], len(triggered)
+        )
+        rows = [
+            len(document["executions"])
+            for document in (e.json() for e in events if e.name == "executions.update")
+            if isinstance(document, dict) and isinstance(document.get("executions"), list)
+        ]
+        views[view] = {
+            "bytes_per_execution": figures["bytes_per_execution"],
+            "events_per_execution": figures["events_per_execution"],
+            "data_bytes_per_execution_by_type": figures["data_bytes_per_execution_by_type"],
+            "rows_per_update_max": max(rows, default=0),
+        }
+    return {"executions": len(triggered), "execute_errors": post_errors, "views": views}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.live_events", description=__doc__)
+    parser.add_argument("--stored", type=int, default=1_000, help="executions stored before")
+    parser.add_argument("--executions", type=int, default=20, help="executions triggered")
+    parser.add_argument("--rate", type=float, default=5.0, help="executions started per second")
+    args = parser.parse_args(argv)
+    workdir = Path(tempfile.mkdtemp(prefix="c4c-bench-views-"))
+    server = start_server(workdir)
+    try:
+        template = asyncio.run(history.real_execution(server.base_url))
+        growth = history.grow(server, template, args.stored)
+        figures = asyncio.run(
+            bytes_by_view(
+                server.base_url, server.port, executions=args.executions, rate_per_s=args.rate
+            )
+        )
+    finally:
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(json.dumps({"stored": growth["stored"], **figures}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

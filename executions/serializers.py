@@ -35,6 +35,8 @@ _MARKER_KEYS = (
     "executionTime",
     "nodeCount",
 )
+# What a list row leaves out of an execution's summary (list_row).
+_NOT_IN_LIST_ROWS = frozenset({"outputs", "nodeDetails"})
 NOT_UNICODE = "it holds text that is not valid Unicode (a lone surrogate)"
 NOT_JSON_NUMBER = "it holds a number JSON cannot carry (NaN or Infinity)"
 
@@ -124,6 +126,13 @@ def execution_summary(execution: Execution, nodes: Iterable[NodeExecution]) -> d
         summary["error"] = execution.error
     problem = stored_problem(execution)
     return summary if problem is None else cannot_show(summary, problem)
+
+
+def list_row(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """An execution_summary (or its marker) as the list stream's c4c view sends it, fifty at a
+    time: without the outputs and node details, which grow with the workflow and which c4c's
+    executions page never reads (the execution's own stream and detail carry them)."""
+    return {key: value for key, value in summary.items() if key not in _NOT_IN_LIST_ROWS}
 
 
 def span_json(span: Span) -> dict[str, Any]:

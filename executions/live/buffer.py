@@ -46,26 +46,35 @@ def _id_prefix(channel: str) -> str:
 _last_data: tuple[Any, bytes] = (None, b"")
 
 
+def data_lines(data: str) -> bytes:
+    """The `data:` lines (and the blank line) that end a frame carrying `data`."""
+    return sse_encode_event("", data)[len("event: \n") :].encode()
+
+
 def _data_lines(data: Any) -> bytes:
     global _last_data
     last, lines = _last_data
     if last is not data:
-        lines = sse_encode_event("", data)[len("event: \n") :].encode()
+        lines = data_lines(data)
         _last_data = (data, lines)
     return lines
 
 
+def frame_head(event: Event) -> bytes:
+    """The `event:` and `id:` lines of the event's frame (its id names only its own channel)."""
+    event_id = f"{_id_prefix(event.channel)}{event.id}" if event.id is not None else None
+    return sse_encode_event(event.type, "", event_id=event_id)[: -len("data: \n\n")].encode()
+
+
 def sse_frame(event: Event) -> bytes:
-    """The event's frame on a one-channel stream (its id names only its own channel).
+    """The event's frame on a one-channel stream, as it was sent.
 
     Kept on the event, so it is encoded once whoever asks first: the buffer for its own events,
     the stream for events django-eventstream's Redis subscriber builds.
     """
     cached = vars(event).get("frame")
     if cached is None:
-        event_id = f"{_id_prefix(event.channel)}{event.id}" if event.id is not None else None
-        head = sse_encode_event(event.type, "", event_id=event_id)[: -len("data: \n\n")]
-        cached = head.encode() + _data_lines(event.data)
+        cached = frame_head(event) + _data_lines(event.data)
         vars(event)["frame"] = cached
     return cached
 

@@ -9,7 +9,9 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
+from .pages import PAGE_SIZE
 from .payloads import EVENT_SHAPES
+from .streams import LIST_VIEWS
 
 # Prefixed so that they never take the name of a schema of the API's.
 PREFIX = "event."
@@ -92,5 +94,20 @@ def stream_paths() -> tuple[dict[str, Any], dict[str, Any]]:
     paths["/workflow/executions/{execution_id}/stream"]["get"]["parameters"].insert(
         0,
         {"name": "execution_id", "in": "path", "required": True, "schema": {"type": "string"}},
+    )
+    listing = paths["/workflow/executions-stream"]["get"]
+    listing["parameters"].append(
+        {
+            "name": "view",
+            "in": "query",
+            "required": False,
+            "description": "c4c (default): every executions.update carries the newest page "
+            f"(at most {PAGE_SIZE} list rows) and the stats, as c4c's UI reads it. delta: each "
+            "carries only the execution that changed, with its node details.",
+            "schema": {"type": "string", "enum": list(LIST_VIEWS), "default": "c4c"},
+        }
+    )
+    listing["responses"]["400"]["description"] = (
+        "A Last-Event-ID that is not an event id of this stream, or an unknown view."
     )
     return paths, definitions

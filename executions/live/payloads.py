@@ -51,8 +51,9 @@ class NodeDetail(Payload):
     error: NotRequired[ErrorInfo]
 
 
-class ExecutionSummary(Payload):
-    """A list row (executions.serializers.execution_summary)."""
+class ListRow(Payload):
+    """An execution as a list shows it (executions.serializers.list_row): what c4c's executions
+    page reads, without the outputs and node details that grow with the workflow."""
 
     executionId: str
     workflowId: str
@@ -61,13 +62,18 @@ class ExecutionSummary(Payload):
     startTime: str
     endTime: NotRequired[str]
     executionTime: NotRequired[int]
-    outputs: Any
     nodesExecuted: list[str]
-    nodeDetails: dict[str, NodeDetail]
     nodeCount: int
     error: NotRequired[ErrorInfo]
     # Why a stored row is shown as a marker (executions.serializers.cannot_show).
     cannotBeShown: NotRequired[str]
+
+
+class ExecutionSummary(ListRow):
+    """An execution without its spans (executions.serializers.execution_summary)."""
+
+    outputs: Any
+    nodeDetails: dict[str, NodeDetail]
 
 
 class SpanStatus(Payload):
@@ -142,8 +148,11 @@ class WorkflowResult(ExecutionEvent):
 
 
 class ExecutionsUpdate(Payload):
+    """As sent, and on the list stream's ?view=delta: the changed execution's summary. On its
+    default view (c4c's): the newest page, the executions executions.initial lists, as list rows."""
+
     type: Literal["executions.update"]
-    executions: list[ExecutionSummary]
+    executions: list[ExecutionSummary] | list[ListRow]
     stats: Stats
     timestamp: int
 

@@ -1,13 +1,16 @@
 """The two SSE streams, fed from django-eventstream's listener manager and storage.
 
 GET /workflow/executions-stream opens with executions.initial (one page + stats) and then carries
-every event. The replay position is taken BEFORE the snapshot is read, so nothing that happens in
-between is missed (at worst it is seen twice). The snapshot is built once and shared by every
-client that connects before the list channel moves on (or SNAPSHOT_MAX_AGE_S passes, for writes
-that send no event, such as an admin delete): a thousand clients connecting at once cost one
-query, not a thousand. GET /workflow/executions/<id>/stream replays the execution's buffered
-events from its first one, so a page opened mid-run (or before the run, with a caller-chosen id)
-still sees it whole. A Last-Event-ID (or ?lastEventId=) resumes either stream.
+every event. Its default view is c4c's: each executions.update carries the newest page as list
+rows (`pages`), as c4c's UI expects; `?view=delta` keeps each update as sent, only the execution
+that changed, which is all our dashboard needs. The replay position is taken BEFORE the snapshot
+is read, so nothing that happens in between is missed (at worst it is seen twice). The snapshot
+is built once and shared by every client that connects before the list channel moves on (or
+SNAPSHOT_MAX_AGE_S passes, for writes that send no event, such as an admin delete): a thousand
+clients connecting at once cost one query, not a thousand. GET /workflow/executions/<id>/stream
+replays the execution's buffered events from its first one, so a page opened mid-run (or before
+the run, with a caller-chosen id) still sees it whole. A Last-Event-ID (or ?lastEventId=) resumes
+either stream.
 
 Our loop replaces django-eventstream's `stream()`, which re-reads the storage from a stale
 position after a queue conflict or overflow (so clients got events twice), hops to a thread for
@@ -22,13 +25,14 @@ import asyncio
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import cast
 
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.views.decorators.http import require_GET
+from django_eventstream.event import Event
 from django_eventstream.eventrequest import EventRequest
 from django_eventstream.storage import EventDoesNotExist
 from django_eventstream.utils import add_default_headers, get_storage, make_id, sse_encode_event
@@ -36,11 +40,12 @@ from django_eventstream.views import Listener, get_listener_manager
 
 from ..models import Execution, ExecutionCounter
 from ..serializers import execution_summary, showable_json
+from . import pages
 from .buffer import sse_frame
 from .events import LIST_CHANNEL, encode, execution_channel, now_ms
 from .payloads import ExecutionsInitial, ExecutionSummary, StreamConnected
 
-SNAPSHOT_SIZE = 50
+SNAPSHOT_SIZE = pages.PAGE_SIZE
 SNAPSHOT_MAX_AGE_S = 1.0
 KEEP_ALIVE_S = 20.0
 READ_PAGE = 100
@@ -57,7 +62,8 @@ class _Snapshot:
 
 
 class _SnapshotCache:
-    """executions.initial for clients connecting while the list stays as it was."""
+    """executions.initial for clients connecting while the list stays as it was. Each fresh read
+    also seeds this process's page keeper (a keeper not seeded yet never takes a cached frame)."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -68,29 +74,42 @@ class _SnapshotCache:
             # Read before the page: the snapshot is at least as new as the position it is keyed by.
             list_id = get_storage().get_current_id(LIST_CHANNEL)
             latest = self.latest
+            kept = pages.keeper()
             if (
                 latest is not None
                 and latest.list_id == list_id
                 and time.monotonic() - latest.built_at < SNAPSHOT_MAX_AGE_S
+                and (kept is None or kept.seeded)
             ):
                 return latest.frame
-            self.latest = _Snapshot(list_id, time.monotonic(), _build_snapshot())
+            initial = _read_snapshot()
+            if kept is not None:
+                kept.seed(list_id, initial["executions"], initial["stats"])
+            self.latest = _Snapshot(list_id, time.monotonic(), _encode_snapshot(initial))
             return self.latest.frame
 
 
-def _build_snapshot() -> bytes:
-    """executions.initial: the newest page as list rows, each row that cannot be shown as its
-    marker, so one bad stored row never stops the stream from opening."""
+def _read_snapshot() -> ExecutionsInitial:
+    """The newest page (each execution's summary) and the stats: two queries and the nodes'."""
     page = Execution.objects.page(limit=SNAPSHOT_SIZE, shape="summary")
-    initial: ExecutionsInitial = {
+    return {
         "executions": [
             cast(ExecutionSummary, execution_summary(row.execution, row.nodes)) for row in page.rows
         ],
         "stats": ExecutionCounter.objects.stats(),
         "timestamp": now_ms(),
     }
+
+
+def _encode_snapshot(initial: ExecutionsInitial) -> bytes:
+    """executions.initial, each row that cannot be shown as its marker, so one bad stored row
+    never stops the stream from opening."""
     data = showable_json(initial, "executions").decode()
     return sse_encode_event("executions.initial", data).encode()
+
+
+def _build_snapshot() -> bytes:
+    return _encode_snapshot(_read_snapshot())
 
 
 snapshots = _SnapshotCache()
@@ -161,7 +180,11 @@ class _Listener(Listener):
         self.fanout.wake(self)
 
 
-async def _stored_since(channel: str, last_id: int) -> tuple[list[bytes], int]:
+# How a stream writes an event: as sent, or (the list stream's c4c view) with the page.
+Framing = Callable[[Event], bytes]
+
+
+async def _stored_since(channel: str, last_id: int, frame: Framing) -> tuple[list[bytes], int]:
     """Frames of the stored events after last_id (or a stream-reset), and the new position."""
     storage = get_storage()
     blocking = getattr(storage, "reads_block", True)
@@ -185,13 +208,15 @@ async def _stored_since(channel: str, last_id: int) -> tuple[list[bytes], int]:
             return frames, last_id
         for event in events:
             if int(event.id) > last_id:
-                frames.append(sse_frame(event))
+                frames.append(frame(event))
                 last_id = int(event.id)
         if len(events) < READ_PAGE:
             return frames, last_id
 
 
-async def _events(channel: str, last_id: int, preamble: bytes) -> AsyncIterator[bytes]:
+async def _events(
+    channel: str, last_id: int, preamble: bytes, frame: Framing = sse_frame
+) -> AsyncIterator[bytes]:
     listener = _Listener(channel)
     manager = get_listener_manager()
     # Listening starts before the catch-up read: an event sent in between is both read and
@@ -199,7 +224,7 @@ async def _events(channel: str, last_id: int, preamble: bytes) -> AsyncIterator[
     manager.add_listener(listener)
     listener.fanout.add(listener)
     try:
-        frames, last_id = await _stored_since(channel, last_id)
+        frames, last_id = await _stored_since(channel, last_id, frame)
         # Shared objects go out as they are: joining them would copy the snapshot per client.
         yield preamble
         yield b"".join([OPENING, *frames]) if frames else OPENING
@@ -218,10 +243,10 @@ async def _events(channel: str, last_id: int, preamble: bytes) -> AsyncIterator[
                 if event_id != last_id + 1:
                     gap = True
                     break
-                frames.append(sse_frame(event))
+                frames.append(frame(event))
                 last_id = event_id
             if gap:
-                missed, last_id = await _stored_since(channel, last_id)
+                missed, last_id = await _stored_since(channel, last_id, frame)
                 frames.extend(missed)
             if listener.keep_alive:
                 listener.keep_alive = False
@@ -252,14 +277,26 @@ def _response(request: HttpRequest, body: AsyncIterator[bytes]) -> HttpResponse:
     return response
 
 
+# The list stream's views (?view=): c4c's, the default, and our dashboard's.
+LIST_VIEWS: dict[str, Framing] = {"c4c": pages.page_frame, "delta": sse_frame}
+
+
 @require_GET
 async def executions_stream(request: HttpRequest) -> HttpResponse:
+    view = request.GET.get("view", "c4c")
+    if view not in LIST_VIEWS:
+        return HttpResponseBadRequest(
+            f"Invalid request: view must be one of {', '.join(LIST_VIEWS)}, not {view!r}.\n"
+        )
     try:
         position = _position(request, LIST_CHANNEL, from_start=False)
     except EventRequest.Error as exc:
         return HttpResponseBadRequest(f"Invalid request: {exc}.\n")
+    if view == "c4c":
+        # Listening starts before the snapshot's read, which seeds the page.
+        pages.keep()
     preamble = await sync_to_async(snapshots.frame, thread_sensitive=False)()
-    return _response(request, _events(LIST_CHANNEL, position, preamble))
+    return _response(request, _events(LIST_CHANNEL, position, preamble, LIST_VIEWS[view]))
 
 
 @require_GET

@@ -113,7 +113,7 @@ def test_list_stream_events_stay_small_whatever_is_stored(shared_server: DaphneS
     url = shared_server.url
     for _ in range(30):
         http("POST", f"{url}/workflow/execute", {"workflowId": "simple-math-workflow"})
-    stream = sse(f"{url}/workflow/executions-stream")
+    stream = sse(f"{url}/workflow/executions-stream?view=delta")
     stream.wait_for(lambda evs: evs and evs[0].event == "executions.initial")
     stored = stream.events[0].data["stats"]["total"]
     assert stored >= 30

@@ -1,11 +1,13 @@
 """Contract tests that replay what c4c's own clients send and read.
 
 c4c's web UI (apps/workflow/src/app/executions/page.tsx in the c4c repository) posts
-{"workflowId", "input": {}, "options": {"executionId"}} to execute and prints durations and span
-times as the numbers it is given. Its trace tab counts spans whose
+{"workflowId", "input": {}, "options": {"executionId"}} to execute, keeps its executions list as
+the `executions` of the list stream's executions.initial and of every executions.update, and
+prints durations and span times as the numbers it is given. Its trace tab counts spans whose
 status is OK as successful.
 """
 
+import itertools
 import json
 import random
 import string
@@ -17,6 +19,8 @@ from django.test import Client
 from django_eventstream.utils import get_storage
 
 from executions.live import events
+from tests.conftest import DaphneServer
+from tests.executions.conftest import SseEvent, http
 
 UI_WORKFLOW = "simple-math-workflow"
 
@@ -150,3 +154,94 @@ def test_a_failed_procedure_span_is_an_error_and_the_others_stay_ok(client: Clie
     statuses = {span["name"]: span["status"]["code"] for span in result["spans"]}
     assert statuses["math.add"] == "ERROR"
     assert statuses["workflow.execute"] == "ERROR"
+
+
+def _ui_list(seen: list[SseEvent]) -> list[list[str]]:
+    """The executions list c4c's UI shows after each list event: it replaces its list with the
+    event's `executions` on executions.initial and executions.update."""
+    shown = []
+    for event in seen:
+        if event.event in ("executions.initial", "executions.update"):
+            shown.append([row["executionId"] for row in event.data["executions"]])
+    return shown
+
+
+@pytest.mark.slow
+def test_after_four_runs_the_uis_list_holds_all_four(shared_server: DaphneServer, sse) -> None:
+    url = shared_server.url
+    stream = sse(f"{url}/workflow/executions-stream")
+    stream.wait_for(lambda seen: any(e.event == "executions.initial" for e in seen))
+    ours = [ui_execution_id() + f"_{n}" for n in range(4)]
+    for execution_id in ours:
+        status, _, result = http("POST", f"{url}/workflow/execute", ui_execute_body(execution_id))
+        assert (status, result["executionId"]) == (200, execution_id)
+
+    def finished(seen: list[SseEvent]) -> bool:
+        updates = [e.data for e in seen if e.event == "executions.update"]
+        return bool(updates) and any(
+            r["executionId"] == ours[-1] and r["status"] == "completed"
+            for r in updates[-1]["executions"]
+        )
+
+    stream.wait_for(finished)
+    time.sleep(0.2)
+    lists = _ui_list(stream.events)
+    final = lists[-1]
+    assert final[:4] == ours[::-1]
+    _, _, listing = http("GET", f"{url}/workflow/executions?fields=summary&limit=60")
+    assert len(final) == min(50, listing["stats"]["total"])
+    # The newest page: runs that started in the same millisecond may be listed in either order.
+    assert set(final) <= {row["executionId"] for row in listing["executions"]}
+    # No row ever vanishes: once a run is listed, every later list still holds it.
+    for earlier, later in itertools.pairwise(lists):
+        assert set(earlier) & set(ours) <= set(later)
+    update = next(e.data for e in reversed(stream.events) if e.event == "executions.update")
+    row = update["executions"][0]
+    assert row["status"] == "completed"
+    assert row["nodesExecuted"] == ["add", "multiply", "subtract"]
+    assert isinstance(row["executionTime"], int)
+    assert update["stats"]["completed"] >= 4
+
+
+@pytest.mark.slow
+def test_a_reconnecting_ui_resumes_with_the_same_pages(shared_server: DaphneServer, sse) -> None:
+    url = shared_server.url
+    first = sse(f"{url}/workflow/executions-stream")
+    first.wait_for(lambda seen: any(e.event == "executions.initial" for e in seen))
+    ours = [ui_execution_id() + f"_r{n}" for n in range(2)]
+    http("POST", f"{url}/workflow/execute", ui_execute_body(ours[0]))
+    first.wait_for(lambda seen: any(e.event == "workflow.result" for e in seen))
+    resume_from = [e.id for e in first.events if e.id][-1]
+    http("POST", f"{url}/workflow/execute", ui_execute_body(ours[1]))
+    first.wait_for(
+        lambda seen: any(
+            e.event == "workflow.result" and e.data["executionId"] == ours[1] for e in seen
+        )
+    )
+    time.sleep(0.2)
+    second = sse(f"{url}/workflow/executions-stream", {"Last-Event-ID": resume_from})
+    second.wait_for(
+        lambda seen: any(
+            e.event == "workflow.result" and e.data["executionId"] == ours[1] for e in seen
+        )
+    )
+    time.sleep(0.2)
+
+    def since_resume(seen: list[SseEvent]) -> list[tuple[str, str, Any]]:
+        position = _position(resume_from)
+        return [(e.id, e.event, e.data) for e in seen if e.id and _position(e.id) > position]
+
+    replayed = since_resume(second.events)
+    assert replayed == since_resume(first.events)
+    assert [name for _, name, _ in replayed].count("executions.update") == 5
+
+
+def _position(event_id: str) -> int:
+    return int(event_id.rsplit(":", 1)[1])
+
+
+@pytest.mark.django_db
+def test_an_unknown_view_is_refused_naming_the_views_there_are(client: Client) -> None:
+    response = client.get("/workflow/executions-stream?view=everything")
+    assert response.status_code == 400
+    assert "view must be one of c4c, delta, not 'everything'" in response.content.decode()

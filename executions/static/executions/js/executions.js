@@ -91,8 +91,13 @@
     refresh();
   }
 
+  /* Our rows are re-rendered from the server, so the stream need only name what changed:
+     ?view=delta (c4c's default view sends the whole newest page with every update). */
+  const streamUrl = new URL(config.dataset.stream, window.location.href);
+  streamUrl.searchParams.set("view", "delta");
+
   c4c.stream(
-    config.dataset.stream,
+    streamUrl.href,
     {
       "executions.initial": sync,
       "executions.update": (data) => {

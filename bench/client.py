@@ -52,7 +52,7 @@ class Tally:
 
     latencies_ms: list[float] = field(default_factory=list)
     ok: int = 0
-    errors: Counter = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
     execution_ids: list[str] = field(default_factory=list)
 
     def add(self, reply: Reply, problem: str | None, execution_id: str | None) -> None:

@@ -26,7 +26,9 @@ class Template:
     datetime_columns: dict[str, frozenset[str]]
 
 
-def _rows(connection: sqlite3.Connection, sql: str, params: tuple) -> list[dict[str, Any]]:
+def _rows(
+    connection: sqlite3.Connection, sql: str, params: tuple[object, ...]
+) -> list[dict[str, Any]]:
     cursor = connection.execute(sql, params)
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
@@ -84,7 +86,7 @@ class _Cloner:
 
     def clone(
         self, overrides: dict[str, Any], shift: timedelta, swaps: tuple[tuple[str, str], ...]
-    ) -> tuple:
+    ) -> tuple[Any, ...]:
         row = dict(self.template)
         for column, value in self.datetimes.items():
             row[column] = str(value + shift)
@@ -118,7 +120,8 @@ def fill(
     span_cloners = [_Cloner(s, template.datetime_columns[SPANS], replace) for s in template.spans]
 
     def next_id(table: str) -> int:
-        return connection.execute(f"SELECT coalesce(max(id), 0) + 1 FROM {table}").fetchone()[0]
+        (value,) = connection.execute(f"SELECT coalesce(max(id), 0) + 1 FROM {table}").fetchone()
+        return int(value)
 
     (oldest,) = connection.execute(f"SELECT min(started_at) FROM {EXECUTIONS}").fetchone()
     base_shift = datetime.fromisoformat(oldest) - datetime.fromisoformat(source["started_at"])

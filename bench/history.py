@@ -58,7 +58,9 @@ async def time_reads(base_url: str, sample_ids: list[str], requests: int) -> dic
     results: dict[str, Any] = {}
     async with session(base_url, connections=1) as client:
         for name, template in READS.items():
-            latencies, statuses, sizes = [], {}, []
+            latencies: list[float] = []
+            statuses: dict[str, int] = {}
+            sizes: list[int] = []
             deadline = time.perf_counter() + 60
             for i in range(requests):
                 if time.perf_counter() > deadline:

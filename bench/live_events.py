@@ -74,9 +74,9 @@ def analyse(
         related_per_client.append(related)
     expected = {(e.name, e.data) for related in related_per_client for e, _ in related}
     losses, delays = [], []
-    duplicates: Counter = Counter()
-    types: Counter = Counter()
-    sizes: Counter = Counter()
+    duplicates: Counter[str] = Counter()
+    types: Counter[str] = Counter()
+    sizes: Counter[str] = Counter()
     for related in related_per_client:
         keys = [(e.name, e.data) for e, _ in related]
         unique = set(keys)
@@ -136,7 +136,8 @@ async def run(
     finally:
         for recorder in recorders:
             recorder.close()
-    streams, statuses = [], Counter()
+    streams: list[list[SseEvent]] = []
+    statuses: Counter[str] = Counter()
     for recorder in recorders:
         status, events = recorder.parse()
         statuses[str(status)] += 1

@@ -58,7 +58,9 @@ async def chain_run(
     }
 
 
-def per_node_figures(long_runs: list[dict], short_runs: list[dict]) -> dict[str, float | None]:
+def per_node_figures(
+    long_runs: list[dict[str, Any]], short_runs: list[dict[str, Any]]
+) -> dict[str, float | None]:
     long_len = long_runs[0]["nodes"] if long_runs else 0
     short_len = short_runs[0]["nodes"] if short_runs else 0
     long_request = median_of(r.get("request_ms") for r in long_runs)

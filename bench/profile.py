@@ -20,7 +20,7 @@ class Profiler:
 
     def __init__(self, pid: int, out: Path, *, rate: int = 250) -> None:
         self.pid, self.out, self.rate = pid, out, rate
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> "Profiler":
         self.process = subprocess.Popen(
@@ -54,8 +54,8 @@ class Profiler:
 
 def summarize(collapsed: Path, *, top: int = 20) -> dict[str, Any]:
     """Top frames by self and by total share of samples, plus our own code's total share."""
-    self_samples: Counter = Counter()
-    total_samples: Counter = Counter()
+    self_samples: Counter[str] = Counter()
+    total_samples: Counter[str] = Counter()
     samples = 0
     if not collapsed.exists():
         return {"error": f"no profile written to {collapsed}"}
@@ -72,7 +72,7 @@ def summarize(collapsed: Path, *, top: int = 20) -> dict[str, Any]:
     if not samples:
         return {"samples": 0}
 
-    def ranked(counter: Counter, keep=lambda _frame: True) -> list[dict[str, Any]]:
+    def ranked(counter: Counter[str], keep=lambda _frame: True) -> list[dict[str, Any]]:
         rows = [(frame, n) for frame, n in counter.most_common() if keep(frame)][:top]
         return [{"frame": frame, "share": round(n / samples, 4)} for frame, n in rows]
 

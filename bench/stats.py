@@ -2,6 +2,7 @@
 
 from collections.abc import Iterable, Sequence
 from statistics import median
+from typing import Any
 
 
 def percentile(sorted_values: Sequence[float], p: float) -> float | None:
@@ -36,7 +37,7 @@ def median_of(values: Iterable[float | int | None]) -> float | None:
     return _round(median(present)) if present else None
 
 
-def median_field(runs: Sequence[dict], *path: str) -> float | None:
+def median_field(runs: Sequence[dict[str, Any]], *path: str) -> float | None:
     """Median of runs[i][path[0]][path[1]]..., skipping runs where the figure is missing."""
     values = []
     for run in runs:

@@ -60,7 +60,7 @@ QUICK = Settings(
 )
 
 
-def run_throughput(server: Server, settings: Settings, profile_dir: Path | None) -> dict:
+def run_throughput(server: Server, settings: Settings, profile_dir: Path | None) -> dict[str, Any]:
     asyncio.run(throughput.warm_up(server.base_url, settings.warmup))
     before = db_snapshot(server)
     variants: dict[str, Any] = {}
@@ -120,7 +120,7 @@ def _cpu_figures(cpu_s: float, run: dict[str, Any]) -> dict[str, float | None]:
     }
 
 
-def _load_summary(runs: list[dict]) -> dict[str, Any]:
+def _load_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     per_s = [r["executions_per_s"] for r in runs if r.get("executions_per_s") is not None]
     return {
         "executions_per_s": median_of(per_s),
@@ -138,9 +138,10 @@ def _load_summary(runs: list[dict]) -> dict[str, Any]:
     }
 
 
-def run_nodes(server: Server, settings: Settings) -> dict:
+def run_nodes(server: Server, settings: Settings) -> dict[str, Any]:
     long_len, short_len = settings.chain_lengths
-    long_runs, short_runs = [], []
+    long_runs: list[dict[str, Any]] = []
+    short_runs: list[dict[str, Any]] = []
     for _ in range(settings.runs):
         for length, bucket in ((short_len, short_runs), (long_len, long_runs)):
             bucket.append(
@@ -160,7 +161,7 @@ def run_nodes(server: Server, settings: Settings) -> dict:
     }
 
 
-def run_events(server: Server, settings: Settings, profile_dir: Path | None) -> dict:
+def run_events(server: Server, settings: Settings, profile_dir: Path | None) -> dict[str, Any]:
     levels: dict[str, Any] = {}
     for clients, executions in settings.event_clients.items():
         runs = []
@@ -198,7 +199,7 @@ def run_events(server: Server, settings: Settings, profile_dir: Path | None) -> 
     return {"rate_per_s": settings.event_rate_per_s, "levels": levels}
 
 
-def run_history(server: Server, settings: Settings) -> dict:
+def run_history(server: Server, settings: Settings) -> dict[str, Any]:
     template_id = asyncio.run(history.real_execution(server.base_url))
     sizes: dict[str, Any] = {}
     for size in settings.history_sizes:

@@ -69,7 +69,8 @@ async def stats(client) -> dict[str, int]:
     document = reply.json()
     if reply.status != 200 or not isinstance(document, dict):
         raise RuntimeError(f"GET /workflow/executions answered {reply.status}")
-    return document["stats"]
+    counts: dict[str, int] = document["stats"]
+    return counts
 
 
 async def drained(

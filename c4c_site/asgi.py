@@ -12,6 +12,8 @@ which the full chain serves.
 
 import gc
 import os
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "c4c_site.settings")
 
@@ -19,7 +21,6 @@ from executions.startup import instrument, recover_interrupted
 
 instrument()
 
-from asgiref.typing import ASGIReceiveCallable, ASGISendCallable, Scope  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.asgi import get_asgi_application  # noqa: E402
@@ -44,7 +45,10 @@ class ApiHandler(ASGIHandler):
             settings.MIDDLEWARE = full
 
     async def __call__(
-        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
+        self,
+        scope: dict[str, Any],
+        receive: Callable[[], Awaitable[Mapping[str, Any]]],
+        send: Callable[[Mapping[str, Any]], Awaitable[None]],
     ) -> None:
         # Django wraps each request in a ThreadSensitiveContext, so its sync request_started and
         # request_finished receivers start a thread per request - one idle thread per open SSE
@@ -64,8 +68,12 @@ recover_interrupted()
 
 application = ProtocolTypeRouter(
     {
+        # Django's stubs type re_path() for views only; channels routes ASGI apps with it.
         "http": URLRouter(
-            [re_path(API_PATHS, api_asgi_app), re_path(r"", django_asgi_app)],
+            [
+                re_path(API_PATHS, api_asgi_app),  # type: ignore[arg-type,list-item]
+                re_path(r"", django_asgi_app),  # type: ignore[arg-type,list-item]
+            ],
         )
     }
 )

@@ -3,6 +3,7 @@
 import os
 import secrets
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -260,8 +261,9 @@ def redis_options(name: str, url: str) -> dict[str, Any]:
     """
     from redis.connection import SSLConnection, UnixDomainSocketConnection, parse_url
 
+    read_url: Callable[[str], dict[str, Any]] = parse_url  # redis-py leaves it unannotated
     try:
-        options = parse_url(url)
+        options = read_url(url)
         path = urlsplit(url).path.strip("/")
     except ValueError as exc:
         raise ImproperlyConfigured(f"{name}: {exc}") from None

@@ -25,7 +25,7 @@ import ast
 import operator as op
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from simpleeval import DEFAULT_OPERATORS, EvalWithCompoundTypes
 
@@ -40,6 +40,8 @@ MAX_SEQUENCE_LENGTH = 10_000
 MAX_INT_BITS = 4096
 MAX_ROUND_DIGITS = 1300
 MAX_ALLOCATED = 200_000
+
+_T = TypeVar("_T")
 
 _ALLOWED_ATTRS: dict[type, frozenset[str]] = {
     dict: frozenset({"get", "keys", "values", "items"}),
@@ -70,7 +72,7 @@ _ALLOWED_ATTRS: dict[type, frozenset[str]] = {
 }
 
 
-def _bounded_int(value: Any) -> Any:
+def _bounded_int(value: _T) -> _T:
     if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
         raise ExpressionError(f"number too large (more than {MAX_INT_BITS} bits)")
     return value

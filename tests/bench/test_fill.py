@@ -36,6 +36,7 @@ def test_fill_clones_execution_nodes_spans_and_counts_them(template):
     assert Span.objects.count() == 26
     assert ExecutionCounter.objects.get(status="completed").count == 1 + 25
     clone = Execution.objects.exclude(pk=template.pk).order_by("started_at").first()
+    assert clone is not None
     span = clone.spans.get()
     assert span.attributes["workflow.execution_id"] == clone.execution_id
     assert span.trace_id == clone.trace_id != template.trace_id

@@ -6,6 +6,7 @@ No figure is compared with a threshold here; timing belongs in BENCHMARKS.md, no
 import json
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -16,7 +17,7 @@ pytestmark = [pytest.mark.bench, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def quick_results(tmp_path_factory) -> dict:
+def quick_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("bench-results")
     completed = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", "--results-dir", str(out)],
@@ -29,7 +30,8 @@ def quick_results(tmp_path_factory) -> dict:
     assert completed.returncode == 0, completed.stderr[-4000:]
     assert "verdict" in completed.stdout
     (results_file,) = out.glob("*.json")
-    return json.loads(results_file.read_text())
+    results: dict[str, Any] = json.loads(results_file.read_text())
+    return results
 
 
 def test_quick_run_measures_execute_throughput_without_errors(quick_results):

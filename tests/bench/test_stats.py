@@ -1,3 +1,5 @@
+from typing import Any
+
 from bench.stats import latency_summary, median_field, percentile
 
 
@@ -12,5 +14,9 @@ def test_summary_of_no_samples_has_no_figures():
 
 
 def test_median_over_runs_skips_runs_without_the_figure():
-    runs = [{"latency": {"p50_ms": 1.0}}, {"latency": {"p50_ms": None}}, {"latency": {"p50_ms": 3}}]
+    runs: list[dict[str, Any]] = [
+        {"latency": {"p50_ms": 1.0}},
+        {"latency": {"p50_ms": None}},
+        {"latency": {"p50_ms": 3}},
+    ]
     assert median_field(runs, "latency", "p50_ms") == 2.0

@@ -183,8 +183,9 @@ def scale_out(tmp_path: Path, postgres: Database, broker_url: str) -> Iterator[S
 
 def _delete_queue(broker_url: str, queue: str) -> None:
     with Connection(broker_url) as conn:
-        conn.default_channel.queue_delete(queue)
-        conn.default_channel.exchange_delete(queue)
+        # kombu types default_channel as the abstract StdChannel; each transport's channel has both.
+        conn.default_channel.queue_delete(queue)  # type: ignore[attr-defined]
+        conn.default_channel.exchange_delete(queue)  # type: ignore[attr-defined]
     if broker_url.startswith("redis://"):
         # Kombu's Redis transport keeps the queue's bindings in keys of their own.
         client = redis.Redis.from_url(broker_url)

@@ -3,6 +3,7 @@ Redis pub/sub carries the worker's events to the web server's SSE streams."""
 
 import time
 import uuid
+from typing import Any
 
 import pytest
 
@@ -31,7 +32,7 @@ def _of(execution_id: str, events: list[SseEvent]) -> list[SseEvent]:
     ]
 
 
-def _post_async(url: str, body: dict) -> None:
+def _post_async(url: str, body: dict[str, Any]) -> None:
     status, headers, answer = http("POST", f"{url}/workflow/execute", {**body, "async": True})
     assert status == 202, answer
     assert headers["Location"] == f"/workflow/executions/{body['executionId']}"

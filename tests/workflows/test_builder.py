@@ -3,6 +3,7 @@
 import pytest
 
 from workflows.builder import Workflow, condition, parallel, sequential, step
+from workflows.engine import PredicateContext
 
 from .helpers import C4C_SIMPLE_MATH
 
@@ -90,13 +91,15 @@ def test_string_targets_loop_back_and_on_error_handlers_are_added_unlinked() -> 
 
 
 def test_predicate_stays_in_code_and_out_of_json() -> None:
-    def is_big(ctx) -> bool:
-        return ctx.variables["value"] > 10
+    def is_big(ctx: PredicateContext) -> bool:
+        value: int = ctx.variables["value"]
+        return value > 10
 
     definition = (
         Workflow("wf").condition("big", predicate=is_big, when_true="x").sequential("x").build()
     )
     node = definition.node("big")
+    assert node is not None
     assert node.predicate is is_big
     assert node.to_json_dict()["config"] == {"predicate": "is_big", "trueBranch": "x"}
 

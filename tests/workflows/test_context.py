@@ -123,6 +123,7 @@ def test_a_call_outside_a_run_gets_a_standalone_context() -> None:
         return data
 
     proc = registry.get("t.standalone")
+    assert proc is not None
     proc.invoke({"value": 1})
     proc.invoke({"value": 1})
     assert len(set(keys)) == 2
@@ -131,7 +132,12 @@ def test_a_call_outside_a_run_gets_a_standalone_context() -> None:
 def test_a_never_stopped_context_sleeps_the_full_time() -> None:
     ctx = ProcedureContext(execution_id="e", node_id="n")
     done = threading.Event()
-    thread = threading.Thread(target=lambda: (ctx.sleep(0.05), done.set()))
+
+    def sleep_then_set() -> None:
+        ctx.sleep(0.05)
+        done.set()
+
+    thread = threading.Thread(target=sleep_then_set)
     thread.start()
     thread.join(2)
     assert done.is_set()

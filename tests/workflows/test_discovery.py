@@ -2,6 +2,7 @@
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.apps import apps
@@ -15,14 +16,14 @@ from workflows.library import WorkflowLibrary, workflow_library
 from workflows.registry import procedure_registry
 
 
-def _write(directory: Path, name: str, definition: dict) -> Path:
+def _write(directory: Path, name: str, definition: dict[str, Any]) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / name
     path.write_text(json.dumps(definition))
     return path
 
 
-def _definition(workflow_id: str, procedure_name: str = "math.add") -> dict:
+def _definition(workflow_id: str, procedure_name: str = "math.add") -> dict[str, Any]:
     return {
         "id": workflow_id,
         "name": workflow_id,

@@ -3,6 +3,8 @@
 import sys
 import threading
 import time
+from functools import partial
+from types import FrameType
 
 from workflows import procedures
 from workflows.checkpoints import Checkpoint
@@ -15,6 +17,7 @@ RETURNS_WITHIN_S = 1.0
 
 def _running(code: object) -> bool:
     """Whether any thread is executing `code` (a function's __code__) right now."""
+    frame: FrameType | None
     for frame in sys._current_frames().values():
         while frame is not None:
             if frame.f_code is code:
@@ -35,7 +38,7 @@ def test_cancelling_a_sixty_second_delay_returns_within_a_second_and_frees_threa
             {"id": "wait", "procedureName": "custom.delay", "config": {"ms": 60_000}},
             {"id": "never", "procedureName": "custom.log", "config": {"message": "no"}},
         )
-        background = Background(lambda wait=wait, control=control: run(wait, control=control))
+        background = Background(partial(run, wait, control=control))
         time.sleep(0.2)
         assert _running(delay_code)
         control.cancel()
@@ -44,6 +47,7 @@ def test_cancelling_a_sixty_second_delay_returns_within_a_second_and_frees_threa
         assert result is not None, "run_workflow still waits on the delay"
         assert time.monotonic() - cancelled_at < RETURNS_WITHIN_S
         assert not background.thread.is_alive()
+        assert result.error is not None
         assert (result.status, result.error.name) == ("cancelled", "CancelledError")
         assert result.nodes_executed == ["wait"]
         deadline = time.monotonic() + RETURNS_WITHIN_S

@@ -35,10 +35,12 @@ def test_explicit_name_and_models() -> None:
     registry = ProcedureRegistry()
 
     @procedure("demo.raw", registry=registry, input_model=In, output_model=Out)
-    def raw(data):  # type: ignore[no-untyped-def]
+    def raw(data):
         return {"y": data.x}
 
-    assert registry.get("demo.raw").invoke({"x": 3}) == {"y": 3}
+    raw_proc = registry.get("demo.raw")
+    assert raw_proc is not None
+    assert raw_proc.invoke({"x": 3}) == {"y": 3}
     assert "demo.raw" in registry
 
 
@@ -50,6 +52,7 @@ def test_contract_errors_name_the_field() -> None:
         return {"z": 1}  # type: ignore[return-value]
 
     proc = registry.get("demo.wrong")
+    assert proc is not None
     with pytest.raises(ProcedureInputError, match=r"^Input to demo.wrong is invalid: x: "):
         proc.invoke({"x": "many"})
     with pytest.raises(
@@ -66,6 +69,7 @@ def test_async_handler_is_detected_and_awaited() -> None:
         return Out(y=data.x + 1)
 
     proc = registry.get("demo.async")
+    assert proc is not None
     assert proc.is_async
     assert proc.invoke({"x": 1}) == {"y": 2}
 
@@ -74,7 +78,7 @@ def test_function_without_models_is_refused() -> None:
     with pytest.raises(TypeError, match="needs a pydantic input model"):
 
         @procedure(registry=ProcedureRegistry())
-        def untyped(data):  # type: ignore[no-untyped-def]
+        def untyped(data):
             return data
 
 
@@ -109,6 +113,7 @@ def test_examples_expose_what_pages_show() -> None:
     ):
         assert name in names
     add = procedure_registry().get("math.add")
+    assert add is not None
     assert add.category == "math"
     assert add.input_model.model_json_schema()["properties"]["a"] == {
         "title": "A",

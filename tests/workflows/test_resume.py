@@ -20,9 +20,9 @@ class Value(BaseModel):
 
 
 @pytest.fixture
-def calls(registry) -> Counter:
+def calls(registry) -> Counter[tuple[str, int]]:
     """`t.count` adds 1 to its input and counts its calls per (node id, attempt)."""
-    counted: Counter = Counter()
+    counted: Counter[tuple[str, int]] = Counter()
 
     @procedure("t.count", registry=registry)
     def count(data: Value, ctx: ProcedureContext) -> Value:

@@ -102,7 +102,9 @@ def test_failures_are_recorded_as_exceptions_with_error_status(run, spans) -> No
 
 
 def test_concurrent_runs_keep_their_spans_apart(spans, test_registry) -> None:
-    results = run_concurrently(workflow_library().get("simple-math-workflow"), test_registry)
+    definition = workflow_library().get("simple-math-workflow")
+    assert definition is not None
+    results = run_concurrently(definition, test_registry)
     assert len({r.trace_id for r in results.values()}) == 16
     for n, result in results.items():
         recorded = spans(result.trace_id)

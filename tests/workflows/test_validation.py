@@ -13,7 +13,7 @@ from workflows.validation import parse_definition, validate_definition
 from .helpers import C4C_SIMPLE_MATH, chain
 
 
-def _errors(data: dict) -> list[str]:
+def _errors(data: dict[str, Any]) -> list[str]:
     definition, errors = parse_definition(data)
     assert definition is not None, errors
     return errors

@@ -215,7 +215,11 @@ async def _stored_since(channel: str, last_id: int, frame: Framing) -> tuple[lis
 
 
 async def _events(
-    channel: str, last_id: int, preamble: bytes, frame: Framing = sse_frame
+    channel: str,
+    last_id: int,
+    preamble: bytes,
+    frame: Framing = sse_frame,
+    closed: Callable[[], None] | None = None,
 ) -> AsyncIterator[bytes]:
     listener = _Listener(channel)
     manager = get_listener_manager()
@@ -256,6 +260,8 @@ async def _events(
     finally:
         listener.fanout.remove(listener)
         manager.remove_listener(listener)
+        if closed is not None:
+            closed()
 
 
 def _position(request: HttpRequest, channel: str, *, from_start: bool) -> int:
@@ -292,11 +298,19 @@ async def executions_stream(request: HttpRequest) -> HttpResponse:
         position = _position(request, LIST_CHANNEL, from_start=False)
     except EventRequest.Error as exc:
         return HttpResponseBadRequest(f"Invalid request: {exc}.\n")
+    closed = None
     if view == "c4c":
         # Listening starts before the snapshot's read, which seeds the page.
         pages.keep()
-    preamble = await sync_to_async(snapshots.frame, thread_sensitive=False)()
-    return _response(request, _events(LIST_CHANNEL, position, preamble, LIST_VIEWS[view]))
+        closed = pages.release
+    try:
+        preamble = await sync_to_async(snapshots.frame, thread_sensitive=False)()
+    except BaseException:
+        if closed is not None:
+            closed()
+        raise
+    events = _events(LIST_CHANNEL, position, preamble, LIST_VIEWS[view], closed)
+    return _response(request, events)
 
 
 @require_GET

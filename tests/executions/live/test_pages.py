@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from django_eventstream.event import Event
+from django_eventstream.views import get_listener_manager
 
 from executions.live import pages
 from executions.live.buffer import sse_frame
@@ -161,3 +162,26 @@ def test_an_update_read_from_storage_before_it_was_queued_is_applied_once(keeper
     deliver(keeper, event)
     assert [event_id for event_id, _ in keeper.applied] == [11]
     assert ids(event) == ["d", "c", "b"]
+
+
+def test_the_page_is_kept_only_while_a_c4c_client_is_connected(monkeypatch) -> None:
+    monkeypatch.setattr(pages, "_keeper", None)
+    monkeypatch.setattr(pages, "_watchers", 0)
+
+    def listening(keeper: pages.PageKeeper) -> bool:
+        return keeper in get_listener_manager().listeners_by_channel.get(LIST_CHANNEL, set())
+
+    first = pages.keep()
+    assert pages.keep() is first
+    assert listening(first)
+    pages.release()
+    assert pages.keeper() is first
+    pages.release()
+    assert pages.keeper() is None
+    assert not listening(first)
+    again = pages.keep()
+    try:
+        assert again is not first
+        assert not again.seeded
+    finally:
+        pages.release()

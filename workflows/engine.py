@@ -35,9 +35,10 @@ Durability (workflows/README.md has the whole contract):
 - timeoutMs on a procedure node fails the attempt with TimeoutError (then retry and onError apply);
   timeoutMs on the definition fails the run with TimeoutError, whatever handlers exist.
 - control (workflows.context.RunControl): cancel stops every attempt in flight and every wait;
-  the run ends "cancelled" with CancelledError. When a run can be stopped (a control or a time
-  limit), procedures run on procedure threads (workflows.attempts) so the walking thread never
-  waits past the stop; otherwise they run on the calling thread, as nothing could stop them.
+  the run ends "cancelled" with CancelledError. When a deadline applies (a node or workflow
+  timeout), procedures run on procedure threads (workflows.attempts) so the walking thread never
+  waits past it; otherwise they run on the walking thread, where a cancel still reaches them
+  through their context (a cooperative procedure stops at once).
 - checkpoints (workflows.checkpoints): a resumed run replays the node runs recorded as done
   without running or reporting them, and runs an interrupted one again as a new attempt.
 
@@ -710,17 +711,8 @@ class _Run:
             "procedure.name": proc.name,
             "procedure.attempt": step.attempt,
         }
-        if self.control is None and self.deadline is None and node.timeout_ms is None:
-            context = ProcedureContext(
-                execution_id=self.execution_id,
-                node_id=node.id,
-                attempt=step.attempt,
-                visit=step.visit,
-            )
-            with self.tracer.start_as_current_span(proc.name, attributes=span_attributes) as span:
-                output = proc.invoke(node_input, context)
-                span.set_status(Status(StatusCode.OK))
-                return output
+        if self.deadline is None and node.timeout_ms is None:
+            return self._attempt_inline(node, proc, node_input, step, span_attributes)
         signal = AttemptSignal()
         context = ProcedureContext(
             execution_id=self.execution_id,
@@ -753,6 +745,48 @@ class _Run:
             if exc is signal.reason and (run_deadline or isinstance(exc, CancelledError)):
                 raise self._stopped(exc) from None
             raise
+
+    def _attempt_inline(
+        self,
+        node: WorkflowNode,
+        proc: Procedure,
+        node_input: dict[str, Any],
+        step: _Step,
+        span_attributes: dict[str, str | int],
+    ) -> dict[str, Any]:
+        """An attempt no deadline can cut short, on the walking thread: no thread hop per node.
+
+        A cancel still reaches it (ctx.cancelled, ctx.sleep, on_cancel, an async task), so a
+        cooperative procedure stops at once; one that ignores the signal holds this thread until
+        it returns, which is why the runtime walks a run off its pool thread (a hop per run, not
+        per node) and lets the pool thread go on cancel.
+        """
+        signal = AttemptSignal() if self.control is not None else None
+        context = ProcedureContext(
+            execution_id=self.execution_id,
+            node_id=node.id,
+            attempt=step.attempt,
+            visit=step.visit,
+            signal=signal,
+        )
+        if self.control is not None and signal is not None and not self.control.watch(signal):
+            raise self._stopped(self.control.error())
+        try:
+            with self.tracer.start_as_current_span(proc.name, attributes=span_attributes) as span:
+                output = proc.invoke(node_input, context)
+                span.set_status(Status(StatusCode.OK))
+        except BaseException:
+            # Stopped: the stop's reason wins over whatever the procedure raised on the way out
+            # (ctx.sleep's CancelledError, asyncio's CancelledError from a cancelled task).
+            if signal is not None and signal.reason is not None:
+                raise self._stopped(signal.reason) from None
+            raise
+        finally:
+            if self.control is not None and signal is not None:
+                self.control.unwatch(signal)
+        if self.control is not None and self.control.cancelled:
+            raise self._stopped(self.control.error())
+        return output
 
     def _condition(self, node: WorkflowNode) -> tuple[dict[str, Any], str | None]:
         config = node.config

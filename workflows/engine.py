@@ -730,7 +730,7 @@ class _Run:
         expired = self._workflow_timeout if run_deadline else functools.partial(_node_timeout, node)
         try:
             with self.tracer.start_as_current_span(proc.name, attributes=span_attributes) as span:
-                output = run_attempt(
+                output: dict[str, Any] = run_attempt(
                     functools.partial(proc.invoke, node_input, context),
                     signal,
                     control=self.control,

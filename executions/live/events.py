@@ -177,8 +177,9 @@ def emit_node_completed(
     execution: Execution, node: NodeExecution, *, node_index: int, next_node_id: str | None
 ) -> None:
     """node.completed for a completed or a failed node (c4c reports both under this name)."""
+    # mypy wants every optional key in a display with a ** item; these are set below if present.
     event: NodeCompleted = {
-        **_base(execution, "node.completed"),
+        **_base(execution, "node.completed"),  # type: ignore[typeddict-item]
         "nodeId": node.node_id,
         "nodeIndex": node_index,
         "status": "failed" if node.error else "completed",
@@ -194,8 +195,10 @@ def emit_node_completed(
 
 def emit_workflow_finished(execution: Execution) -> None:
     completed = execution.status == ExecutionStatus.COMPLETED
+    name = "workflow.completed" if completed else "workflow.failed"
+    # As in emit_node_completed: `error` is set below if there is one.
     event: WorkflowFinished = {
-        **_base(execution, "workflow.completed" if completed else "workflow.failed"),
+        **_base(execution, name),  # type: ignore[typeddict-item]
         "executionTime": execution.execution_time_ms or 0,
         "nodesExecuted": execution.nodes_executed,
     }

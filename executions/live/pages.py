@@ -32,6 +32,7 @@ from django_eventstream.views import Listener, get_listener_manager
 from ..serializers import NOT_JSON_NUMBER, cannot_show, list_row, to_json, unencodable
 from .buffer import data_lines, frame_head, sse_frame
 from .events import LIST_CHANNEL, encode, now_ms
+from .payloads import Stats
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +122,7 @@ class PageKeeper(Listener):
         else:
             self.pending.extend(queued)
 
-    def seed(self, list_id: int, summaries: Iterable[Any], stats: Mapping[str, int]) -> None:
+    def seed(self, list_id: int, summaries: Iterable[Any], stats: Stats) -> None:
         """Replace the page with a database read taken after the list channel's event `list_id`,
         then re-apply the updates after it that this keeper has applied already (the read may
         predate them) and apply those that arrived before the first seed."""

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from typing import cast
 
 from asgiref.sync import sync_to_async
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponseBadRequest, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_GET
 from django_eventstream.event import Event
 from django_eventstream.eventrequest import EventRequest
@@ -277,7 +278,7 @@ def _position(request: HttpRequest, channel: str, *, from_start: bool) -> int:
         raise EventRequest.Error(f"Last-Event-ID {given!r} for {channel} is not a number") from None
 
 
-def _response(request: HttpRequest, body: AsyncIterator[bytes]) -> HttpResponse:
+def _response(request: HttpRequest, body: AsyncIterator[bytes]) -> StreamingHttpResponse:
     response = StreamingHttpResponse(body, content_type="text/event-stream")
     add_default_headers(response, request=request)
     return response
@@ -288,7 +289,7 @@ LIST_VIEWS: dict[str, Framing] = {"c4c": pages.page_frame, "delta": sse_frame}
 
 
 @require_GET
-async def executions_stream(request: HttpRequest) -> HttpResponse:
+async def executions_stream(request: HttpRequest) -> HttpResponseBase:
     view = request.GET.get("view", "c4c")
     if view not in LIST_VIEWS:
         return HttpResponseBadRequest(
@@ -314,7 +315,7 @@ async def executions_stream(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-async def execution_stream(request: HttpRequest, execution_id: str) -> HttpResponse:
+async def execution_stream(request: HttpRequest, execution_id: str) -> HttpResponseBase:
     channel = execution_channel(execution_id)
     try:
         position = _position(request, channel, from_start=True)

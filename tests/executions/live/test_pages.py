@@ -14,12 +14,14 @@ from django_eventstream.views import get_listener_manager
 from executions.live import pages
 from executions.live.buffer import sse_frame
 from executions.live.events import LIST_CHANNEL
-from executions.live.payloads import validate_event
+from executions.live.payloads import Stats, validate_event
 
-STATS = {"total": 3, "completed": 2, "failed": 0, "running": 1}
+STATS: Stats = {"total": 3, "completed": 2, "failed": 0, "running": 1}
 
 
-def summary(execution_id: str, second: int, status: str = "completed", **extra: Any) -> dict:
+def summary(
+    execution_id: str, second: int, status: str = "completed", **extra: Any
+) -> dict[str, Any]:
     """An executions.update's summary of a run that started at 12:00:<second>."""
     return {
         "executionId": execution_id,
@@ -35,7 +37,7 @@ def summary(execution_id: str, second: int, status: str = "completed", **extra: 
     }
 
 
-def update(event_id: int, *summaries: dict, stats: dict | None = None) -> Event:
+def update(event_id: int, *summaries: dict[str, Any], stats: Stats | None = None) -> Event:
     """An executions.update as the runtime sends it: the changed execution only."""
     data = {
         "type": "executions.update",
@@ -53,7 +55,7 @@ def deliver(keeper: pages.PageKeeper, *events: Event) -> None:
         keeper.wake_threadsafe()
 
 
-def page_of(event: Event) -> dict:
+def page_of(event: Event) -> Any:
     frame = pages.page_frame(event).decode()
     data = "".join(line[6:] for line in frame.splitlines() if line.startswith("data: "))
     validate_event("executions.update", data)
@@ -74,7 +76,7 @@ def keeper(monkeypatch) -> pages.PageKeeper:
 
 
 def test_an_update_carries_the_newest_page_with_the_stats_it_was_sent_with(keeper) -> None:
-    stats = {"total": 4, "completed": 2, "failed": 0, "running": 2}
+    stats: Stats = {"total": 4, "completed": 2, "failed": 0, "running": 2}
     event = update(11, summary("d", 4, "running"), stats=stats)
     deliver(keeper, event)
     page = page_of(event)

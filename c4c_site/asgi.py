@@ -1,7 +1,8 @@
 """ASGI entry point served by daphne: channels' protocol router in front of Django.
 
 Importing it is "the server starts": request tracing is installed before Django builds its
-middleware chain, and runs that a previous process of this server left running are failed.
+middleware chain, and the process starts sweeping for runs whose process died (any server's:
+a run's lease says when it is free to take over, not its server's name).
 The HTTP surface - /workflow/ (the JSON API and its SSE streams), /rpc/, /health, /procedures,
 /openapi.json and /docs - gets its own Django handler whose middleware is settings.API_MIDDLEWARE:
 the full chain costs a third of the server's CPU per execution (see c4c_site.middleware), and
@@ -17,7 +18,7 @@ from typing import Any
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "c4c_site.settings")
 
-from executions.startup import instrument, recover_interrupted
+from executions.startup import instrument, start_sweeping
 
 instrument()
 
@@ -64,7 +65,7 @@ API_PATHS = r"^(?:workflow/|rpc/|health$|procedures$|openapi\.json$|docs$)"
 # Request spans for the API come from OpenTelemetry's ASGI middleware, which stays on the event
 # loop; per-chunk send/receive spans would add one span per SSE event, so they are left out.
 api_asgi_app = OpenTelemetryMiddleware(ApiHandler(), exclude_spans=["receive", "send"])
-recover_interrupted()
+start_sweeping()
 
 application = ProtocolTypeRouter(
     {

@@ -1,14 +1,12 @@
 """The Celery app for scale-out (C4C_DISPATCH=celery): `celery -A c4c_site worker`.
 
-A worker node owns the runs it takes under one identity, `<node name>/<pid>/<boot>`, fixed in
-the main process before the pool forks, so every child of a prefork pool claims runs as the node
-and a restarted node (new pid or boot token) can tell its previous life's runs from its own.
-When the node is ready it fails the runs its previous life left running (the rule is in
-executions.store.executions_fail_interrupted).
+Every process of a worker node holds the runs it claims under a lease of its own (executions.
+leases): a pool process killed mid-run (an OOM kill) stops renewing, and once the lease lapses
+any worker or web process takes the run over and it resumes. The node's main process runs no
+tasks; from the moment it is ready it sweeps for such runs and queues them again.
 """
 
 import os
-import uuid
 from typing import Any
 
 from celery import Celery
@@ -17,26 +15,14 @@ from celery.signals import worker_ready
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "c4c_site.settings")
 
 app = Celery("c4c_site")
-# Every CELERY_* setting, the queue (C4C_CELERY_QUEUE) included, comes from c4c_site.settings.
+# Every CELERY_* setting, the queue (C4C_CELERY_QUEUE) and the broker timeouts included, comes
+# from c4c_site.settings.
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-_NODE_PROCESS = f"{os.getpid()}/{uuid.uuid4().hex[:8]}"
-
-
-def worker_identity(nodename: str) -> str:
-    """The owner written on the runs this worker node claims."""
-    return f"{nodename}/{_NODE_PROCESS}"
-
 
 @worker_ready.connect
-def _recover_interrupted(sender: Any, **kwargs: Any) -> None:
-    from django.db import connections
+def _sweep_from_the_node(sender: Any, **kwargs: Any) -> None:
+    from executions.startup import start_sweeping
 
-    from executions.startup import recover_interrupted
-
-    try:
-        recover_interrupted(server=sender.hostname, owner=worker_identity(sender.hostname))
-    finally:
-        # The main process runs no tasks: hold no idle connection for the node's lifetime.
-        connections.close_all()
+    start_sweeping(requeue=True)

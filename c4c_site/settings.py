@@ -244,9 +244,27 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Deployments (or test runs) sharing one broker keep apart by queue; web and workers must agree.
 C4C_CELERY_QUEUE = os.environ.get("C4C_CELERY_QUEUE", "").strip() or "c4c"
 CELERY_TASK_DEFAULT_QUEUE = C4C_CELERY_QUEUE
+# A broker that accepts connections and never answers must not hold a request: each send gives up
+# after these connect and socket timeouts and is retried once (measured: ~2 s on Redis and
+# RabbitMQ, where Redis's defaults hung for good); executions.dispatch stops waiting after
+# C4C_BROKER_TIMEOUT whatever the transport does.
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_timeout": 2, "socket_connect_timeout": 2}
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
+# Durable runs (executions.leases): a run's lease lasts C4C_LEASE_SECONDS unrenewed, a queued
+# run waits C4C_CLAIM_SECONDS for a worker before it is sent again, and a cancel reaches a run in
+# another process within C4C_CANCEL_CHECK_SECONDS.
+C4C_LEASE_SECONDS = env_int("C4C_LEASE_SECONDS", 30, minimum=1)
+C4C_CLAIM_SECONDS = env_int("C4C_CLAIM_SECONDS", 300, minimum=1)
+C4C_BROKER_TIMEOUT = env_int("C4C_BROKER_TIMEOUT", 5, minimum=1)
 
-# Which server owns a run (its runs' owner is `<server id>/<pid>/<boot>`): `c4c serve` sets it to
-# host:port, so a restart on the same port fails only the runs its previous process left behind.
+# The first part of a run's lease owner, `<server id>/<pid>/<boot>` (`c4c serve` sets host:port):
+# it names the process in logs and the admin; liveness is the lease's, never the name's.
 C4C_SERVER_ID = os.environ.get("C4C_SERVER_ID", "").strip() or socket.gethostname()
 if "/" in C4C_SERVER_ID:
     raise ImproperlyConfigured(f"C4C_SERVER_ID must not contain '/', not {C4C_SERVER_ID!r}")

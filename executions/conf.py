@@ -44,8 +44,32 @@ class ExecutionsSettings:
 
     @property
     def C4C_SERVER_ID(self) -> str:
-        """This process's name as the owner of its runs (a restart fails only its own runs)."""
+        """The first part of this process's name as the owner of a run's lease (logs, admin)."""
         return str(getattr(settings, "C4C_SERVER_ID", "") or socket.gethostname())
+
+    @property
+    def C4C_LEASE_SECONDS(self) -> float:
+        """How long a run's lease lasts unrenewed: its process renews it every third of this, and
+        once it has passed (the process died) another process takes the run over and resumes it."""
+        return float(getattr(settings, "C4C_LEASE_SECONDS", 30))
+
+    @property
+    def C4C_CLAIM_SECONDS(self) -> float:
+        """How long a run queued for a Celery worker may wait to be claimed before the sweep
+        sends it again (its message may be lost: a broker restarted without persistence)."""
+        return float(getattr(settings, "C4C_CLAIM_SECONDS", 300))
+
+    @property
+    def C4C_CANCEL_CHECK_SECONDS(self) -> float:
+        """How often a process running runs reads whether another process cancelled one of them
+        (one indexed read, only while it runs something): a cancel's reach across processes."""
+        return float(getattr(settings, "C4C_CANCEL_CHECK_SECONDS", 0.5))
+
+    @property
+    def C4C_BROKER_TIMEOUT(self) -> float:
+        """Seconds a run's message may take to reach the Celery broker; past it the API answers
+        503 and nothing is left started."""
+        return float(getattr(settings, "C4C_BROKER_TIMEOUT", 5))
 
     @property
     def C4C_REPLAY_EVENTS(self) -> int:

@@ -1,28 +1,53 @@
-"""Where runs execute: a bounded thread pool in this process (default) or Celery workers.
+"""Where runs execute: a bounded thread pool in this process (default) or Celery workers; and the
+sweep that keeps every run going after its process died.
 
 The pool keeps runs off daphne's event loop and off Django's single thread for sync code, and
 bounds both concurrency (C4C_WORKER_THREADS) and backlog (C4C_MAX_QUEUED): past it, callers get
-QueueFull and the API answers 503 instead of queueing without end. With C4C_DISPATCH=celery,
-background runs go to the broker and any number of worker processes run them: the row is recorded
-with no owner and the worker that takes the message claims it (executions.tasks); a broker that
-refuses the message fails the run at once and the API answers 503 as for a full pool.
+QueueFull and the API answers 503 instead of queueing without end. A run queued on the pool is
+held by this process from the start (executions.leases): its lease is renewed while it waits, and
+a cancel stops it before it starts.
+
+With C4C_DISPATCH=celery, background runs go to the broker and any number of worker processes run
+them: the row is recorded with no owner and a claim deadline (C4C_CLAIM_SECONDS), and the worker
+that takes the message claims it (executions.tasks). The message carries only the execution id:
+the row is the source of truth. Publishing is bounded by C4C_BROKER_TIMEOUT whatever the broker
+does (it may refuse, or accept the connection and never answer): past it, or on a refusal, the
+recorded run is deleted - nothing was started, so the same request (same executionId or
+Idempotency-Key) can be sent again - and BrokerUnavailable tells the API to answer 503. If a
+worker claimed the run meanwhile (the message did arrive), it stands and the caller gets it.
+
+sweep(): every run whose lease lapsed - its process died, or its queued message was lost - is
+taken over with a compare-and-set (one winner among all sweeping processes) and resumed here, or
+queued for a worker again.
 """
 
 import asyncio
+import logging
+import os
+import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
+from celery import current_app
 from django.db import close_old_connections, connection, connections
+from django.utils import timezone
 from opentelemetry import context as otel_context
 
 from workflows.definitions import WorkflowDefinition
 
-from . import runtime
+from . import leases, runtime, store
 from .conf import app_settings
 from .models import Execution
+
+logger = logging.getLogger(__name__)
+
+TASK_NAME = "executions.run_execution"
+# Runs one sweep takes over at most: the rest wait for the next sweep (or another process).
+SWEEP_BATCH = 100
 
 T = TypeVar("T")
 
@@ -32,7 +57,8 @@ class QueueFull(Exception):
 
 
 class BrokerUnavailable(QueueFull):
-    """The Celery broker refused the run; it is recorded as failed, and the caller may retry."""
+    """The Celery broker refused the run or did not answer within C4C_BROKER_TIMEOUT; nothing
+    was started, and the caller may send the same request again."""
 
 
 def _release_connections() -> None:
@@ -103,56 +129,211 @@ class _Pool:
 pool = _Pool()
 
 
+def _queue_here(run: Execution, job: Callable[..., Any], /, **kwargs: Any) -> None:
+    """Queue a recorded run (its pool place reserved) on this process's pool, held from now on:
+    its lease is renewed while it waits, and a cancel stops it before it starts."""
+    leases.runs.hold(run)
+    try:
+        pool.submit(job, reserved=True, **kwargs)
+    except BaseException:
+        leases.runs.release(run.execution_id)
+        raise
+
+
+class _Publish:
+    """One message on its way to the broker; abandoned when its caller stopped waiting."""
+
+    __slots__ = ("abandoned", "done", "execution_id")
+
+    def __init__(self, execution_id: str) -> None:
+        self.execution_id = execution_id
+        self.done: Future[None] = Future()
+        self.abandoned = False
+
+
+class _Publisher:
+    """Sends run messages from one thread of its own, so a broker that hangs holds that thread
+    and nothing else: each caller waits at most C4C_BROKER_TIMEOUT, and messages whose callers
+    gave up are never sent. A transport's own socket timeouts (c4c_site.settings) end the hung
+    send; this bound holds for any Celery app and transport."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: queue.SimpleQueue[_Publish] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    def publish(self, execution_id: str) -> None:
+        job = _Publish(execution_id)
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._serve, name="c4c-publisher", daemon=True
+                )
+                self._thread.start()
+        self._jobs.put(job)
+        try:
+            job.done.result(timeout=app_settings.C4C_BROKER_TIMEOUT)
+        except FutureTimeout:
+            job.abandoned = True
+            raise BrokerUnavailable(
+                f"The Celery broker did not take the run within "
+                f"{app_settings.C4C_BROKER_TIMEOUT:g} s; retry later"
+            ) from None
+        except Exception as exc:
+            raise BrokerUnavailable(f"The Celery broker refused the run: {exc}") from exc
+
+    def _serve(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job.abandoned or not job.done.set_running_or_notify_cancel():
+                continue
+            try:
+                current_app.send_task(TASK_NAME, args=[job.execution_id])
+            except Exception as exc:
+                job.done.set_exception(exc)
+            else:
+                job.done.set_result(None)
+
+    def reset_after_fork(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs = queue.SimpleQueue()
+        self._thread = None
+
+
+publisher = _Publisher()
+
+
+def _start_on_celery(record: Callable[[str | None], Execution]) -> Execution:
+    """Record the run unowned (the worker that takes it claims it), then queue it.
+
+    The row commits before the message leaves, so a worker always finds it. When the broker does
+    not take the message in time the run is deleted: nothing stays running with nobody to run it,
+    and the same request can be sent again.
+    """
+    execution = record("")
+    try:
+        publisher.publish(execution.execution_id)
+    except BrokerUnavailable as exc:
+        if runtime.discard_unqueued(execution, exc):
+            raise
+        logger.warning(
+            "The broker seemed down but a worker claimed %s: it runs", execution.execution_id
+        )
+    return execution
+
+
+def begin(record: Callable[[str | None], Execution]) -> Execution:
+    """Record a run through `record(owner)` and have it run from what it recorded (resume): on
+    this process's pool (a place reserved before anything is written, so a full pool leaves no
+    row) or on a Celery worker. Raises QueueFull or BrokerUnavailable; the run's start events
+    are `record`'s to send."""
+    if app_settings.C4C_DISPATCH == "celery":
+        return _start_on_celery(record)
+    pool.reserve()
+    try:
+        execution = record(None)
+    except BaseException:
+        pool.release()
+        raise
+    _queue_here(execution, runtime.resume, execution=execution)
+    return execution
+
+
 async def execute_now(
-    *, definition: WorkflowDefinition, input: dict[str, Any], execution_id: str | None
+    *,
+    definition: WorkflowDefinition,
+    input: dict[str, Any],
+    execution_id: str | None,
+    idempotency_key: str | None = None,
 ) -> str:
     """Run to the end on the pool and return the c4c result as JSON text (raises QueueFull when
     full); the text is the one the workflow.result event carried, encoded once."""
     future = pool.submit(
-        runtime.execute, definition=definition, input=input, execution_id=execution_id
+        runtime.execute,
+        definition=definition,
+        input=input,
+        execution_id=execution_id,
+        idempotency_key=idempotency_key,
     )
     return (await asyncio.wrap_future(future)).json
 
 
-def _start_on_celery(
-    *, definition: WorkflowDefinition, input: dict[str, Any], execution_id: str | None
-) -> Execution:
-    """Record the run unowned (the worker that takes it claims it), then queue it.
-
-    The row commits before the message leaves, so a worker always finds it. When the broker
-    cannot take the message the run is failed at once: no row stays running with nobody to run it.
-    """
-    from c4c_site.celery import app
-
-    execution = runtime.start(
-        definition=definition, input=input, execution_id=execution_id, owner=""
-    )
-    try:
-        app.send_task(
-            "executions.run_execution",
-            args=[execution.execution_id, definition.to_json_dict(), input],
-        )
-    except Exception as exc:
-        message = f"Could not queue the run on the Celery broker: {exc}"
-        runtime.fail_unqueued(execution, exc, message=message)
-        raise BrokerUnavailable(message) from exc
-    return execution
-
-
 async def start_in_background(
-    *, definition: WorkflowDefinition, input: dict[str, Any], execution_id: str | None
+    *,
+    definition: WorkflowDefinition,
+    input: dict[str, Any],
+    execution_id: str | None,
+    idempotency_key: str | None = None,
 ) -> Execution:
     """Record the start now and leave the run to the pool or to Celery; returns at once."""
-    if app_settings.C4C_DISPATCH == "celery":
-        return await sync_to_async(_start_on_celery, thread_sensitive=False)(
-            definition=definition, input=input, execution_id=execution_id
+
+    def record(owner: str | None) -> Execution:
+        return runtime.start(
+            definition=definition,
+            input=input,
+            execution_id=execution_id,
+            owner=owner,
+            idempotency_key=idempotency_key,
         )
-    start = sync_to_async(runtime.start, thread_sensitive=False)
+
+    if app_settings.C4C_DISPATCH == "celery":
+        return await sync_to_async(_start_on_celery, thread_sensitive=False)(record)
     pool.reserve()
     try:
-        execution = await start(definition=definition, input=input, execution_id=execution_id)
+        execution = await sync_to_async(record, thread_sensitive=False)(None)
     except BaseException:
         pool.release()
         raise
-    pool.submit(runtime.run, execution=execution, definition=definition, input=input, reserved=True)
+    _queue_here(execution, runtime.run, execution=execution, definition=definition, input=input)
     return execution
+
+
+def sweep(*, requeue: bool | None = None) -> list[str]:
+    """Take over every run whose lease lapsed and keep it going; returns their ids.
+
+    A lapsed lease means its owner stopped renewing it (the process died, whatever its host,
+    port or pid) or a queued run was never claimed (its message was lost). Each is taken with a
+    compare-and-set on the owner and expiry that were read, so when several processes sweep at
+    once exactly one takes each run. Taken runs resume on this process's pool, as many as it has
+    room for, or (`requeue`, default: C4C_DISPATCH is celery) go back to the broker for a worker
+    to claim and resume.
+    """
+    if requeue is None:
+        requeue = app_settings.C4C_DISPATCH == "celery"
+    taken: list[str] = []
+    for execution in Execution.objects.lapsed(timezone.now(), limit=SWEEP_BATCH):
+        previous = execution.lease_owner
+        if requeue:
+            if store.execution_take_over(execution=execution, owner="") is None:
+                continue
+            try:
+                publisher.publish(execution.execution_id)
+            except BrokerUnavailable:
+                logger.warning(
+                    "Could not queue %s again: broker unavailable", execution.execution_id
+                )
+                break
+        else:
+            try:
+                pool.reserve()
+            except QueueFull:
+                break
+            if store.execution_take_over(execution=execution, owner=store.process_owner()) is None:
+                pool.release()
+                continue
+            _queue_here(execution, runtime.resume, execution=execution, previous_owner=previous)
+        logger.warning(
+            "Took over execution %s from %s (lease lapsed at %s)",
+            execution.execution_id,
+            previous or "its queue",
+            execution.lease_expires_at,
+        )
+        taken.append(execution.execution_id)
+    return taken
+
+
+def _after_fork_in_child() -> None:
+    publisher.reset_after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

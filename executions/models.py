@@ -6,7 +6,7 @@ editing a table changes what every write accepts, with no SQL or store code to e
 """
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Literal, TypedDict
@@ -44,12 +44,16 @@ class NodeStatus(models.TextChoices):
     SKIPPED = "skipped", "Skipped"
 
 
+# One row per node run: a loop's second pass through a node is a new row (its `visit`), so a
+# finished node run never starts again. A running one may begin its next attempt (a retry after
+# its backoff, or a resume after the process running it died): running -> running.
 NODE_TRANSITIONS: dict[str, frozenset[str]] = {
     NodeStatus.PENDING: frozenset({NodeStatus.RUNNING, NodeStatus.SKIPPED}),
-    # A node inside a loop (a cycle through a condition) runs again.
-    NodeStatus.RUNNING: frozenset({NodeStatus.COMPLETED, NodeStatus.FAILED, NodeStatus.SKIPPED}),
-    NodeStatus.COMPLETED: frozenset({NodeStatus.RUNNING}),
-    NodeStatus.FAILED: frozenset({NodeStatus.RUNNING}),
+    NodeStatus.RUNNING: frozenset(
+        {NodeStatus.RUNNING, NodeStatus.COMPLETED, NodeStatus.FAILED, NodeStatus.SKIPPED}
+    ),
+    NodeStatus.COMPLETED: frozenset(),
+    NodeStatus.FAILED: frozenset(),
     NodeStatus.SKIPPED: frozenset(),
 }
 
@@ -99,6 +103,8 @@ ROW_FIELDS = (
     "ended_at",
     "execution_time_ms",
     "nodes_executed",
+    "rerun_of",
+    "rerun_from_node",
 )
 SUMMARY_FIELDS = (*ROW_FIELDS, "outputs", "error")
 NODE_FIELDS = (
@@ -111,6 +117,10 @@ NODE_FIELDS = (
     "input",
     "output",
     "error",
+    "visit",
+    "attempt",
+    "attempts",
+    "reused",
 )
 
 # What a list reads per execution: "row" the columns a page row shows, "summary" also the
@@ -232,6 +242,39 @@ class ExecutionQuerySet(models.QuerySet["Execution"]):
             return None
         return _with_children([execution], nodes=True, spans=True)[0]
 
+    def by_idempotency_key(self, key: str) -> "Execution | None":
+        """The execution a client's Idempotency-Key started, or None: one indexed read."""
+        return self.filter(idempotency_key=key).first()
+
+    def lapsed(self, now: datetime, *, limit: int) -> list["Execution"]:
+        """Running executions whose lease ran out by `now`, oldest expiry first: their owner
+        stopped renewing (it died), or nobody ever claimed them (a queued run's message lost).
+
+        Only what a takeover compares and the run needs to resume; one read on the partial
+        index of running rows by expiry.
+        """
+        return list(
+            self.filter(status=ExecutionStatus.RUNNING, lease_expires_at__lt=now).order_by(
+                "lease_expires_at"
+            )[:limit]
+        )
+
+    def held_elsewhere(self, keys: Collection[int], owner: str) -> dict[int, str]:
+        """Of the executions keyed `keys`, those `owner` may no longer run, each with why:
+        "cancelled" (or another finished status) or "taken" (another process holds its lease).
+
+        The heartbeat's read, once a second while the process runs anything: a row that is not
+        found (deleted, or not visible yet) is not reported, so a run is stopped only on evidence.
+        """
+        gone: dict[int, str] = {}
+        rows = self.filter(pk__in=keys).values_list("pk", "status", "lease_owner")
+        for pk, status, lease_owner in rows:
+            if status != ExecutionStatus.RUNNING:
+                gone[pk] = status
+            elif lease_owner != owner:
+                gone[pk] = "taken"
+        return gone
+
 
 def _with_children(
     executions: list["Execution"],
@@ -278,10 +321,35 @@ class Execution(models.Model):
     nodes_executed = models.JSONField(default=list, blank=True)
     error = models.JSONField(null=True, blank=True, help_text="{name, message, stack}")
     trace_id = models.CharField(max_length=32, blank=True)
-    worker_id = models.CharField(
-        max_length=64,
+    # The lease (executions.runtime): the process that runs it renews lease_expires_at; once it
+    # has passed, any web process or worker may take the run over and resume it. No owner: a
+    # run queued for a worker, which claims it (lease_expires_at then bounds the wait).
+    lease_owner = models.CharField(
+        max_length=200,
         blank=True,
-        help_text="The server process that runs it; start-up recovery fails only its own rows.",
+        help_text="The process running it (server/pid/boot); empty while queued.",
+    )
+    lease_expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="Past this, another process may take the run over."
+    )
+    rerun_of = models.ForeignKey(
+        "self",
+        to_field="execution_id",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="reruns",
+        help_text="The execution this one runs again.",
+    )
+    rerun_from_node = models.CharField(
+        max_length=200, blank=True, help_text="The node a re-run started from (empty: the start)."
+    )
+    idempotency_key = models.CharField(
+        max_length=200,
+        null=True,
+        blank=True,
+        unique=True,
+        help_text="The client's Idempotency-Key that started it.",
     )
 
     objects = ExecutionQuerySet.as_manager()
@@ -300,10 +368,11 @@ class Execution(models.Model):
                 fields=["workflow_id", "status", "-started_at", "-id"],
                 name="exec_wf_status_started_idx",
             ),
+            # The sweep's read (lapsed()): only running rows, by expiry.
             models.Index(
-                fields=["worker_id"],
+                fields=["lease_expires_at"],
                 condition=models.Q(status="running"),
-                name="exec_running_worker_idx",
+                name="exec_running_lease_idx",
             ),
         ]
 
@@ -313,7 +382,7 @@ class Execution(models.Model):
     @property
     def node_count(self) -> int:
         """Nodes in the definition; taken from page()'s SQL count when the row has it."""
-        counted = getattr(self, "defined_node_count", None)
+        counted: int | None = getattr(self, "defined_node_count", None)
         if counted is not None:
             return counted
         nodes = self.definition.get("nodes") if isinstance(self.definition, dict) else None
@@ -372,13 +441,34 @@ class ExecutionCounter(models.Model):
         return f"{self.status}: {self.count}"
 
 
+class NodeExecutionQuerySet(models.QuerySet["NodeExecution"]):
+    def checkpoints_of(self, execution: Execution) -> list["NodeExecution"]:
+        """Every node run of `execution` in walk order: what a resume or a re-run continues from."""
+        return list(self.filter(execution=execution).order_by("sequence", "id"))
+
+
 class NodeExecution(models.Model):
+    """One node run: the `visit`-th time the execution reached the node (loops pass again).
+
+    `attempt` is the attempt in progress or the last one. `attempts` lists every attempt
+    ({number, status, startTime, endTime, error, retryAt}: the API's shape, ISO times) once there
+    is more than one, and is null for the common node that ran once, which pays nothing for it.
+    """
+
     execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="nodes")
     node_id = models.CharField(max_length=200)
     node_type = models.CharField(max_length=32)
     procedure_name = models.CharField(max_length=200, blank=True)
     status = models.CharField(max_length=16, choices=NodeStatus.choices, default=NodeStatus.PENDING)
-    sequence = models.PositiveIntegerField(help_text="Order in which the node first started.")
+    sequence = models.PositiveIntegerField(help_text="Its place in the walk (the node index).")
+    visit = models.PositiveIntegerField(default=1, help_text="The nth time the run reached it.")
+    attempt = models.PositiveIntegerField(default=1, help_text="The current or last attempt.")
+    attempts = models.JSONField(
+        null=True, blank=True, help_text="Every attempt, once there is more than one."
+    )
+    reused = models.BooleanField(
+        default=False, help_text="Copied from the execution re-run, not run in this one."
+    )
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     duration_ms = models.FloatField(null=True, blank=True)
@@ -386,14 +476,18 @@ class NodeExecution(models.Model):
     output = models.JSONField(null=True, blank=True)
     error = models.JSONField(null=True, blank=True)
 
+    objects = NodeExecutionQuerySet.as_manager()
+
     class Meta:
         ordering = ["execution", "sequence"]
         constraints = [
-            models.UniqueConstraint(fields=["execution", "node_id"], name="node_once_per_execution")
+            models.UniqueConstraint(
+                fields=["execution", "node_id", "visit"], name="node_run_once_per_visit"
+            )
         ]
 
     def __str__(self) -> str:
-        return f"{self.execution_id}:{self.node_id}"
+        return f"{self.execution_id}:{self.node_id}#{self.visit}"
 
 
 class SpanStatusCode(models.TextChoices):

@@ -1,11 +1,23 @@
-"""Runs a definition with the store as the engine's observer, in the seed's order.
+"""Runs a definition with the store as the engine's observer, in the seed's order, durably.
 
-start(): record the row (running) -> workflow.started -> executions.update.
-run(): per node: record running -> node.started -> the engine runs it -> record completed (or
-failed) -> node.completed -> executions.update; then record the result -> spans ->
-workflow.completed | workflow.failed -> workflow.result -> executions.update.
-Each event is emitted after its write commits (live/events.py), so no client sees what is not
-stored.
+start(): record the row (running, under this process's lease) -> workflow.started ->
+executions.update. run(): per node run: record running -> node.started -> the engine runs it
+(each retry: the failed attempt and its due time recorded -> executions.update; the next attempt
+recorded -> node.started) -> record completed (or failed) -> node.completed -> executions.update;
+then record the result -> spans -> workflow.completed | workflow.failed -> workflow.result ->
+executions.update. Each event is emitted after its write commits (live/events.py), so no client
+sees what is not stored.
+
+Durability (executions.leases holds the runs of this process and keeps their leases):
+- resume(): a run whose process died is taken over (executions.dispatch.sweep) and continues
+  from its recorded node runs as checkpoints: done nodes are not run again and their rows are
+  untouched; the interrupted node runs again as its next attempt. It emits only what it newly
+  does.
+- cancel(): the row is cancelled first (a late success never overwrites it), then the run's
+  RunControl here, or the owning process's heartbeat within C4C_CANCEL_CHECK_SECONDS, stops the
+  work: a queued run never starts.
+- rerun(): a new execution of a stored one's definition snapshot and input, from the start or
+  from a node (the original's node runs before it are copied as reused, not run).
 """
 
 import logging
@@ -14,18 +26,24 @@ import string
 import threading
 import time
 import traceback
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any, NamedTuple
 
-from django.db import connections
+from django.db import connections, transaction
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
+from workflows.checkpoints import Checkpoint
 from workflows.definitions import WorkflowDefinition, WorkflowNode
 from workflows.engine import run_workflow
+from workflows.library import workflow_library
 from workflows.observer import ErrorInfo, RunResult
 
-from . import store, tracing
+from . import leases, store, tracing
+from .leases import HeldRun
 from .live import events
-from .models import Execution, ExecutionFilters, NodeExecution
+from .models import Execution, ExecutionStatus, NodeExecution, NodeStatus
 from .serializers import run_result
 
 logger = logging.getLogger(__name__)
@@ -39,21 +57,44 @@ def new_execution_id() -> str:
     return f"wf_exec_{int(time.time() * 1000)}_{suffix}"
 
 
+def definition_to_run(snapshot: dict[str, Any]) -> WorkflowDefinition:
+    """The library's definition when the stored snapshot is exactly it (its Python predicates
+    then run as written), else the snapshot itself (which cannot carry predicates)."""
+    known = workflow_library().get(str(snapshot.get("id", "")))
+    if known is not None and known.to_json_dict() == snapshot:
+        return known
+    return WorkflowDefinition.model_validate(snapshot)
+
+
 class ExecutionRecorder:
     """The engine's RunObserver. Keeps the rows it wrote so events need no read-back.
 
-    Parallel branches call it from worker threads: the node map is guarded by a lock, and each
+    Node runs are keyed by (node id, visit); a resumed run starts with the rows it resumes.
+    Parallel branches call it from worker threads: the row map is guarded by a lock, and each
     thread writes through its own database connection.
     """
 
-    def __init__(self, execution: Execution) -> None:
+    def __init__(
+        self,
+        execution: Execution,
+        resumed: Iterable[NodeExecution] = (),
+        interrupted: ErrorInfo | None = None,
+    ) -> None:
         self.execution = execution
-        self._nodes: dict[str, NodeExecution] = {}
+        self._rows: dict[tuple[str, int], NodeExecution] = {}
+        for row in resumed:
+            row.execution = execution
+            self._rows[(row.node_id, row.visit)] = row
+        self._interrupted = interrupted
         self._lock = threading.Lock()
 
     def nodes(self) -> list[NodeExecution]:
         with self._lock:
-            return sorted(self._nodes.values(), key=lambda n: n.sequence)
+            return sorted(self._rows.values(), key=lambda n: (n.sequence, n.pk or 0))
+
+    def _row(self, node_id: str, visit: int) -> NodeExecution:
+        with self._lock:
+            return self._rows[(node_id, visit)]
 
     def execution_started(
         self,
@@ -82,11 +123,47 @@ class ExecutionRecorder:
             execution=self.execution,
             node=node,
             node_index=node_index,
+            visit=visit,
             input=input,
             started_at=started_at,
         )
         with self._lock:
-            self._nodes[node.id] = row
+            self._rows[(node.id, visit)] = row
+        events.emit_node_started(self.execution, row, node_index=node_index)
+
+    def node_attempt_failed(
+        self,
+        *,
+        execution_id: str,
+        node: WorkflowNode,
+        node_index: int,
+        visit: int,
+        attempt: int,
+        error: ErrorInfo,
+        ended_at: datetime,
+        retry_at: datetime,
+    ) -> None:
+        row = store.node_attempt_fail(
+            node=self._row(node.id, visit), error=error, ended_at=ended_at, retry_at=retry_at
+        )
+        events.emit_executions_update(self.execution, [row])
+
+    def node_attempt_started(
+        self,
+        *,
+        execution_id: str,
+        node: WorkflowNode,
+        node_index: int,
+        visit: int,
+        attempt: int,
+        started_at: datetime,
+    ) -> None:
+        row = store.node_attempt_start(
+            node=self._row(node.id, visit),
+            attempt=attempt,
+            started_at=started_at,
+            interrupted=self._interrupted,
+        )
         events.emit_node_started(self.execution, row, node_index=node_index)
 
     def node_completed(
@@ -101,7 +178,7 @@ class ExecutionRecorder:
         next_node_id: str | None,
         ended_at: Any,
     ) -> None:
-        row = store.node_complete(node=self._nodes[node.id], output=output, ended_at=ended_at)
+        row = store.node_complete(node=self._row(node.id, visit), output=output, ended_at=ended_at)
         events.emit_node_completed(
             self.execution, row, node_index=node_index, next_node_id=next_node_id
         )
@@ -119,20 +196,18 @@ class ExecutionRecorder:
         handled_by: str | None,
         ended_at: Any,
     ) -> None:
-        row = store.node_fail(node=self._nodes[node.id], error=error, ended_at=ended_at)
+        row = store.node_fail(node=self._row(node.id, visit), error=error, ended_at=ended_at)
         events.emit_node_completed(
             self.execution, row, node_index=node_index, next_node_id=handled_by
         )
         events.emit_executions_update(self.execution, [row])
 
-    def node_attempt_failed(self, **details: Any) -> None:
-        """Not recorded yet: attempts get their rows with the durable runtime (issue 10)."""
-
-    def node_attempt_started(self, **details: Any) -> None:
-        """Not recorded yet: attempts get their rows with the durable runtime (issue 10)."""
-
-    def node_reused(self, **details: Any) -> None:
-        """Not called yet: nothing passes checkpoints before re-run exists (issue 10)."""
+    def node_reused(
+        self, *, execution_id: str, node: WorkflowNode, node_index: int, checkpoint: Checkpoint
+    ) -> None:
+        """Recorded when the re-run was (rerun() copies the rows); a live page learns it here."""
+        row = self._row(node.id, checkpoint.visit)
+        events.emit_node_completed(self.execution, row, node_index=node_index, next_node_id=None)
 
     def execution_finished(self, *, result: RunResult) -> None:
         """The result is recorded by run() once the root span has ended and spans are complete."""
@@ -148,11 +223,12 @@ def start(
     input: dict[str, Any],
     execution_id: str | None = None,
     owner: str | None = None,
+    idempotency_key: str | None = None,
 ) -> Execution:
-    """Record a new execution as running (raises store.DuplicateExecution for a taken id).
+    """Record a new execution as running and announce it.
 
-    `owner` defaults to this process; pass "" for a run handed to a Celery worker, which no web
-    server may fail as interrupted when it restarts.
+    `owner` defaults to this process (its lease); pass "" for a run queued for a Celery worker,
+    which claims it. Raises store.DuplicateExecution for a taken id or Idempotency-Key.
     """
     execution = store.execution_start(
         execution_id=execution_id or new_execution_id(),
@@ -160,16 +236,21 @@ def start(
         input=input,
         started_at=timezone.now(),
         owner=owner,
+        idempotency_key=idempotency_key,
     )
-    events.emit_workflow_started(execution)
-    events.emit_executions_update(execution, [])
+    _announce_start(execution)
     return execution
+
+
+def _announce_start(execution: Execution, nodes: list[NodeExecution] | None = None) -> None:
+    events.emit_workflow_started(execution)
+    events.emit_executions_update(execution, nodes or [])
 
 
 def failure_result(
     execution: Execution, exc: BaseException, *, message: str | None = None
 ) -> RunResult:
-    """A run that could not finish (an observer refused a write, a bug, no broker) still ends."""
+    """A run that could not finish (an observer refused a write, a bug) still ends."""
     return RunResult(
         execution_id=execution.execution_id,
         workflow_id=execution.workflow_id,
@@ -195,15 +276,117 @@ class RunOutput(NamedTuple):
     json: str
 
 
+def _error_info(stored: Any) -> ErrorInfo:
+    error = stored if isinstance(stored, dict) else {}
+    return ErrorInfo(
+        name=str(error.get("name") or "Error"),
+        message=str(error.get("message") or ""),
+        stack=str(error.get("stack") or ""),
+    )
+
+
+def checkpoints_from(rows: Iterable[NodeExecution], *, announce_reused: bool) -> list[Checkpoint]:
+    """What a run recorded, as the engine's checkpoints (workflows.checkpoints).
+
+    completed -> its output; failed -> its error; running -> the attempt in flight, or, when its
+    last attempt failed with a retry due, waiting for that retry. A reused row is reported as
+    reused again (a live page learns it) only while the run has done nothing of its own yet.
+    """
+    checkpoints: list[Checkpoint] = []
+    for row in rows:
+        reused = announce_reused and row.reused
+        if row.status == NodeStatus.COMPLETED:
+            checkpoints.append(
+                Checkpoint(
+                    row.node_id,
+                    "completed",
+                    visit=row.visit,
+                    output=row.output,
+                    attempt=row.attempt,
+                    reused=reused,
+                )
+            )
+        elif row.status == NodeStatus.FAILED:
+            checkpoints.append(
+                Checkpoint(
+                    row.node_id,
+                    "failed",
+                    visit=row.visit,
+                    error=_error_info(row.error),
+                    attempt=row.attempt,
+                    reused=reused,
+                )
+            )
+        elif row.status == NodeStatus.RUNNING:
+            last = row.attempts[-1] if row.attempts else {}
+            due = parse_datetime(str(last.get("retryAt") or ""))
+            if last.get("status") == NodeStatus.FAILED and due is not None:
+                checkpoints.append(
+                    Checkpoint(
+                        row.node_id, "waiting", visit=row.visit, attempt=row.attempt, retry_at=due
+                    )
+                )
+            else:
+                checkpoints.append(
+                    Checkpoint(row.node_id, "running", visit=row.visit, attempt=row.attempt)
+                )
+    return checkpoints
+
+
 def run(
     *,
     execution: Execution,
     definition: WorkflowDefinition,
     input: dict[str, Any],
     trigger_event: Any = None,
+    recorded: list[NodeExecution] | None = None,
+    previous_owner: str = "",
 ) -> RunOutput:
-    """Run a started execution to the end; returns the c4c result and its JSON text."""
-    recorder = ExecutionRecorder(execution)
+    """Run a started execution to the end; returns the c4c result and its JSON text.
+
+    `recorded`: the node runs the execution already has (a resume, a re-run's reused nodes); the
+    run continues from them, counting its time from the execution's start. The run is held by
+    this process (its lease renewed, its cancel heard) until it ends.
+    """
+    held = leases.runs.hold(execution)
+    try:
+        return _run_held(
+            held,
+            execution=execution,
+            definition=definition,
+            input=input,
+            trigger_event=trigger_event,
+            recorded=recorded,
+            previous_owner=previous_owner,
+        )
+    finally:
+        leases.runs.release(execution.execution_id)
+
+
+def _run_held(
+    held: HeldRun,
+    *,
+    execution: Execution,
+    definition: WorkflowDefinition,
+    input: dict[str, Any],
+    trigger_event: Any,
+    recorded: list[NodeExecution] | None,
+    previous_owner: str,
+) -> RunOutput:
+    if held.control.cancelled:
+        # Cancelled while it waited for a pool thread (or lost): it never starts.
+        return _as_stored(execution)
+    checkpoints: list[Checkpoint] = []
+    interrupted = None
+    if recorded:
+        fresh = all(row.reused for row in recorded)
+        checkpoints = checkpoints_from(recorded, announce_reused=fresh)
+        process = f" ({previous_owner})" if previous_owner else ""
+        interrupted = ErrorInfo(
+            name="InterruptedError",
+            message=f"Interrupted: the process running it{process} stopped before it ended",
+        )
+    recorder = ExecutionRecorder(execution, recorded or (), interrupted)
     with tracing.collect(execution.execution_id) as collected:
         try:
             result = run_workflow(
@@ -212,24 +395,60 @@ def run(
                 execution_id=execution.execution_id,
                 observer=recorder,
                 trigger_event=trigger_event,
+                control=held.control,
+                checkpoints=checkpoints,
+                started_at=execution.started_at if recorded else None,
             )
         except Exception as exc:
-            logger.exception("Execution %s aborted", execution.execution_id)
+            if not held.control.cancelled:
+                logger.exception("Execution %s aborted", execution.execution_id)
             result = failure_result(execution, exc)
+    if held.lost:
+        logger.warning(
+            "Execution %s was taken over by another process; this one stopped running it",
+            execution.execution_id,
+        )
+        return _as_stored(execution)
     nodes = recorder.nodes()
     try:
         store.execution_finish(execution=execution, result=result)
+        announce_finish = True
     except store.TransitionError:
-        # Cancelled (or failed) meanwhile: what is stored stands; report that, not the late run.
+        # Cancelled meanwhile (announced by whoever cancelled it): what is stored stands.
         execution.refresh_from_db()
-        nodes = list(execution.nodes.order_by("sequence", "id"))
+        if execution.lease_owner != store.process_owner():
+            return _as_stored(execution)
+        nodes = NodeExecution.objects.checkpoints_of(execution)
+        announce_finish = False
     spans = store.spans_record(execution=execution, spans=tracing.span_rows(collected.spans))
     body = run_result(execution, spans)
     output = RunOutput(body, events.encode(body))
-    events.emit_workflow_finished(execution)
+    if announce_finish:
+        events.emit_workflow_finished(execution)
     events.emit_workflow_result(execution, output.json)
     events.emit_executions_update(execution, nodes)
     return output
+
+
+def _as_stored(execution: Execution) -> RunOutput:
+    """The result as stored, for a run this process did not finish (nothing is announced)."""
+    execution.refresh_from_db()
+    rows = Execution.objects.detail(execution.execution_id)
+    body = run_result(execution, rows.spans if rows is not None else [])
+    return RunOutput(body, events.encode(body))
+
+
+def resume(*, execution: Execution, previous_owner: str = "") -> RunOutput:
+    """Continue an execution from what it recorded: a run taken over after its process died, a
+    queued run a worker claimed, a re-run with its reused nodes. Runs the stored definition
+    snapshot (the library's own when it is still the same) on the stored input."""
+    return run(
+        execution=execution,
+        definition=definition_to_run(execution.definition),
+        input=execution.input if isinstance(execution.input, dict) else {},
+        recorded=NodeExecution.objects.checkpoints_of(execution),
+        previous_owner=previous_owner,
+    )
 
 
 def execute(
@@ -238,42 +457,96 @@ def execute(
     input: dict[str, Any],
     execution_id: str | None = None,
     trigger_event: Any = None,
+    idempotency_key: str | None = None,
 ) -> RunOutput:
-    """start() then run(): what the API's synchronous path, the CLI and Celery call."""
-    execution = start(definition=definition, input=input, execution_id=execution_id)
+    """start() then run(): what the API's synchronous path, the CLI and tests call."""
+    execution = start(
+        definition=definition,
+        input=input,
+        execution_id=execution_id,
+        idempotency_key=idempotency_key,
+    )
     return run(execution=execution, definition=definition, input=input, trigger_event=trigger_event)
 
 
+CANCELLED_MESSAGE = "Cancelled by request"
+
+
 def cancel(execution_id: str) -> Execution:
-    """Cancel a running execution; the engine's next write is refused and the run winds down."""
-    execution = store.execution_cancel(execution_id=execution_id)
-    nodes = list(execution.nodes.order_by("sequence", "id"))
+    """Cancel a running or queued execution and stop its work.
+
+    The row is cancelled first (and announced: workflow.failed, executions.update), so a late
+    success never overwrites it; then the run's control stops it here at once, or the heartbeat
+    of the process running it does within C4C_CANCEL_CHECK_SECONDS. A queued run never starts.
+    """
+    execution = store.execution_cancel(execution_id=execution_id, reason=CANCELLED_MESSAGE)
+    held = leases.runs.get(execution_id)
+    if held is not None:
+        held.control.cancel(CANCELLED_MESSAGE)
+    nodes = NodeExecution.objects.checkpoints_of(execution)
+    events.emit_workflow_finished(execution)
     events.emit_executions_update(execution, nodes)
     return execution
 
 
-def fail_unqueued(execution: Execution, exc: Exception, *, message: str) -> None:
-    """End a run that never reached a worker, with the events a finished run sends."""
-    try:
-        store.execution_finish(
-            execution=execution, result=failure_result(execution, exc, message=message)
-        )
-    except store.TransitionError:
-        return  # cancelled meanwhile: what is stored stands
+def rerun(*, execution_id: str, from_node: str | None = None) -> Execution:
+    """Record a new execution that runs a stored one again, and dispatch it.
+
+    It runs the original's definition snapshot on its stored input, so it works after the code
+    changed, and names the original (`rerun_of`). With `from_node`, the original's done node
+    runs before that node's first run are copied as reused (not run again) and the run goes on
+    from there. Raises store.ExecutionNotFound, or ValueError for a node the definition does not
+    have or the original never reached.
+    """
+    original = Execution.objects.filter(execution_id=execution_id).first()
+    if original is None:
+        raise store.ExecutionNotFound(execution_id)
+    definition = definition_to_run(original.definition)
+    reused: list[NodeExecution] = []
+    if from_node is not None:
+        if definition.node(from_node) is None:
+            raise ValueError(f"Workflow '{definition.id}' has no node '{from_node}'")
+        rows = NodeExecution.objects.checkpoints_of(original)
+        first = next((row for row in rows if row.node_id == from_node), None)
+        if first is None:
+            raise ValueError(f"Execution '{execution_id}' never reached node '{from_node}'")
+        done = (NodeStatus.COMPLETED, NodeStatus.FAILED)
+        reused = [row for row in rows if row.sequence < first.sequence and row.status in done]
+
+    def record(owner: str | None) -> Execution:
+        now = timezone.now()
+        with transaction.atomic():
+            execution = store.execution_start(
+                execution_id=new_execution_id(),
+                definition=definition,
+                input=original.input,
+                started_at=now,
+                owner=owner,
+                rerun_of=original.execution_id,
+                rerun_from_node=from_node or "",
+            )
+            copied = store.nodes_reuse(execution=execution, originals=reused, at=now)
+        _announce_start(execution, copied)
+        return execution
+
+    # dispatch holds the pool and the broker, and imports this module: imported when used.
+    from . import dispatch
+
+    return dispatch.begin(record)
+
+
+def discard_unqueued(execution: Execution, exc: Exception) -> bool:
+    """Remove a run the broker never took, so the same request may be sent again; False when a
+    worker claimed it after all. Open dashboards are told it failed to start."""
+    if not store.execution_discard(execution=execution):
+        return False
+    execution.status, execution.ended_at = ExecutionStatus.FAILED, timezone.now()
+    execution.execution_time_ms = 0
+    execution.error = {
+        "name": type(exc).__name__,
+        "message": f"Not started: the Celery broker did not take the run ({exc})",
+        "stack": "",
+    }
     events.emit_workflow_finished(execution)
     events.emit_executions_update(execution, [])
-
-
-def fail_interrupted(*, server: str | None = None, owner: str | None = None) -> list[str]:
-    """Fail the runs a stopped process of this server left running, and tell open dashboards.
-
-    Each failed run gets workflow.failed on its own stream and an executions.update on the
-    list, as if its process had finished it.
-    """
-    failed = store.executions_fail_interrupted(server=server, owner=owner)
-    if failed:
-        found = ExecutionFilters(execution_ids=tuple(failed))
-        for row in Execution.objects.page(found, limit=len(failed)).rows:
-            events.emit_workflow_finished(row.execution)
-            events.emit_executions_update(row.execution, row.nodes)
-    return failed
+    return True

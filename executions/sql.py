@@ -1,13 +1,16 @@
 """SQL generated from the models, for the store's writes that run for every node and every run.
 
-Which writes: a node's start (an upsert that resets a node run again in a loop) and its finish,
-a run's row insert and its finish, the per-status counters, a run's spans and its trace id. Why:
+Which writes: a node run's start and its finish, a run's row insert and its finish, the
+per-status counters, a run's spans and its trace id. Every node write and a run's finish are
+fenced by the run's lease: they happen only while the execution is unfinished AND still owned by
+the process that holds this instance, so a process that lost its lease (another took the run
+over) cannot record anything more for it. Why:
 through the ORM each statement is compiled again on every call. Measured on the 2-core box (CPU
 time, SQLite, in one transaction, median of 5 x 1,000 calls): a node's start and finish cost
 0.12 ms here against 0.90 ms as the ORM's create() and guarded update(), a run's insert, finish
 and counters 0.28 ms against 1.05 ms; the ORM's extra 0.8 ms per node is more than the whole
-per-node overhead (~0.5 ms, BENCHMARKS.md). Every other write (cancel, claim, failing interrupted
-runs) is rare and goes through the ORM in the store.
+per-node overhead (~0.5 ms, BENCHMARKS.md). Every other write (attempts after the first, cancel,
+claims, lease renewals and takeovers) is rare or batched and goes through the ORM in the store.
 
 Nothing here is typed by hand: table and column names come from the models' metadata and are
 quoted by the connection, conflict targets from the models' unique constraints, and every status
@@ -46,9 +49,10 @@ _PLAIN_FIELDS = (
     models.BooleanField,
     models.ForeignKey,
 )
-# What a node run again (a loop) takes from its new start, and what it forgets of the last run.
-_NODE_RESTART = ("status", "started_at", "input")
-_NODE_RESULT = ("ended_at", "duration_ms", "output", "error")
+# What a node run started again takes from its new start (only from a status the table lets
+# start; never a finished run: a loop's next pass is a new visit, a new row), and what it forgets.
+_NODE_RESTART = ("status", "started_at", "input", "attempt", "reused")
+_NODE_RESULT = ("ended_at", "duration_ms", "output", "error", "attempts")
 
 
 def _quote(name: str) -> str:
@@ -160,22 +164,27 @@ def counter_bump(cursor: CursorWrapper, status: str, delta: int) -> None:
 
 
 @cache
-def _execution_update_sql(names: tuple[str, ...], compare_status: bool) -> str:
+def _execution_update_sql(names: tuple[str, ...], compare: bool) -> str:
     assignments = ", ".join(f"{_column(Execution, name)} = %s" for name in names)
     where = f"{_pk(Execution)} = %s"
-    if compare_status:
+    if compare:
         where += f" AND {_column(Execution, 'status')} = %s"
+        where += f" AND {_column(Execution, 'lease_owner')} = %s"
     return f"UPDATE {_table(Execution)} SET {assignments} WHERE {where}"
 
 
 def execution_move(
     cursor: CursorWrapper, execution: Execution, values: dict[str, Any], *, expected: str
 ) -> bool:
-    """Set `values` on the row only while its status is still `expected` (a compare-and-set:
-    the store checked `expected` against the table, and moves the counters from it)."""
+    """Set `values` on the row only while its status is still `expected` and its lease is still
+    the instance's owner's (a compare-and-set: the store checked `expected` against the table,
+    and moves the counters from it)."""
     names = tuple(values)
     params = [_prepared(Execution, name, value, cursor) for name, value in values.items()]
-    cursor.execute(_execution_update_sql(names, True), [*params, execution.pk, expected])
+    cursor.execute(
+        _execution_update_sql(names, True),
+        [*params, execution.pk, expected, execution.lease_owner],
+    )
     return bool(cursor.rowcount)
 
 
@@ -194,9 +203,14 @@ def _live() -> tuple[str, ...]:
 
 @cache
 def _unfinished_execution_sql() -> str:
-    """`EXISTS` the execution (its key) while it takes node writes (then `_live()`'s statuses)."""
+    """`EXISTS` the execution (its key) while it takes node writes (then `_live()`'s statuses)
+    from the owner of its lease (then the owner)."""
     guard = _in(_column(Execution, "status"), len(_live()))
-    return f"EXISTS (SELECT 1 FROM {_table(Execution)} WHERE {_pk(Execution)} = %s AND {guard})"
+    owner = f"{_column(Execution, 'lease_owner')} = %s"
+    return (
+        f"EXISTS (SELECT 1 FROM {_table(Execution)} "
+        f"WHERE {_pk(Execution)} = %s AND {guard} AND {owner})"
+    )
 
 
 @cache
@@ -204,7 +218,7 @@ def _node_start_sql() -> str:
     table = _table(NodeExecution)
     inserted = (
         *("execution", "node_id", "node_type", "procedure_name"),
-        *("status", "sequence", "started_at", "input"),
+        *("status", "sequence", "visit", "started_at", "input", "attempt", "reused"),
     )
     columns = ", ".join(_column(NodeExecution, name) for name in inserted)
     values = ", ".join(["%s"] * len(inserted))
@@ -214,7 +228,7 @@ def _node_start_sql() -> str:
     guard = _in(guard_column, len(_node_sources(NodeStatus.RUNNING)))
     return (
         f"INSERT INTO {table} ({columns}) SELECT {values} WHERE {_unfinished_execution_sql()} "
-        f"ON CONFLICT ({_unique(NodeExecution, 'node_once_per_execution')}) "
+        f"ON CONFLICT ({_unique(NodeExecution, 'node_run_once_per_visit')}) "
         f"DO UPDATE SET {', '.join(restart + forget)} WHERE {guard} "
         f"RETURNING {_pk(NodeExecution)}"
     )
@@ -225,9 +239,10 @@ def _node_sources(target: str) -> tuple[str, ...]:
     return sources(NODE_TRANSITIONS, target)
 
 
-def node_start(cursor: CursorWrapper, row: NodeExecution) -> int | None:
-    """Insert the running node row, or reset the one a loop left, and return its key; None (no
-    write) when its execution is finished or the row may not start again (the tables say)."""
+def node_start(cursor: CursorWrapper, row: NodeExecution, owner: str) -> int | None:
+    """Insert the running node run's row (or restart one the table lets start) and return its
+    key; None (no write) when its execution is finished, owned by another process than `owner`,
+    or the row may not start again (the tables say)."""
     params = [
         row.execution_id,
         row.node_id,
@@ -235,10 +250,14 @@ def node_start(cursor: CursorWrapper, row: NodeExecution) -> int | None:
         row.procedure_name,
         row.status,
         row.sequence,
+        row.visit,
         _prepared(NodeExecution, "started_at", row.started_at, cursor),
         _prepared(NodeExecution, "input", row.input, cursor),
+        row.attempt,
+        row.reused,
         row.execution_id,
         *_live(),
+        owner,
         *_node_sources(NodeStatus.RUNNING),
     ]
     cursor.execute(_node_start_sql(), params)
@@ -247,11 +266,9 @@ def node_start(cursor: CursorWrapper, row: NodeExecution) -> int | None:
 
 
 @cache
-def _node_finish_sql(target: str, column: str) -> str:
+def _node_finish_sql(target: str, columns: tuple[str, ...]) -> str:
     node = NodeExecution
-    assignments = ", ".join(
-        f"{_column(node, name)} = %s" for name in ("status", "ended_at", "duration_ms", column)
-    )
+    assignments = ", ".join(f"{_column(node, name)} = %s" for name in ("status", *columns))
     guard = _in(_column(node, "status"), len(_node_sources(target)))
     return (
         f"UPDATE {_table(node)} SET {assignments} "
@@ -260,27 +277,18 @@ def _node_finish_sql(target: str, column: str) -> str:
     )
 
 
-def node_finish(
-    cursor: CursorWrapper,
-    row: NodeExecution,
-    *,
-    status: str,
-    ended_at: Any,
-    duration_ms: float | None,
-    column: str,
-    value: Any,
+def node_move(
+    cursor: CursorWrapper, row: NodeExecution, owner: str, *, status: str, values: dict[str, Any]
 ) -> bool:
-    """Move the node to `status` with its result in `column`, only from a status the table allows
-    and while its execution is unfinished; whether it was written."""
-    params = [
-        status,
-        _prepared(NodeExecution, "ended_at", ended_at, cursor),
-        duration_ms,
-        _prepared(NodeExecution, column, value, cursor),
-        row.pk,
-        *_node_sources(status),
-        row.execution_id,
-        *_live(),
-    ]
-    cursor.execute(_node_finish_sql(status, column), params)
+    """Move the node run to `status` with `values`, only from a status the table allows, while
+    its execution is unfinished and owned by `owner`; whether it was written.
+
+    A node's finish sets its end, duration and output (or error); an attempt after the first also
+    sets `attempt` and `attempts`. Each set of columns is its own statement, built once.
+    """
+    params: list[Any] = [status]
+    for name, value in values.items():
+        params.append(_prepared(NodeExecution, name, value, cursor))
+    params += [row.pk, *_node_sources(status), row.execution_id, *_live(), owner]
+    cursor.execute(_node_finish_sql(status, tuple(values)), params)
     return bool(cursor.rowcount)

@@ -1,15 +1,11 @@
 """What a serving process does once, before it answers its first request.
 
 Called from the ASGI module (daphne imports it once per process) and from a Celery node when it
-is ready (c4c_site.celery), never from management commands or the test database: failing
-"interrupted" runs is only right when a server or worker takes over.
+is ready (c4c_site.celery), never from management commands or the test database: only a process
+that stays up should take other processes' runs over.
 """
 
-import logging
-
 import django
-
-logger = logging.getLogger(__name__)
 
 
 def instrument() -> None:
@@ -25,22 +21,14 @@ def instrument() -> None:
         instrumentor.instrument()
 
 
-def recover_interrupted(*, server: str | None = None, owner: str | None = None) -> list[str]:
-    """Fail the runs a stopped process of this server left running, and tell open dashboards.
+def start_sweeping(*, requeue: bool | None = None) -> None:
+    """Sweep for runs whose lease lapsed from now on, every third of C4C_LEASE_SECONDS: resume
+    them on this process's pool, or (`requeue`, default when C4C_DISPATCH is celery) queue them
+    for a worker. The first sweep runs at once: a restarted server picks up its own runs as soon
+    as their leases lapse."""
+    from functools import partial
 
-    A web server calls it with its defaults (C4C_SERVER_ID, this process); a Celery node with its
-    node name and identity (c4c_site.celery).
-    """
-    from .runtime import fail_interrupted
-    from .store import server_id
+    from .dispatch import sweep
+    from .leases import heartbeat
 
-    failed = fail_interrupted(server=server, owner=owner)
-    if failed:
-        logger.warning(
-            "Marked %d execution(s) of %s as failed: their process stopped before they finished "
-            "(%s)",
-            len(failed),
-            server or server_id(),
-            ", ".join(failed[:10]),
-        )
-    return failed
+    heartbeat.enable_sweep(partial(sweep, requeue=requeue))

@@ -3,17 +3,19 @@
 Each function is one transaction and guards its status transition with a conditional write whose
 guard is read off the transition tables in models.py (`sources`, `unfinished`), so a finished
 execution never returns to running, a late success never overwrites failed or cancelled, and a
-skipped node never starts again. The per-node and per-run writes are SQL generated from the
-models in `executions.sql` (which says why); the rare ones use the ORM here. The functions take
-and return model instances: the runtime keeps the rows it wrote and serialises them without
-reading them back.
+finished node run never starts again. Every write a run makes while it runs is also fenced by its
+lease: it happens only while the execution is still owned by the process whose instance it is, so
+a process that lost its run to a takeover records nothing more for it. The per-node and per-run
+writes are SQL generated from the models in `executions.sql` (which says why); the rare ones use
+the ORM here. The functions take and return model instances: the runtime keeps the rows it wrote
+and serialises them without reading them back.
 """
 
 import os
 import uuid
 from collections import Counter
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Collection, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
@@ -37,6 +39,7 @@ from .models import (
     unfinished,
 )
 from .payloads import bounded, storable
+from .serializers import iso_ms
 
 _BOOT = uuid.uuid4().hex[:8]
 
@@ -58,23 +61,27 @@ class ExecutionNotFound(StoreError):
 
 
 class DuplicateExecution(StoreError):
-    def __init__(self, execution_id: str) -> None:
-        super().__init__(f"Execution '{execution_id}' already exists")
+    def __init__(self, execution_id: str, message: str | None = None) -> None:
+        super().__init__(message or f"Execution '{execution_id}' already exists")
         self.execution_id = execution_id
 
 
 class TransitionError(StoreError):
-    """A write that would move a row backwards (e.g. complete a cancelled execution)."""
+    """A write that would move a row backwards (e.g. complete a cancelled execution), or a write
+    from a process that no longer holds the run's lease."""
 
 
-def server_id() -> str:
-    """This server's stable name across restarts: whose interrupted runs it may fail."""
-    return app_settings.C4C_SERVER_ID
+def process_owner() -> str:
+    """This process as the owner of a lease: server, pid and a boot token, so a process that
+    forked (a Celery pool child) or restarted is another owner than the one before it."""
+    return f"{app_settings.C4C_SERVER_ID}/{os.getpid()}/{_BOOT}"
 
 
-def worker_id() -> str:
-    """This process: the server plus pid and boot token, so a restarted server is another owner."""
-    return f"{server_id()}/{os.getpid()}/{_BOOT}"
+def lease_until(owner: str, now: datetime | None = None) -> datetime:
+    """When a lease taken now lapses: a run's owner renews it; a queued run (no owner) waits for
+    a worker's claim at most C4C_CLAIM_SECONDS before the sweep sends it again."""
+    seconds = app_settings.C4C_LEASE_SECONDS if owner else app_settings.C4C_CLAIM_SECONDS
+    return (now or timezone.now()) + timedelta(seconds=seconds)
 
 
 def _bump(moves: Counter[str]) -> None:
@@ -88,17 +95,19 @@ def _bump(moves: Counter[str]) -> None:
 def _refuse(
     execution: Execution, wanted: str, node: NodeExecution | None = None
 ) -> TransitionError:
-    """The refusal of a write the tables do not allow, saying what the stored rows are now."""
-    current = (
-        Execution.objects.filter(pk=execution.pk).values_list("status", flat=True).first()
-        or "deleted"
-    )
+    """The refusal of a write the tables (or the lease) do not allow, saying what the stored rows
+    are now."""
+    stored = Execution.objects.filter(pk=execution.pk).values_list("status", "lease_owner").first()
+    current, owner = stored or ("deleted", execution.lease_owner)
     where = ""
     if node is not None:
-        node_status = (
-            NodeExecution.objects.filter(pk=node.pk).values_list("status", flat=True).first()
+        rows = NodeExecution.objects.filter(
+            execution_id=execution.pk, node_id=node.node_id, visit=node.visit
         )
+        node_status = rows.values_list("status", flat=True).first()
         where = f" (node {node.node_id} is {node_status or 'not recorded'})"
+    if owner != execution.lease_owner and current in unfinished(EXECUTION_TRANSITIONS):
+        where += f" and run by {owner or 'nobody yet'}, not {execution.lease_owner or 'nobody'}"
     return TransitionError(
         f"Execution '{execution.execution_id}' is {current}{where}; it cannot become {wanted}"
     )
@@ -111,8 +120,16 @@ def execution_start(
     input: Any,
     started_at: datetime,
     owner: str | None = None,
+    idempotency_key: str | None = None,
+    rerun_of: str | None = None,
+    rerun_from_node: str = "",
 ) -> Execution:
-    """Create the row as running (one INSERT and one counter UPDATE)."""
+    """Create the row as running under a lease (one INSERT and one counter UPDATE).
+
+    `owner` defaults to this process; "" records a run queued for a worker, which claims it.
+    A taken `execution_id` or `idempotency_key` raises DuplicateExecution naming the stored run.
+    """
+    lease_owner = process_owner() if owner is None else owner
     execution = Execution(
         execution_id=execution_id,
         workflow_id=definition.id,
@@ -122,7 +139,11 @@ def execution_start(
         status=ExecutionStatus.RUNNING,
         started_at=started_at,
         input=bounded(input),
-        worker_id=worker_id() if owner is None else owner,
+        lease_owner=lease_owner,
+        lease_expires_at=lease_until(lease_owner),
+        rerun_of_id=rerun_of,
+        rerun_from_node=rerun_from_node,
+        idempotency_key=idempotency_key,
     )
     try:
         with transaction.atomic(), _connection().cursor() as cursor:
@@ -131,6 +152,13 @@ def execution_start(
     except IntegrityError as exc:
         if Execution.objects.filter(execution_id=execution_id).exists():
             raise DuplicateExecution(execution_id) from exc
+        started = Execution.objects.by_idempotency_key(idempotency_key) if idempotency_key else None
+        if started is not None:
+            raise DuplicateExecution(
+                started.execution_id,
+                f"Idempotency-Key '{idempotency_key}' already started execution "
+                f"'{started.execution_id}'",
+            ) from exc
         raise
     return execution
 
@@ -142,10 +170,12 @@ def node_start(
     node_index: int,
     input: Any,
     started_at: datetime,
+    visit: int = 1,
 ) -> NodeExecution:
-    """Record the node as running; a node run again (a loop) is reset and keeps its place.
+    """Record the node run (node, visit) as running its first attempt.
 
-    Refused while the execution is not unfinished, or when the node's row may not move to running.
+    Refused while the execution is not unfinished or not this instance's owner's, or when a row
+    of that node run exists and may not move to running.
     """
     row = NodeExecution(
         execution=execution,
@@ -154,40 +184,69 @@ def node_start(
         procedure_name=node.procedure_name or "",
         status=NodeStatus.RUNNING,
         sequence=node_index,
+        visit=visit,
         started_at=started_at,
         input=bounded(input),
     )
     with _connection().cursor() as cursor:
-        pk = sql.node_start(cursor, row)
+        pk = sql.node_start(cursor, row, execution.lease_owner)
     if pk is None:
         raise _refuse(execution, f"{row.status} at node {node.id}", row)
     row.pk = pk
     return row
 
 
-def _node_finish(
-    row: NodeExecution, *, status: str, ended_at: datetime, column: str, value: Any
-) -> None:
-    """The node -> `status`, from a status the table allows, while its execution is unfinished."""
-    duration = (ended_at - row.started_at).total_seconds() * 1000 if row.started_at else None
+def _node_move(row: NodeExecution, status: str, values: dict[str, Any]) -> None:
+    """The node run -> `status` with `values`: from a status the table allows, while its
+    execution is unfinished and still owned by the owner its instance holds."""
     with _connection().cursor() as cursor:
-        written = sql.node_finish(
-            cursor,
-            row,
-            status=status,
-            ended_at=ended_at,
-            duration_ms=duration,
-            column=column,
-            value=value,
+        written = sql.node_move(
+            cursor, row, row.execution.lease_owner, status=status, values=values
         )
     if not written:
         raise _refuse(row.execution, f"{status} at node {row.node_id}", row)
-    row.status, row.ended_at, row.duration_ms = status, ended_at, duration
-    setattr(row, column, value)
+    row.status = status
+    for name, value in values.items():
+        setattr(row, name, value)
+
+
+def _attempt_list(row: NodeExecution) -> list[dict[str, Any]]:
+    """The node run's attempts so far, as stored: the first is implied by the row until there
+    is a second."""
+    if row.attempts:
+        return [dict(attempt) for attempt in row.attempts]
+    first: dict[str, Any] = {"number": row.attempt, "status": NodeStatus.RUNNING}
+    if row.started_at is not None:
+        first["startTime"] = iso_ms(row.started_at)
+    return [first]
+
+
+def _close(
+    attempts: list[dict[str, Any]], status: str, ended_at: datetime, error: Any = None
+) -> None:
+    """End the last attempt when it is still running (a resumed node's interrupted one, too)."""
+    last = attempts[-1]
+    if last["status"] != NodeStatus.RUNNING:
+        return
+    last["status"], last["endTime"] = status, iso_ms(ended_at)
+    if error is not None:
+        last["error"] = error
+
+
+def _node_finish(
+    row: NodeExecution, *, status: str, ended_at: datetime, column: str, value: Any
+) -> None:
+    duration = (ended_at - row.started_at).total_seconds() * 1000 if row.started_at else None
+    values: dict[str, Any] = {"ended_at": ended_at, "duration_ms": duration, column: value}
+    if row.attempts:
+        attempts = _attempt_list(row)
+        _close(attempts, status, ended_at, value if column == "error" else None)
+        values["attempts"] = attempts
+    _node_move(row, status, values)
 
 
 def node_complete(*, node: NodeExecution, output: Any, ended_at: datetime) -> NodeExecution:
-    """The node -> completed with its output (one guarded UPDATE)."""
+    """The node run -> completed with its output (one guarded UPDATE)."""
     _node_finish(
         node, status=NodeStatus.COMPLETED, ended_at=ended_at, column="output", value=bounded(output)
     )
@@ -195,7 +254,7 @@ def node_complete(*, node: NodeExecution, output: Any, ended_at: datetime) -> No
 
 
 def node_fail(*, node: NodeExecution, error: ErrorInfo, ended_at: datetime) -> NodeExecution:
-    """The node -> failed with the error (one guarded UPDATE)."""
+    """The node run -> failed with the error (one guarded UPDATE)."""
     _node_finish(
         node,
         status=NodeStatus.FAILED,
@@ -206,11 +265,74 @@ def node_fail(*, node: NodeExecution, error: ErrorInfo, ended_at: datetime) -> N
     return node
 
 
+def node_attempt_fail(
+    *, node: NodeExecution, error: ErrorInfo, ended_at: datetime, retry_at: datetime
+) -> NodeExecution:
+    """The node run's current attempt failed and the next is due at `retry_at`: the run stays
+    running, and a resume after a crash waits what is left of the backoff (one UPDATE)."""
+    attempts = _attempt_list(node)
+    _close(attempts, NodeStatus.FAILED, ended_at, storable(error.to_json_dict()))
+    attempts[-1]["retryAt"] = iso_ms(retry_at)
+    _node_move(node, NodeStatus.RUNNING, {"attempts": attempts})
+    return node
+
+
+def node_attempt_start(
+    *,
+    node: NodeExecution,
+    attempt: int,
+    started_at: datetime,
+    interrupted: ErrorInfo | None = None,
+) -> NodeExecution:
+    """Attempt `attempt` of a running node run begins (one UPDATE).
+
+    The previous attempt has failed (node_attempt_fail), or it was interrupted: its process died
+    mid-attempt and this one resumes the run; it is then recorded as failed with `interrupted`.
+    """
+    attempts = _attempt_list(node)
+    reason = interrupted or ErrorInfo(name="InterruptedError", message="Interrupted")
+    _close(attempts, NodeStatus.FAILED, started_at, storable(reason.to_json_dict()))
+    attempts.append(
+        {"number": attempt, "status": NodeStatus.RUNNING, "startTime": iso_ms(started_at)}
+    )
+    _node_move(node, NodeStatus.RUNNING, {"attempt": attempt, "attempts": attempts})
+    return node
+
+
+def nodes_reuse(
+    *, execution: Execution, originals: Sequence[NodeExecution], at: datetime
+) -> list[NodeExecution]:
+    """Copy another execution's done node runs into `execution` as reused (one batched INSERT):
+    what a re-run from a node does not run again, at their place in the walk, done at `at`."""
+    rows = [
+        NodeExecution(
+            execution=execution,
+            node_id=original.node_id,
+            node_type=original.node_type,
+            procedure_name=original.procedure_name,
+            status=original.status,
+            sequence=original.sequence,
+            visit=original.visit,
+            attempt=original.attempt,
+            started_at=at,
+            ended_at=at,
+            duration_ms=0.0,
+            input=original.input,
+            output=original.output,
+            error=original.error,
+            reused=True,
+        )
+        for original in originals
+    ]
+    return NodeExecution.objects.bulk_create(rows)
+
+
 def execution_finish(*, execution: Execution, result: RunResult) -> Execution:
     """The run -> its result's status with its outputs, and the counters moved with it.
 
     A compare-and-set from the status this instance holds, which the table must allow to move
-    there: the counters then move from the status the row really left.
+    there, and from the lease owner it holds: the counters then move from the status the row
+    really left, and a process that lost the run to a takeover cannot end it.
     """
     status, previous = result.status, execution.status
     if status not in EXECUTION_TRANSITIONS.get(previous, frozenset()):
@@ -274,95 +396,67 @@ def execution_cancel(*, execution_id: str, reason: str = "Cancelled by request")
 
 
 def execution_claim(*, execution_id: str, owner: str) -> Execution | None:
-    """Make a queued run (no owner yet) this worker's, or None when it is not waiting any more.
+    """Make a queued run (no owner yet) `owner`'s under a fresh lease, or None when it is not
+    waiting any more.
 
     The conditional UPDATE lets exactly one worker take a run, so a message the broker delivers
-    twice never runs it twice, and a run cancelled while it was queued is left as it is.
+    twice (or the sweep sent again) never runs it twice, and a run cancelled while it was queued
+    is left as it is.
     """
-    with transaction.atomic():
-        claimed = Execution.objects.filter(
-            execution_id=execution_id,
-            status__in=unfinished(EXECUTION_TRANSITIONS),
-            worker_id="",
-        ).update(worker_id=owner)
+    claimed = Execution.objects.filter(
+        execution_id=execution_id,
+        status__in=unfinished(EXECUTION_TRANSITIONS),
+        lease_owner="",
+    ).update(lease_owner=owner, lease_expires_at=lease_until(owner))
     if not claimed:
         return None
     return Execution.objects.get(execution_id=execution_id)
 
 
-def _process_gone(owner: str) -> bool:
-    """Whether the process an owner (server/pid/boot) names has stopped, seen from this host.
+def execution_take_over(*, execution: Execution, owner: str) -> Execution | None:
+    """Take a run whose lease lapsed from the owner `execution` names: `owner` ("" to queue it
+    for a worker again) gets a fresh lease, or None when another process was first.
 
-    Our own pid under another boot token is our previous life. A pid still alive may be a sibling
-    sharing the server name (several daphne processes or Celery workers on one host), so its runs
-    are left alone: a run is failed only when nothing can still be running it.
+    A compare-and-set on the owner and the expiry that were read, so of any number of processes
+    sweeping at once exactly one wins, and a lease renewed meanwhile (its owner was only slow)
+    is left to its owner.
     """
-    parts = owner.rsplit("/", 2)
-    pid = int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else 0
-    if pid <= 0 or pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, OverflowError):
-        return True
-    except PermissionError:
-        return False
-    return False
+    lease = lease_until(owner)
+    taken = Execution.objects.filter(
+        pk=execution.pk,
+        status__in=unfinished(EXECUTION_TRANSITIONS),
+        lease_owner=execution.lease_owner,
+        lease_expires_at=execution.lease_expires_at,
+    ).update(lease_owner=owner, lease_expires_at=lease)
+    if not taken:
+        return None
+    execution.lease_owner, execution.lease_expires_at = owner, lease
+    return execution
 
 
-def executions_fail_interrupted(
-    *, server: str | None = None, owner: str | None = None
-) -> list[str]:
-    """Fail the runs a stopped process of this server left running, and return their ids.
+def leases_renew(*, owner: str, keys: Collection[int]) -> int:
+    """Extend the leases `owner` holds on the executions keyed `keys` (one UPDATE); returns how
+    many it still held (a run cancelled, finished or taken over is not renewed)."""
+    if not keys:
+        return 0
+    return Execution.objects.filter(
+        pk__in=keys, lease_owner=owner, status__in=unfinished(EXECUTION_TRANSITIONS)
+    ).update(lease_expires_at=lease_until(owner))
 
-    The rule, for any number of web processes and Celery workers sharing one database: each
-    running row names its owner (server/pid/boot; a run queued for Celery has none until a worker
-    claims it). A process starting up fails only rows whose owner names its own server (a web
-    server's C4C_SERVER_ID, a worker's node name) and a process that is provably gone, so live
-    runs of other servers, and of live siblings with the same name on this host, are never
-    touched. `owner` is the identity of the process doing this (default: this process).
-    """
-    prefix = f"{server or server_id()}/"
-    me = owner or worker_id()
-    now = timezone.now()
-    failed: list[str] = []
+
+def execution_discard(*, execution: Execution) -> bool:
+    """Delete a run that was recorded but never queued (the broker refused it or did not answer)
+    while no worker has claimed it: nothing was started, so the same request may be sent again
+    under the same executionId or Idempotency-Key. False when a worker claimed it after all (the
+    message did arrive) or it is no longer running."""
     with transaction.atomic():
-        rows = (
-            Execution.objects.select_for_update()
-            .filter(
-                status__in=sources(EXECUTION_TRANSITIONS, ExecutionStatus.FAILED),
-                worker_id__startswith=prefix,
-            )
-            .exclude(worker_id=me)
-            .only("pk", "execution_id", "status", "started_at", "worker_id")
-        )
-        moves: Counter[str] = Counter()
-        for execution in rows:
-            if not _process_gone(execution.worker_id):
-                continue
-            Execution.objects.filter(pk=execution.pk).update(
-                status=ExecutionStatus.FAILED,
-                ended_at=now,
-                execution_time_ms=round((now - execution.started_at).total_seconds() * 1000),
-                error={
-                    "name": "InterruptedError",
-                    "message": (
-                        f"Interrupted: the server process running it ({execution.worker_id}) "
-                        "stopped before it finished"
-                    ),
-                    "stack": "",
-                },
-            )
-            failed.append(execution.execution_id)
-            moves.update({execution.status: -1, ExecutionStatus.FAILED: 1})
-        if failed:
-            NodeExecution.objects.filter(
-                execution__execution_id__in=failed,
-                status__in=sources(NODE_TRANSITIONS, NodeStatus.FAILED),
-            ).update(
-                status=NodeStatus.FAILED,
-                ended_at=now,
-                error={"name": "InterruptedError", "message": "Interrupted", "stack": ""},
-            )
-            _bump(moves)
-    return failed
+        deleted, _ = Execution.objects.filter(
+            pk=execution.pk,
+            status=ExecutionStatus.RUNNING,
+            lease_owner="",
+            nodes__isnull=True,
+        ).delete()
+        if not deleted:
+            return False
+        _bump(Counter({ExecutionStatus.RUNNING: -1}))
+    return True

@@ -1,19 +1,17 @@
-"""Celery tasks: a worker runs an execution the web process already recorded as started.
+"""Celery tasks: a worker runs an execution the web process (or a sweep) recorded and queued.
 
-The worker first claims the row (it becomes the run's owner, so a crash of this node is
-recovered when the node restarts), then runs the definition. A library workflow runs as the
-library holds it, Python predicates included, whenever the snapshot still matches it; an inline
-or since-changed definition runs from its JSON snapshot, which cannot carry predicates.
+The worker first claims the row (a compare-and-set: it becomes the owner of the run's lease, so
+a message delivered twice runs once, and a run cancelled while queued is not run), then resumes
+it from what it recorded: nothing for a new run, the done node runs of one taken over after its
+process died, the reused node runs of a re-run. The message carries only the execution id; the
+row holds the definition snapshot and the input. Tasks are `shared_task`s: they bind to whatever
+Celery app the project runs (`current_app`), never to this project's own.
 """
 
 import logging
 from typing import Any
 
-from celery import Task, shared_task
-
-from c4c_site.celery import worker_identity
-from workflows.definitions import WorkflowDefinition
-from workflows.library import workflow_library
+from celery import shared_task
 
 from . import runtime, store
 from .models import Execution
@@ -21,26 +19,18 @@ from .models import Execution
 logger = logging.getLogger(__name__)
 
 
-def definition_to_run(snapshot: dict[str, Any]) -> WorkflowDefinition:
-    """The library's definition when the snapshot is exactly it, else the snapshot itself."""
-    known = workflow_library().get(str(snapshot.get("id", "")))
-    if known is not None and known.to_json_dict() == snapshot:
-        return known
-    return WorkflowDefinition.model_validate(snapshot)
+@shared_task(name="executions.run_execution")
+def run_execution(execution_id: str, *_legacy: Any) -> str:
+    """Run a queued execution unless it is no longer waiting (cancelled, finished or taken).
 
-
-@shared_task(name="executions.run_execution", bind=True)
-def run_execution(
-    self: Task, execution_id: str, definition: dict[str, Any], input: dict[str, Any]
-) -> str:
-    """Run a queued execution unless it is no longer waiting (cancelled, failed or taken)."""
-    hostname = self.request.hostname
-    owner = worker_identity(hostname) if hostname else store.worker_id()
-    execution = store.execution_claim(execution_id=execution_id, owner=owner)
+    Messages queued by an earlier version also carried the definition and input: ignored, the
+    row has both.
+    """
+    execution = store.execution_claim(execution_id=execution_id, owner=store.process_owner())
     if execution is None:
         current = (
             Execution.objects.filter(execution_id=execution_id)
-            .values_list("status", "worker_id")
+            .values_list("status", "lease_owner")
             .first()
         )
         logger.warning(
@@ -49,5 +39,5 @@ def run_execution(
             current or "deleted",
         )
         return current[0] if current else "missing"
-    result = runtime.run(execution=execution, definition=definition_to_run(definition), input=input)
+    result = runtime.resume(execution=execution)
     return str(result.body["status"])

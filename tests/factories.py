@@ -4,7 +4,8 @@
 counters, guards and payload bounds are the real ones and a test reads as its scenario;
 `started_run()` and `finished_run()` go through `executions.runtime`, events included. Nothing
 here creates rows or moves counters by hand: a test that needs a row the store would never write
-makes it itself and says why.
+makes it itself and says why. The one exception is `lapse()`, which does what only time does: a
+lease that its dead owner stopped renewing runs out.
 """
 
 import itertools
@@ -16,7 +17,7 @@ from django.test import TestCase
 from django.utils import timezone
 
 from executions import runtime, store
-from executions.models import Execution, ExecutionStatus, NodeStatus, Span
+from executions.models import Execution, ExecutionStatus, NodeExecution, NodeStatus, Span
 from tests.workflows.helpers import C4C_SIMPLE_MATH
 from workflows.definitions import WorkflowDefinition
 from workflows.observer import ErrorInfo, RunResult, RunStatus
@@ -76,7 +77,8 @@ def execution(
     """A run of `workflow` left in `status`, written step by step through the store.
 
     `nodes` maps node ids to how each node ended (running, completed or failed), in the order they
-    ran: node i starts NODE_GAP * i after the run, takes {"n": i} and returns {"result": i}. A
+    ran: node i starts NODE_GAP * i after the run, takes {"n": i} and returns {"result": i}.
+    `owner` is the process holding the run's lease (default: this one; "" queued for a worker). A
     finished run ends RUN_TIME after it started; a failed one carries `error` (default
     NODE_ERROR). `spans` spans are recorded: the run's root and its children.
     """
@@ -200,3 +202,23 @@ def finished_run(
         row = runtime.start(definition=defined, input=input or {}, execution_id=execution_id)
         runtime.run(execution=row, definition=defined, input=input or {})
     return row
+
+
+def lapse(execution: Execution, *, ago: timedelta = timedelta(seconds=1)) -> Execution:
+    """Let the run's lease run out `ago`, as it does when its owner died and stopped renewing it
+    (time does this, not a store write: hence the one UPDATE here)."""
+    expired = timezone.now() - ago
+    Execution.objects.filter(pk=execution.pk).update(lease_expires_at=expired)
+    execution.lease_expires_at = expired
+    return execution
+
+
+def node_run(execution: Execution, node_id: str) -> NodeExecution:
+    """The latest recorded run of `node_id` in `execution` (its last visit)."""
+    return NodeExecution.objects.filter(execution=execution, node_id=node_id).latest("visit")
+
+
+def attempts_of(row: NodeExecution) -> list[dict[str, Any]]:
+    """The node run's recorded attempts (a list only once there was more than one)."""
+    assert row.attempts is not None, f"{row} ran one attempt: it has no attempt list"
+    return list(row.attempts)

@@ -1,105 +1,110 @@
-"""Start-up recovery: a web server or Celery node fails only its own stopped processes' runs."""
+"""Recovery by lease: the sweep takes over runs whose process died - whatever its name, host or
+pid - and they continue from their checkpoints on this process's pool.
+
+transaction=True: the resumed run is a pool thread with its own connection, which must see the
+rows this test wrote.
+"""
 
 import json
-import os
-import subprocess
-import sys
-from collections.abc import Iterator
+import time
+from typing import Any
 
 import pytest
 from django_eventstream.utils import get_storage
 
-from c4c_site.celery import worker_identity
-from executions import startup, store
+from executions import dispatch, store
 from executions.live import events
 from executions.models import Execution, ExecutionCounter
 from tests import factories
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)
 
-NEVER_A_PID = 4_194_305  # above Linux's largest pid_max: no process can have it
-
-
-@pytest.fixture
-def live_pid() -> Iterator[int]:
-    """A process that is alive for the whole test (a sibling sharing our server name)."""
-    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    try:
-        yield process.pid
-    finally:
-        process.kill()
-        process.wait()
+DEAD_OWNER = "web-1:8000/4242/dead"
 
 
-def _statuses() -> dict[str, str]:
-    return dict(Execution.objects.values_list("execution_id", "status"))
+def _ended(execution_id: str, timeout: float = 15) -> Execution:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        row = Execution.objects.get(execution_id=execution_id)
+        if row.status != "running":
+            return row
+        time.sleep(0.02)
+    raise AssertionError(f"{execution_id} still running after {timeout}s")
 
 
-def _events(channel: str, since: int) -> list[tuple[str, dict]]:
+def _events(channel: str, since: int) -> list[tuple[str, dict[str, Any]]]:
     return [(e.type, json.loads(e.data)) for e in get_storage().get_events(channel, since)]
 
 
-def test_node_restart_fails_its_previous_lifes_runs_and_tells_dashboards(
-    django_capture_on_commit_callbacks,
+def test_sweep_resumes_a_run_whose_process_died_and_runs_only_what_was_not_done(
+    math_workflow,
 ) -> None:
-    node = "celery@node-a"
-    me = worker_identity(node)
-    factories.started_run(execution_id="dead-run", owner=f"{node}/{NEVER_A_PID}/old")
-    factories.started_run(execution_id="mine", owner=me)
-    factories.started_run(execution_id="other-node", owner=f"celery@node-b/{NEVER_A_PID}/old")
-    factories.started_run(execution_id="queued", owner="")
-    list_from = get_storage().get_current_id(events.LIST_CHANNEL)
-    one_from = get_storage().get_current_id(events.execution_channel("dead-run"))
-
-    with django_capture_on_commit_callbacks(execute=True):
-        failed = startup.recover_interrupted(server=node, owner=me)
-
-    assert failed == ["dead-run"]
-    assert _statuses() == {
-        "dead-run": "failed",
-        "mine": "running",
-        "other-node": "running",
-        "queued": "running",
-    }
-    dead = Execution.objects.get(execution_id="dead-run")
-    assert dead.error["name"] == "InterruptedError"
-    assert f"{node}/{NEVER_A_PID}/old" in dead.error["message"]
-    assert ExecutionCounter.objects.stats() == {
-        "total": 4,
-        "completed": 0,
-        "failed": 1,
-        "running": 3,
-    }
-    own_stream = _events(events.execution_channel("dead-run"), one_from)
-    assert [name for name, _ in own_stream] == ["workflow.failed"]
-    assert "Interrupted" in own_stream[0][1]["error"]
-    updates = [data for name, data in _events(events.LIST_CHANNEL, list_from)]
-    assert updates[-1]["type"] == "executions.update"
-    assert updates[-1]["executions"][0]["executionId"] == "dead-run"
-    assert updates[-1]["executions"][0]["status"] == "failed"
-    assert updates[-1]["stats"]["failed"] == 1
-
-
-def test_runs_of_a_live_sibling_with_the_same_server_name_are_left_alone(live_pid: int) -> None:
-    factories.started_run(execution_id="sibling", owner=f"web-host/{live_pid}/boot1")
-    factories.started_run(execution_id="gone", owner=f"web-host/{NEVER_A_PID}/boot1")
-
-    assert store.executions_fail_interrupted(server="web-host") == ["gone"]
-    assert _statuses() == {"sibling": "running", "gone": "failed"}
-
-
-def test_own_pid_under_another_boot_token_is_a_previous_life() -> None:
-    factories.started_run(
-        execution_id="before-restart",
-        owner=f"web-host/{os.getpid()}/oldboot",
+    execution = factories.execution(
+        status="running",
+        workflow=math_workflow,
+        execution_id="orphan",
+        nodes={"add": "completed", "multiply": "running"},
+        owner=DEAD_OWNER,
     )
+    add_before = factories.node_run(execution, "add")
+    factories.lapse(execution)
+    since = get_storage().get_current_id(events.execution_channel("orphan"))
 
-    me = f"web-host/{os.getpid()}/newboot"
-    assert store.executions_fail_interrupted(server="web-host", owner=me) == ["before-restart"]
+    assert dispatch.sweep(requeue=False) == ["orphan"]
+    row = _ended("orphan")
+
+    assert row.status == "completed"
+    assert row.lease_owner == store.process_owner()
+    assert row.nodes_executed == ["add", "multiply", "subtract"]
+    assert row.outputs["subtract"] == {"result": 12}
+    add = factories.node_run(row, "add")
+    assert (add.started_at, add.ended_at, add.attempt, add.attempts) == (
+        add_before.started_at,
+        add_before.ended_at,
+        1,
+        None,
+    )
+    multiply = factories.node_run(row, "multiply")
+    assert (multiply.status, multiply.attempt) == ("completed", 2)
+    attempts = factories.attempts_of(multiply)
+    assert [(a["number"], a["status"]) for a in attempts] == [
+        (1, "failed"),
+        (2, "completed"),
+    ]
+    assert DEAD_OWNER in attempts[0]["error"]["message"]
+    # It announces what it newly did, and nothing about the node it did not run again.
+    announced = [
+        (name, data.get("nodeId"))
+        for name, data in _events(events.execution_channel("orphan"), since)
+    ]
+    assert announced == [
+        ("node.started", "multiply"),
+        ("node.completed", "multiply"),
+        ("node.started", "subtract"),
+        ("node.completed", "subtract"),
+        ("workflow.completed", None),
+        ("workflow.result", None),
+    ]
+    assert ExecutionCounter.objects.stats()["completed"] == 1
 
 
-def test_nothing_to_recover_sends_nothing(django_capture_on_commit_callbacks):
-    factories.started_run(execution_id="healthy", owner=store.worker_id())
-    with django_capture_on_commit_callbacks() as callbacks:
-        assert startup.recover_interrupted() == []
-    assert callbacks == []
+def test_a_run_whose_owner_keeps_its_lease_is_left_alone(math_workflow) -> None:
+    factories.execution(status="running", workflow=math_workflow, owner=DEAD_OWNER)
+    assert dispatch.sweep(requeue=False) == []
+    assert Execution.objects.get().lease_owner == DEAD_OWNER
+
+
+def test_a_queued_run_nobody_claimed_in_time_is_run_by_the_sweep(math_workflow) -> None:
+    """Its Celery message was lost: the claim deadline passed with no worker taking it."""
+    queued = factories.started_run(workflow=math_workflow, execution_id="lost-message", owner="")
+    factories.lapse(queued)
+
+    assert dispatch.sweep(requeue=False) == ["lost-message"]
+
+    assert _ended("lost-message").status == "completed"
+
+
+def test_finished_runs_are_never_taken_over(math_workflow) -> None:
+    for status in ("completed", "failed", "cancelled"):
+        factories.lapse(factories.execution(status=status, workflow=math_workflow))
+    assert dispatch.sweep(requeue=False) == []

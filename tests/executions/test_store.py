@@ -8,6 +8,7 @@ from django.utils import timezone
 from executions import store
 from executions.models import Execution, ExecutionCounter, NodeExecution, Span
 from executions.payloads import TRUNCATED_KEY
+from executions.serializers import iso_ms
 from tests import factories
 from workflows.observer import ErrorInfo
 
@@ -20,7 +21,10 @@ def test_start_records_running_row_with_definition_snapshot(math_workflow) -> No
     assert row.status == "running"
     assert row.definition["startNode"] == "add"
     assert [n["id"] for n in row.definition["nodes"]] == ["add", "multiply", "subtract"]
-    assert row.worker_id == store.worker_id()
+    assert row.lease_owner == store.process_owner()
+    assert row.lease_expires_at is not None
+    lease = (row.lease_expires_at - timezone.now()).total_seconds()
+    assert 25 < lease <= 30
     assert execution.pk == row.pk
     assert ExecutionCounter.objects.stats() == {
         "total": 1,
@@ -141,7 +145,7 @@ def test_node_runs_are_recorded_with_output_duration_and_error(math_workflow) ->
     assert rows["multiply"].error["message"] == "a: field required"
 
 
-def test_node_run_again_in_a_loop_is_reset_not_duplicated(math_workflow) -> None:
+def test_each_visit_of_a_node_in_a_loop_is_a_row_of_its_own(math_workflow) -> None:
     execution = factories.execution(status="running", workflow=math_workflow)
     node = math_workflow.nodes[0]
     first = store.node_start(
@@ -149,12 +153,145 @@ def test_node_run_again_in_a_loop_is_reset_not_duplicated(math_workflow) -> None
     )
     store.node_complete(node=first, output={"n": 1}, ended_at=timezone.now())
     again = store.node_start(
-        execution=execution, node=node, node_index=3, input={"n": 2}, started_at=timezone.now()
+        execution=execution,
+        node=node,
+        node_index=3,
+        visit=2,
+        input={"n": 2},
+        started_at=timezone.now(),
     )
-    row = NodeExecution.objects.get()
-    assert (row.status, row.input, row.output, row.sequence) == ("running", {"n": 2}, None, 0)
     store.node_complete(node=again, output={"n": 2}, ended_at=timezone.now())
-    assert NodeExecution.objects.get().output == {"n": 2}
+    rows = NodeExecution.objects.order_by("visit")
+    assert [(r.visit, r.sequence, r.input, r.output) for r in rows] == [
+        (1, 0, {"n": 1}, {"n": 1}),
+        (2, 3, {"n": 2}, {"n": 2}),
+    ]
+    assert factories.node_run(execution, "add").pk == again.pk
+
+
+def test_a_finished_node_run_never_starts_again(math_workflow) -> None:
+    execution = factories.execution(status="running", workflow=math_workflow)
+    node = math_workflow.nodes[0]
+    first = store.node_start(
+        execution=execution, node=node, node_index=0, input={}, started_at=timezone.now()
+    )
+    store.node_complete(node=first, output={"n": 1}, ended_at=timezone.now())
+    with pytest.raises(store.TransitionError, match="node add is completed"):
+        store.node_start(
+            execution=execution, node=node, node_index=0, input={}, started_at=timezone.now()
+        )
+    assert NodeExecution.objects.get().output == {"n": 1}
+
+
+def test_one_attempt_leaves_no_attempt_list(math_workflow) -> None:
+    """The common node pays nothing for attempts: its row says attempt 1, nothing more."""
+    execution = factories.execution(
+        status="running", workflow=math_workflow, nodes={"add": "completed"}
+    )
+    row = factories.node_run(execution, "add")
+    assert (row.attempt, row.attempts) == (1, None)
+
+
+def test_every_attempt_of_a_retried_node_is_recorded_with_its_due_time(math_workflow) -> None:
+    execution = factories.execution(status="running", workflow=math_workflow)
+    t0 = timezone.now()
+    ms = timedelta(milliseconds=1)
+    node = store.node_start(
+        execution=execution, node=math_workflow.nodes[0], node_index=0, input={}, started_at=t0
+    )
+    store.node_attempt_fail(
+        node=node,
+        error=ErrorInfo(name="ConnectionError", message="first"),
+        ended_at=t0 + 10 * ms,
+        retry_at=t0 + 210 * ms,
+    )
+    stored = factories.node_run(execution, "add")
+    assert (stored.status, stored.attempt) == ("running", 1)
+    assert factories.attempts_of(stored)[-1]["retryAt"] == iso_ms(t0 + 210 * ms)
+    store.node_attempt_start(node=node, attempt=2, started_at=t0 + 210 * ms)
+    store.node_complete(node=node, output={"result": 15}, ended_at=t0 + 220 * ms)
+
+    row = factories.node_run(execution, "add")
+    assert (row.status, row.attempt, row.output) == ("completed", 2, {"result": 15})
+    assert row.started_at == t0
+    assert row.attempts == [
+        {
+            "number": 1,
+            "status": "failed",
+            "startTime": iso_ms(t0),
+            "endTime": iso_ms(t0 + 10 * ms),
+            "error": {"name": "ConnectionError", "message": "first", "stack": ""},
+            "retryAt": iso_ms(t0 + 210 * ms),
+        },
+        {
+            "number": 2,
+            "status": "completed",
+            "startTime": iso_ms(t0 + 210 * ms),
+            "endTime": iso_ms(t0 + 220 * ms),
+        },
+    ]
+
+
+def test_an_interrupted_attempt_is_recorded_failed_when_the_next_begins(math_workflow) -> None:
+    execution = factories.execution(
+        status="running", workflow=math_workflow, nodes={"add": "running"}
+    )
+    row = factories.node_run(execution, "add")
+    row.execution = execution
+    resumed_at = timezone.now()
+    why = ErrorInfo(name="InterruptedError", message="its process died")
+    store.node_attempt_start(node=row, attempt=2, started_at=resumed_at, interrupted=why)
+
+    stored = factories.node_run(execution, "add")
+    assert stored.attempt == 2
+    attempts = factories.attempts_of(stored)
+    assert [(a["number"], a["status"]) for a in attempts] == [
+        (1, "failed"),
+        (2, "running"),
+    ]
+    assert attempts[0]["error"]["name"] == "InterruptedError"
+    assert attempts[0]["endTime"] == iso_ms(resumed_at)
+
+
+def test_an_idempotency_key_starts_one_run(math_workflow) -> None:
+    first = factories.execution(status="running", workflow=math_workflow)
+    store_key = store.execution_start(
+        execution_id="keyed",
+        definition=math_workflow,
+        input={},
+        started_at=timezone.now(),
+        idempotency_key="key-1",
+    )
+    with pytest.raises(store.DuplicateExecution, match="'keyed'") as refused:
+        store.execution_start(
+            execution_id="another",
+            definition=math_workflow,
+            input={},
+            started_at=timezone.now(),
+            idempotency_key="key-1",
+        )
+    assert refused.value.execution_id == "keyed"
+    assert Execution.objects.by_idempotency_key("key-1") == store_key
+    assert Execution.objects.by_idempotency_key("key-2") is None
+    assert first.idempotency_key is None
+    assert ExecutionCounter.objects.stats()["total"] == 2
+
+
+def test_a_run_the_broker_never_took_is_deleted_and_its_id_is_free_again(math_workflow) -> None:
+    queued = factories.execution(
+        status="running", workflow=math_workflow, execution_id="unqueued", owner=""
+    )
+    assert store.execution_discard(execution=queued)
+    assert not Execution.objects.exists()
+    assert ExecutionCounter.objects.stats()["total"] == 0
+    factories.execution(status="running", workflow=math_workflow, execution_id="unqueued")
+
+
+def test_a_claimed_run_is_not_deleted_as_unqueued(math_workflow) -> None:
+    queued = factories.execution(status="running", workflow=math_workflow, owner="")
+    assert store.execution_claim(execution_id=queued.execution_id, owner="w/1/a") is not None
+    assert not store.execution_discard(execution=queued)
+    assert Execution.objects.get().lease_owner == "w/1/a"
 
 
 def test_completing_a_node_that_is_not_running_is_refused(math_workflow) -> None:
@@ -237,49 +374,3 @@ def test_spans_are_saved_in_bulk_and_trace_id_noted(math_workflow) -> None:
     assert [s.name for s in saved] == ["workflow.execute", "workflow.node.procedure"]
     assert Span.objects.filter(execution=execution).count() == 2
     assert Execution.objects.get().trace_id == "a" * 32
-
-
-def test_restart_fails_only_this_servers_interrupted_runs(math_workflow, settings) -> None:
-    settings.C4C_SERVER_ID = "host-a:8000"
-    mine_dead = factories.execution(
-        status="running",
-        workflow=math_workflow,
-        execution_id="dead",
-        owner="host-a:8000/4194305/aaaa",
-    )
-    store.node_start(
-        execution=mine_dead,
-        node=math_workflow.nodes[0],
-        node_index=0,
-        input={},
-        started_at=timezone.now(),
-    )
-    factories.execution(status="running", workflow=math_workflow, execution_id="alive-here")
-    factories.execution(
-        status="running",
-        workflow=math_workflow,
-        execution_id="other-server",
-        owner="host-b:8000/222/bbbb",
-    )
-    factories.execution(
-        status="running", workflow=math_workflow, execution_id="celery-run", owner=""
-    )
-
-    assert store.executions_fail_interrupted() == ["dead"]
-
-    statuses = dict(Execution.objects.values_list("execution_id", "status"))
-    assert statuses == {
-        "dead": "failed",
-        "alive-here": "running",
-        "other-server": "running",
-        "celery-run": "running",
-    }
-    dead = Execution.objects.get(execution_id="dead")
-    assert "Interrupted" in dead.error["message"]
-    assert dead.nodes.get().status == "failed"
-    assert ExecutionCounter.objects.stats() == {
-        "total": 4,
-        "completed": 0,
-        "failed": 1,
-        "running": 3,
-    }

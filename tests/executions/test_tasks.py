@@ -1,11 +1,10 @@
-"""The Celery task in-process (eager): it claims its run and runs library workflows as written."""
+"""The Celery task in-process (eager): it claims its run, resumes it from what it recorded, and
+runs library workflows as written."""
 
 from typing import Any
 
 import pytest
-from celery.utils.nodenames import gethostname
 
-from c4c_site.celery import worker_identity
 from executions import runtime, store, tasks
 from executions.models import Execution
 from tests import factories
@@ -34,14 +33,12 @@ def library(monkeypatch) -> WorkflowLibrary:
         .build(),
         source="tests",
     )
-    monkeypatch.setattr(tasks, "workflow_library", lambda: library)
+    monkeypatch.setattr(runtime, "workflow_library", lambda: library)
     return library
 
 
-def _run_task(definition: WorkflowDefinition, execution_id: str) -> str:
-    return tasks.run_execution.apply(
-        args=[execution_id, definition.to_json_dict(), {}], throw=True
-    ).get()
+def _run_task(execution_id: str) -> str:
+    return str(tasks.run_execution.apply(args=(execution_id,), throw=True).get())
 
 
 def test_library_workflow_keeps_its_python_predicate_on_the_celery_path(library) -> None:
@@ -49,27 +46,27 @@ def test_library_workflow_keeps_its_python_predicate_on_the_celery_path(library)
     assert definition is not None
     factories.started_run(workflow=definition, execution_id="pred-1", owner="")
 
-    assert _run_task(definition, "pred-1") == "completed"
+    assert _run_task("pred-1") == "completed"
 
     row = Execution.objects.get(execution_id="pred-1")
     assert row.nodes_executed == ["add", "big", "yes"]
-    assert row.worker_id == worker_identity(gethostname())
+    assert row.lease_owner == store.process_owner()
 
 
 def test_snapshot_that_differs_from_the_library_runs_as_recorded(library) -> None:
     recorded = WorkflowDefinition.model_validate(math_definition("predicate-flow"))
     factories.started_run(workflow=recorded, execution_id="pred-2", owner="")
 
-    assert _run_task(recorded, "pred-2") == "completed"
+    assert _run_task("pred-2") == "completed"
 
     row = Execution.objects.get(execution_id="pred-2")
     assert row.nodes_executed == ["add", "multiply", "subtract"]
-    assert tasks.definition_to_run(recorded.to_json_dict()) == recorded
+    assert runtime.definition_to_run(recorded.to_json_dict()) == recorded
 
 
 def test_inline_snapshot_is_validated_into_a_definition() -> None:
     snapshot = math_definition("not-in-any-library")
-    definition = tasks.definition_to_run(snapshot)
+    definition = runtime.definition_to_run(snapshot)
     assert definition.to_json_dict() == WorkflowDefinition.model_validate(snapshot).to_json_dict()
 
 
@@ -77,19 +74,19 @@ def test_run_cancelled_while_queued_is_not_run(math_workflow) -> None:
     factories.started_run(workflow=math_workflow, execution_id="cancelled-in-queue", owner="")
     runtime.cancel("cancelled-in-queue")
 
-    assert _run_task(math_workflow, "cancelled-in-queue") == "cancelled"
+    assert _run_task("cancelled-in-queue") == "cancelled"
 
     row = Execution.objects.get(execution_id="cancelled-in-queue")
     assert row.nodes.count() == 0
-    assert row.worker_id == ""
+    assert row.lease_owner == ""
 
 
 def test_message_delivered_twice_runs_only_once(math_workflow) -> None:
     factories.started_run(workflow=math_workflow, execution_id="twice", owner="")
-    assert _run_task(math_workflow, "twice") == "completed"
+    assert _run_task("twice") == "completed"
     first_end = Execution.objects.get(execution_id="twice").ended_at
 
-    assert _run_task(math_workflow, "twice") == "completed"
+    assert _run_task("twice") == "completed"
 
     row = Execution.objects.get(execution_id="twice")
     assert row.ended_at == first_end
@@ -101,4 +98,38 @@ def test_claim_takes_only_an_unowned_running_row(math_workflow) -> None:
     assert store.execution_claim(execution_id="claimed", owner="celery@a/1/x") is not None
     assert store.execution_claim(execution_id="claimed", owner="celery@b/2/y") is None
     assert store.execution_claim(execution_id="nope", owner="celery@b/2/y") is None
-    assert Execution.objects.get(execution_id="claimed").worker_id == "celery@a/1/x"
+    assert Execution.objects.get(execution_id="claimed").lease_owner == "celery@a/1/x"
+
+
+def test_message_of_an_earlier_version_with_definition_and_input_still_runs(math_workflow) -> None:
+    factories.started_run(workflow=math_workflow, execution_id="old-message", owner="")
+    legacy: tuple[Any, ...] = (math_workflow.to_json_dict(), {})
+    done = tasks.run_execution.apply(args=("old-message", *legacy), throw=True)
+    assert done.get() == "completed"
+
+
+def test_a_run_queued_again_after_its_worker_died_resumes_from_its_nodes(math_workflow) -> None:
+    """The sweep re-queued it (owner ""): the claiming worker runs only what was not done."""
+    execution = factories.execution(
+        status="running",
+        workflow=math_workflow,
+        execution_id="requeued",
+        nodes={"add": "completed", "multiply": "running"},
+        owner="celery@dead/7/x",
+    )
+    add_before = factories.node_run(execution, "add")
+    assert store.execution_take_over(execution=factories.lapse(execution), owner="") is not None
+
+    assert _run_task("requeued") == "completed"
+
+    row = Execution.objects.get(execution_id="requeued")
+    assert row.nodes_executed == ["add", "multiply", "subtract"]
+    add = factories.node_run(row, "add")
+    assert (add.started_at, add.attempt, add.output) == (
+        add_before.started_at,
+        1,
+        add_before.output,
+    )
+    multiply = factories.node_run(row, "multiply")
+    assert (multiply.status, multiply.attempt) == ("completed", 2)
+    assert factories.attempts_of(multiply)[0]["error"]["name"] == "InterruptedError"

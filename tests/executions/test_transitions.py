@@ -2,11 +2,14 @@
 
 The cases are the tables' own statuses, so a status added to EXECUTION_TRANSITIONS or
 NODE_TRANSITIONS is driven through every write without editing this file. A write the tables allow
-must happen; one they refuse must raise (or return None, for a claim) and change nothing: no row,
-no node, no counter.
+must happen; one they refuse must raise (or return None or False, for the lease writes) and change
+nothing: no row, no node, no counter. Every write a run makes is also fenced by its lease: from a
+process that does not hold it, the same write changes nothing either.
 """
 
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -32,8 +35,8 @@ pytestmark = pytest.mark.django_db
 
 EXECUTION_STATUSES = list(EXECUTION_TRANSITIONS)
 NODE_STATUSES = list(NODE_TRANSITIONS)
-# A process id no system hands out: the owner of a run it "left" is provably gone.
-DEAD_OWNER = "host-a:8000/4194305/dead"
+# Another process, whose lease a write from this test's process does not hold.
+OTHER_OWNER = "host-b:8000/4194305/other"
 
 
 def may(transitions: dict[str, frozenset[str]], source: str, target: str) -> bool:
@@ -66,6 +69,17 @@ def put_execution(execution: Execution, status: str) -> Execution:
     ExecutionCounter.objects.get_or_create(status=status)
     ExecutionCounter.objects.filter(status=status).update(count=F("count") + 1)
     return Execution.objects.get(pk=execution.pk)
+
+
+@contextmanager
+def leased_to(owner: str) -> Iterator[None]:
+    """While inside, another process holds the run's lease (as after a takeover)."""
+    execution = Execution.objects.get()
+    Execution.objects.filter(pk=execution.pk).update(lease_owner=owner)
+    try:
+        yield
+    finally:
+        Execution.objects.filter(pk=execution.pk).update(lease_owner=execution.lease_owner)
 
 
 def run_in(
@@ -125,6 +139,9 @@ def test_finish_happens_exactly_when_the_table_allows(math_workflow, status, tar
             store.execution_finish(execution=execution, result=result)
         assert snapshot() == before
         return
+    with leased_to(OTHER_OWNER), pytest.raises(store.TransitionError, match=OTHER_OWNER):
+        store.execution_finish(execution=execution, result=result)
+    assert snapshot() == before
     store.execution_finish(execution=execution, result=result)
     row = Execution.objects.get()
     assert (row.status, row.outputs) == (target, {"add": {"result": 15}})
@@ -159,24 +176,63 @@ def test_claim_happens_exactly_for_an_unowned_unfinished_run(math_workflow, stat
         assert snapshot() == before
         return
     assert claimed is not None
-    assert claimed.worker_id == Execution.objects.get().worker_id == "worker/2/bbbb"
+    assert claimed.lease_owner == Execution.objects.get().lease_owner == "worker/2/bbbb"
 
 
-@pytest.mark.parametrize("node_status", NODE_STATUSES)
+@pytest.mark.parametrize("owned", [False, True])
 @pytest.mark.parametrize("status", EXECUTION_STATUSES)
-def test_failing_an_interrupted_run_follows_the_tables(math_workflow, status, node_status) -> None:
-    run_in(math_workflow, status, node_status, owner=DEAD_OWNER)
-    before, counts = snapshot(), counters()
-    failed = store.executions_fail_interrupted(server="host-a:8000", owner="host-a:8000/1/me")
-    if not may(EXECUTION_TRANSITIONS, status, ExecutionStatus.FAILED):
-        assert failed == []
+def test_take_over_happens_exactly_for_an_unfinished_run_as_read(
+    math_workflow, status, owned
+) -> None:
+    """The compare-and-set of the sweep: from the owner and expiry read, while unfinished."""
+    run_in(math_workflow, status, owner=OTHER_OWNER if owned else "")
+    read = Execution.objects.get()
+    before = snapshot()
+    taken = store.execution_take_over(execution=read, owner="sweeper/3/cccc")
+    if not takes_node_writes(status):
+        assert taken is None
         assert snapshot() == before
         return
-    assert failed == ["exec-1"]
-    assert Execution.objects.get().status == ExecutionStatus.FAILED
-    node_failed = may(NODE_TRANSITIONS, node_status, NodeStatus.FAILED)
-    assert NodeExecution.objects.get().status == (NodeStatus.FAILED if node_failed else node_status)
-    assert counters() == counts + Counter({ExecutionStatus.FAILED: 1}) - Counter({status: 1})
+    assert taken is not None
+    row = Execution.objects.get()
+    assert row.lease_owner == "sweeper/3/cccc"
+    assert row.lease_expires_at is not None
+    assert read.lease_expires_at is not None
+    assert row.lease_expires_at > read.lease_expires_at - timedelta(seconds=1)
+    assert snapshot()[2] == before[2]
+
+
+@pytest.mark.parametrize("status", EXECUTION_STATUSES)
+def test_renewal_happens_exactly_for_an_unfinished_run_of_its_owner(math_workflow, status) -> None:
+    execution, _ = run_in(math_workflow, status)
+    factories.lapse(execution)
+    before = snapshot()
+    renewed = store.leases_renew(owner=store.process_owner(), keys=[execution.pk])
+    assert store.leases_renew(owner=OTHER_OWNER, keys=[execution.pk]) == 0
+    if not takes_node_writes(status):
+        assert renewed == 0
+        assert snapshot() == before
+        return
+    assert renewed == 1
+    renewed_until = Execution.objects.get().lease_expires_at
+    assert renewed_until is not None
+    assert renewed_until > timezone.now()
+
+
+@pytest.mark.parametrize("owned", [False, True])
+@pytest.mark.parametrize("status", EXECUTION_STATUSES)
+def test_discard_happens_exactly_for_a_running_run_nobody_claimed(
+    math_workflow, status, owned
+) -> None:
+    execution, _ = run_in(math_workflow, status, owner=OTHER_OWNER if owned else "")
+    before, counts = snapshot(), counters()
+    if owned or status != ExecutionStatus.RUNNING:
+        assert not store.execution_discard(execution=execution)
+        assert snapshot() == before
+        return
+    assert store.execution_discard(execution=execution)
+    assert not Execution.objects.exists()
+    assert counters() == counts - Counter({status: 1})
 
 
 @pytest.mark.parametrize("node_status", [None, *NODE_STATUSES])
@@ -191,9 +247,11 @@ def test_node_start_happens_exactly_when_the_tables_allow(
         node_status is None or may(NODE_TRANSITIONS, node_status, NodeStatus.RUNNING)
     )
 
+    execution = Execution.objects.get()
+
     def start() -> NodeExecution:
         return store.node_start(
-            execution=Execution.objects.get(),
+            execution=execution,
             node=math_workflow.nodes[0],
             node_index=5,
             input={"a": 2},
@@ -205,6 +263,9 @@ def test_node_start_happens_exactly_when_the_tables_allow(
             start()
         assert snapshot() == before
         return
+    with leased_to(OTHER_OWNER), pytest.raises(store.TransitionError, match=OTHER_OWNER):
+        start()
+    assert snapshot() == before
     started = start()
     row = NodeExecution.objects.get()
     assert row.pk == started.pk
@@ -242,6 +303,9 @@ def test_node_finish_happens_exactly_when_the_tables_allow(
             finish()
         assert snapshot() == before
         return
+    with leased_to(OTHER_OWNER), pytest.raises(store.TransitionError, match=OTHER_OWNER):
+        finish()
+    assert snapshot() == before
     finish()
     row = NodeExecution.objects.get()
     assert row.status == target
@@ -251,4 +315,44 @@ def test_node_finish_happens_exactly_when_the_tables_allow(
         assert row.output == {"result": 2}
     else:
         assert row.error == ErrorInfo(name="ValueError", message="boom").to_json_dict()
+    assert snapshot()[2] == before[2]
+
+
+@pytest.mark.parametrize("write", ["attempt_fail", "attempt_start"])
+@pytest.mark.parametrize("node_status", NODE_STATUSES)
+@pytest.mark.parametrize("status", EXECUTION_STATUSES)
+def test_attempt_writes_happen_exactly_when_the_tables_allow(
+    math_workflow, status, node_status, write
+) -> None:
+    """A retry's writes keep the node run running: running -> running, from the table."""
+    _, node = run_in(math_workflow, status, node_status)
+    assert node is not None
+    before = snapshot()
+    allowed = takes_node_writes(status) and may(NODE_TRANSITIONS, node_status, NodeStatus.RUNNING)
+
+    def attempt() -> NodeExecution:
+        if write == "attempt_fail":
+            return store.node_attempt_fail(
+                node=node,
+                error=ErrorInfo(name="ConnectionError", message="down"),
+                ended_at=timezone.now(),
+                retry_at=timezone.now() + timedelta(seconds=1),
+            )
+        return store.node_attempt_start(node=node, attempt=2, started_at=timezone.now())
+
+    if not allowed:
+        with pytest.raises(store.TransitionError, match=f"Execution 'exec-1' is {status}"):
+            attempt()
+        assert snapshot() == before
+        return
+    with leased_to(OTHER_OWNER), pytest.raises(store.TransitionError, match=OTHER_OWNER):
+        attempt()
+    assert snapshot() == before
+    attempt()
+    row = NodeExecution.objects.get()
+    assert row.status == NodeStatus.RUNNING
+    assert row.attempt == (2 if write == "attempt_start" else 1)
+    assert [a["status"] for a in factories.attempts_of(row)] == (
+        ["failed", "running"] if write == "attempt_start" else ["failed"]
+    )
     assert snapshot()[2] == before[2]

@@ -1,0 +1,164 @@
+"""Liveness by lease: the runs this process holds, and the one thread that keeps them its own.
+
+Every running execution is owned through a lease (Execution.lease_owner, lease_expires_at). A
+process holds a run from the moment it queues it on its pool until the run ends (`runs`), and
+one heartbeat thread per process does three things (DBOS and Temporal do the same with their
+own names; our database is the only coordinator):
+
+- every C4C_CANCEL_CHECK_SECONDS, while it holds anything, one indexed read of its runs' rows:
+  a run another process cancelled (or took over, after this process stalled past its lease) has
+  its RunControl cancelled, so the work stops within that interval wherever the cancel came from;
+- every third of C4C_LEASE_SECONDS, one UPDATE renews the leases of every run it holds;
+- in a serving process (a daphne process, a Celery worker: `enable_sweep`), every third of
+  C4C_LEASE_SECONDS, the sweep (executions.dispatch.sweep) takes over the runs whose lease lapsed.
+
+Holding nothing costs nothing: no query. A forked child (a Celery pool process) starts with
+nothing held and its own heartbeat, since threads do not survive a fork.
+"""
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.db import connections
+
+from workflows.context import RunControl
+
+from . import store
+from .conf import app_settings
+from .models import Execution, ExecutionStatus
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class HeldRun:
+    """A run this process holds: its row's key, the control that stops it, and whether it was
+    lost to another process (then nothing more may be recorded or announced for it here)."""
+
+    pk: int
+    control: RunControl = field(default_factory=RunControl)
+    lost: bool = False
+
+
+class HeldRuns:
+    """execution_id -> HeldRun for every run this process has queued or is running."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._runs: dict[str, HeldRun] = {}
+
+    def hold(self, execution: Execution) -> HeldRun:
+        """Hold `execution` (again: the same HeldRun) and make sure the heartbeat runs."""
+        with self._lock:
+            held = self._runs.get(execution.execution_id)
+            if held is None:
+                held = self._runs[execution.execution_id] = HeldRun(execution.pk)
+        heartbeat.ensure_running()
+        return held
+
+    def release(self, execution_id: str) -> None:
+        with self._lock:
+            self._runs.pop(execution_id, None)
+
+    def get(self, execution_id: str) -> HeldRun | None:
+        with self._lock:
+            return self._runs.get(execution_id)
+
+    def snapshot(self) -> dict[int, HeldRun]:
+        with self._lock:
+            return {held.pk: held for held in self._runs.values()}
+
+    def forget_all(self) -> None:
+        with self._lock:
+            self._runs = {}
+
+
+runs = HeldRuns()
+
+
+def stop_lost(held: dict[int, HeldRun], owner: str) -> None:
+    """Stop each held run whose row says this process may no longer run it."""
+    for pk, why in Execution.objects.held_elsewhere(held.keys(), owner).items():
+        run = held[pk]
+        if why == "taken":
+            run.lost = True
+            run.control.cancel("Execution taken over by another process: its lease lapsed here")
+        elif why == ExecutionStatus.CANCELLED:
+            run.control.cancel("Execution cancelled")
+        else:
+            run.control.cancel(f"Execution {why} elsewhere")
+
+
+class Heartbeat:
+    """The process's one thread for leases, remote cancels and (when enabled) the sweep."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._sweep: Callable[[], object] | None = None
+        self._wake = threading.Event()
+
+    def ensure_running(self) -> None:
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._thread = threading.Thread(target=self._loop, name="c4c-heartbeat", daemon=True)
+            self._thread.start()
+
+    def enable_sweep(self, sweep: Callable[[], object]) -> None:
+        """Sweep lapsed leases from this process too (daphne, a Celery worker), starting now."""
+        self._sweep = sweep
+        self.ensure_running()
+        self._wake.set()
+
+    def reset_after_fork(self) -> None:
+        """A forked child holds nothing, has no heartbeat thread, and sweeps only if told to."""
+        self._lock = threading.Lock()
+        self._thread = None
+        self._sweep = None
+        self._wake = threading.Event()
+
+    def _loop(self) -> None:
+        renew_at = sweep_at = 0.0
+        idle = True
+        while True:
+            self._wake.wait(app_settings.C4C_CANCEL_CHECK_SECONDS)
+            self._wake.clear()
+            now = time.monotonic()
+            every = app_settings.C4C_LEASE_SECONDS / 3
+            try:
+                held = runs.snapshot()
+                if held:
+                    idle = False
+                    owner = store.process_owner()
+                    stop_lost(held, owner)
+                    if now >= renew_at:
+                        store.leases_renew(owner=owner, keys=list(held))
+                        renew_at = now + every
+                else:
+                    renew_at = 0.0
+                sweep = self._sweep
+                if sweep is not None and now >= sweep_at:
+                    sweep_at = now + every
+                    sweep()
+                if not held and not idle:
+                    idle = True
+                    connections.close_all()
+            except Exception:
+                logger.exception("Heartbeat tick failed; retrying at the next one")
+                connections.close_all()
+
+
+heartbeat = Heartbeat()
+
+
+def _after_fork_in_child() -> None:
+    runs.forget_all()
+    heartbeat.reset_after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

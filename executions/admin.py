@@ -1,6 +1,6 @@
 """Admin: inspect executions with their node runs and spans, read-only (the store writes them)."""
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
 from django.http import HttpRequest
@@ -9,8 +9,16 @@ from django.utils.html import format_html
 
 from .models import Execution, NodeExecution, Span
 
+if TYPE_CHECKING:
+    # django-stubs makes the admin classes generic; Django's own take no subscript at run time.
+    _Inline = admin.TabularInline[NodeExecution | Span, Execution]
+    _Admin = admin.ModelAdmin[Execution]
+else:
+    _Inline = admin.TabularInline
+    _Admin = admin.ModelAdmin
 
-class _ReadOnlyInline(admin.TabularInline):
+
+class _ReadOnlyInline(_Inline):
     extra = 0
     can_delete = False
     show_change_link = False
@@ -52,7 +60,7 @@ class SpanInline(_ReadOnlyInline):
 
 
 @admin.register(Execution)
-class ExecutionAdmin(admin.ModelAdmin):
+class ExecutionAdmin(_Admin):
     list_display = ["execution_id", "workflow_id", "status", "started_at", "execution_time_ms"]
     list_filter = ["status", "workflow_id"]
     search_fields = ["execution_id"]

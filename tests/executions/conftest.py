@@ -92,6 +92,7 @@ class SseReader:
 
     def _run(self) -> None:
         parts = urllib.parse.urlsplit(self.url)
+        assert parts.hostname is not None, self.url
         self._conn = HTTPConnection(parts.hostname, parts.port, timeout=60)
         try:
             self._conn.request(
@@ -99,6 +100,7 @@ class SseReader:
             )
             response = self._conn.getresponse()
             self.response_headers = dict(response.headers)
+            data: list[str]
             event, data, event_id = "message", [], None
             for raw in response:
                 line = raw.decode().rstrip("\n")

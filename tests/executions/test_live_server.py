@@ -11,6 +11,7 @@ import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
@@ -246,7 +247,7 @@ def test_many_concurrent_executions_keep_their_own_spans(shared_server: DaphneSe
     count = 24
     before = http("GET", f"{url}/workflow/executions?limit=1")[2]["stats"]
 
-    def run(i: int) -> tuple[int, dict]:
+    def run(i: int) -> tuple[int, dict[str, Any]]:
         status, _, body = http(
             "POST",
             f"{url}/workflow/execute",
@@ -256,7 +257,7 @@ def test_many_concurrent_executions_keep_their_own_spans(shared_server: DaphneSe
 
     barrier = threading.Barrier(count)
 
-    def together(i: int) -> tuple[int, dict]:
+    def together(i: int) -> tuple[int, dict[str, Any]]:
         barrier.wait()
         return run(i)
 

@@ -46,15 +46,24 @@ class Corruption:
 
 
 def _update(**columns: Any) -> Callable[[Execution], None]:
-    return lambda row: Execution.objects.filter(pk=row.pk).update(**columns) and None
+    def spoil(row: Execution) -> None:
+        Execution.objects.filter(pk=row.pk).update(**columns)
+
+    return spoil
 
 
 def _update_nodes(**columns: Any) -> Callable[[Execution], None]:
-    return lambda row: NodeExecution.objects.filter(execution=row).update(**columns) and None
+    def spoil(row: Execution) -> None:
+        NodeExecution.objects.filter(execution=row).update(**columns)
+
+    return spoil
 
 
 def _update_spans(**columns: Any) -> Callable[[Execution], None]:
-    return lambda row: Span.objects.filter(execution=row).update(**columns) and None
+    def spoil(row: Execution) -> None:
+        Span.objects.filter(execution=row).update(**columns)
+
+    return spoil
 
 
 NOT_UNICODE = "not valid Unicode"

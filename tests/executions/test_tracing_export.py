@@ -15,6 +15,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from executions import tracing
 from tests.conftest import DaphneServer
@@ -27,7 +28,7 @@ class Export:
     content_type: str
     request: ExportTraceServiceRequest
 
-    def spans(self) -> Iterator[tuple[dict[str, object], object]]:
+    def spans(self) -> Iterator[tuple[dict[str, object], Span]]:
         """(resource attributes, span) for every span in the export."""
         for resource_spans in self.request.resource_spans:
             resource = {a.key: _value(a.value) for a in resource_spans.resource.attributes}
@@ -49,14 +50,14 @@ class Collector:
     exports: list[Export] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def spans_named(self, name: str) -> list[tuple[dict[str, object], object]]:
+    def spans_named(self, name: str) -> list[tuple[dict[str, object], Span]]:
         return [(r, s) for r, s in self._all() if s.name == name]
 
-    def server_spans(self) -> list[Any]:
+    def server_spans(self) -> list[Span]:
         """HTTP request spans (kind SERVER), from Django's or the ASGI instrumentation."""
         return [s for _, s in self._all() if s.kind == s.SPAN_KIND_SERVER]
 
-    def _all(self) -> list[tuple[dict[str, object], Any]]:
+    def _all(self) -> list[tuple[dict[str, object], Span]]:
         with self.lock:
             exports = list(self.exports)
         return [(r, s) for e in exports for r, s in e.spans()]

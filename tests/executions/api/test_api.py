@@ -394,9 +394,9 @@ def test_list_filters_and_cursor_pagination(math_workflow) -> None:
     assert _ids(first) == ["e4", "e3"]
     second = _page(ListQuery(limit=2, cursor=first.older))
     assert _ids(second) == ["e2", "e1"]
-    assert _ids(_page(ListQuery(startedAfter=made[2].started_at))) == ["e4", "e3"]
-    assert _ids(_page(ListQuery(startedBefore=made[2].started_at))) == ["e1", "e0"]
-    assert _ids(_page(ListQuery(workflowId="other"))) == []
+    assert _ids(_page(ListQuery(started_after=made[2].started_at))) == ["e4", "e3"]
+    assert _ids(_page(ListQuery(started_before=made[2].started_at))) == ["e1", "e0"]
+    assert _ids(_page(ListQuery(workflow_id="other"))) == []
     assert NodeExecution.objects.count() == 15
 
 
@@ -408,7 +408,8 @@ def test_list_endpoint_pages_with_next_cursor_and_filters(math_workflow, client:
     def listed(query: str) -> dict[str, Any]:
         response = client.get(f"/workflow/executions?{query}")
         assert response.status_code == 200, response.content
-        return response.json()
+        listing: dict[str, Any] = response.json()
+        return listing
 
     first = listed("limit=2")
     assert [e["executionId"] for e in first["executions"]] == ["e4", "e3"]
@@ -491,5 +492,5 @@ def test_cli_exec_refuses_input_that_is_not_an_object(capsys) -> None:
 def test_workflow_and_status_filter_reads_the_index_of_both(math_workflow) -> None:
     if connection.vendor != "sqlite":
         pytest.skip("EXPLAIN QUERY PLAN is SQLite's; PostgreSQL picks plans by table size")
-    query = ListQuery(workflowId="rare", status=["completed"])
+    query = ListQuery(workflow_id="rare", status=["completed"])
     assert "exec_wf_status_started_idx (workflow_id=? AND status=?)" in _plan(query)

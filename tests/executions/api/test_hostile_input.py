@@ -13,11 +13,13 @@ import json
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from django.db.models import CharField
+from django.http import HttpResponseBase, StreamingHttpResponse
 from django.test import AsyncClient, Client
 
 from c4c_site.middleware import NUL_IN_URL
@@ -208,9 +210,11 @@ def _post(client: Client) -> Callable[[str, bytes], tuple[int, Any]]:
 
 async def _snapshot(path: str) -> Any:
     """The executions.initial event a client of the list stream gets first, read from the view."""
-    response = await AsyncClient().get(path)
+    response: HttpResponseBase = await AsyncClient().get(path)
     assert response.status_code == 200
-    chunks = aiter(response.streaming_content)
+    assert isinstance(response, StreamingHttpResponse)
+    # An async view's streaming body is an async generator.
+    chunks = cast(AsyncGenerator[bytes], response.streaming_content)
     buffer = b""
     try:
         while True:
@@ -307,6 +311,8 @@ def test_unstorable_text_from_code_is_stored_replaced_and_renders() -> None:
         "k\ufffd": 1,
     }
     node = NodeExecution.objects.get(execution=execution)
+    assert node.input is not None
+    assert node.output is not None
     assert node.input["note"] == "lone\ufffd low\ufffd"
     assert node.output["message"] == "nul\ufffd pair\U0001f600"
     attributes = Span.objects.get(execution=execution, name="workflow.node.procedure").attributes
@@ -340,7 +346,9 @@ def test_columns_hold_at_least_what_definitions_allow() -> None:
         (NodeExecution, "procedure_name"): limits.MAX_PROCEDURE_NAME_CHARS,
     }
     for (model, name), bound in fields.items():
-        assert model._meta.get_field(name).max_length >= bound, name
+        field = model._meta.get_field(name)
+        assert isinstance(field, CharField), name
+        assert (field.max_length or 0) >= bound, name
 
 
 # Live daphne ------------------------------------------------------------------------------

@@ -189,7 +189,12 @@ def test_paging_reads_an_index_range_from_the_cursor(db, direction):
     made = [factories.execution() for _ in range(3)]
     position = Position(made[1].started_at, made[1].pk)
     with CaptureQueriesContext(connection) as queries:
-        Execution.objects.page(limit=PAGE_SIZE, shape="row", **{direction: position})
+        Execution.objects.page(
+            limit=PAGE_SIZE,
+            shape="row",
+            after=position if direction == "after" else None,
+            before=position if direction == "before" else None,
+        )
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN QUERY PLAN {queries[0]['sql']}")
         plan = " | ".join(str(row[-1]) for row in cursor.fetchall())

@@ -1,7 +1,9 @@
+from typing import Any
+
 from executions.dashboard.graph import NODE_HEIGHT, layout_workflow, workflow_edges
 
 
-def _definition(*nodes: dict, start: str = "a") -> dict:
+def _definition(*nodes: dict[str, Any], start: str = "a") -> dict[str, Any]:
     return {"id": "wf", "name": "WF", "startNode": start, "nodes": list(nodes)}
 
 

@@ -1,6 +1,7 @@
 """What the list stream carries per run: the seed's order, small node updates, fresh stats."""
 
 import json
+from typing import Any
 from unittest import mock
 
 import django_eventstream.eventstream
@@ -16,12 +17,12 @@ from tests import factories
 pytestmark = pytest.mark.django_db
 
 
-def _list_events(since: int) -> list[tuple[str, dict]]:
+def _list_events(since: int) -> list[tuple[str, dict[str, Any]]]:
     stored = get_storage().get_events(events.LIST_CHANNEL, since, limit=1_000)
     return [(e.type, json.loads(e.data)) for e in stored]
 
 
-def _run(math_workflow) -> list[tuple[str, dict]]:
+def _run(math_workflow) -> list[tuple[str, dict[str, Any]]]:
     since = get_storage().get_current_id(events.LIST_CHANNEL)
     factories.finished_run(workflow=math_workflow, execution_id="events-1")
     return _list_events(since)

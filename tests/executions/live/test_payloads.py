@@ -10,13 +10,14 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import AsyncGenerator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, cast, get_args
 
 import pytest
 from asgiref.sync import async_to_sync
-from django.http import StreamingHttpResponse
+from django.http import HttpResponseBase, StreamingHttpResponse
 from django.test import AsyncClient
 
 from executions.live import events, streams
@@ -171,9 +172,11 @@ def test_the_list_streams_snapshot_fits_executions_initial(math_workflow, monkey
 
 def test_an_execution_streams_first_frame_fits_workflow_stream_connected() -> None:
     async def first_frame() -> bytes:
-        response = await AsyncClient().get("/workflow/executions/connected-1/stream")
+        stream = "/workflow/executions/connected-1/stream"
+        response: HttpResponseBase = await AsyncClient().get(stream)
         assert isinstance(response, StreamingHttpResponse)
-        body = response.streaming_content
+        # An async view's streaming body is an async generator.
+        body = cast(AsyncGenerator[bytes], response.streaming_content)
         try:
             return await anext(body)
         finally:

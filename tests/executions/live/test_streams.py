@@ -1,6 +1,7 @@
 """executions.initial: one snapshot shared by clients that connect while the list is unchanged."""
 
 import json
+from typing import Any
 
 import pytest
 
@@ -18,10 +19,13 @@ def snapshots(monkeypatch) -> streams._SnapshotCache:
     return cache
 
 
-def _initial(frame: bytes) -> dict:
+def _initial(frame: bytes) -> dict[str, Any]:
     lines = frame.decode().splitlines()
     assert lines[0] == "event: executions.initial"
-    return json.loads("".join(line.removeprefix("data: ") for line in lines[1:] if line))
+    initial: dict[str, Any] = json.loads(
+        "".join(line.removeprefix("data: ") for line in lines[1:] if line)
+    )
+    return initial
 
 
 def test_clients_connecting_while_nothing_changes_share_one_snapshot(

@@ -142,6 +142,7 @@ def test_node_runs_are_recorded_with_output_duration_and_error(math_workflow) ->
     assert rows["add"].duration_ms == pytest.approx(3.0)
     assert rows["add"].procedure_name == "math.add"
     assert rows["multiply"].status == "failed"
+    assert rows["multiply"].error is not None
     assert rows["multiply"].error["message"] == "a: field required"
 
 
@@ -325,7 +326,9 @@ def test_large_output_is_stored_as_a_truncation_marker(math_workflow, settings) 
     row = Execution.objects.get()
     assert row.input[TRUNCATED_KEY] is True
     assert row.input["originalBytes"] > 5_000
-    assert NodeExecution.objects.get().output[TRUNCATED_KEY] is True
+    output = NodeExecution.objects.get().output
+    assert output is not None
+    assert output[TRUNCATED_KEY] is True
 
 
 def test_values_json_cannot_hold_are_stored_readably(math_workflow) -> None:

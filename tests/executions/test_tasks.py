@@ -17,7 +17,8 @@ pytestmark = pytest.mark.django_db
 
 
 def _is_big(ctx: Any) -> bool:
-    return ctx.get("add")["result"] > 10
+    result: int = ctx.get("add")["result"]
+    return result > 10
 
 
 @pytest.fixture

@@ -128,7 +128,7 @@ def test_finish_happens_exactly_when_the_table_allows(math_workflow, status, tar
     result = RunResult(
         execution_id=execution.execution_id,
         workflow_id=execution.workflow_id,
-        status=target,  # type: ignore[arg-type]
+        status=target,
         started_at=execution.started_at,
         ended_at=timezone.now(),
         outputs={"add": {"result": 15}},

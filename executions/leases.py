@@ -36,10 +36,9 @@ logger = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class HeldRun:
-    """A run this process holds: its row's key, the control that stops it, and whether it was
-    lost to another process (then nothing more may be recorded or announced for it here)."""
+    """A run this process holds: the control that stops it, and whether it was lost to another
+    process (then nothing more may be recorded or announced for it here)."""
 
-    pk: int
     control: RunControl = field(default_factory=RunControl)
     lost: bool = False
 
@@ -56,7 +55,7 @@ class HeldRuns:
         with self._lock:
             held = self._runs.get(execution.execution_id)
             if held is None:
-                held = self._runs[execution.execution_id] = HeldRun(execution.pk)
+                held = self._runs[execution.execution_id] = HeldRun()
         heartbeat.ensure_running()
         return held
 
@@ -68,9 +67,9 @@ class HeldRuns:
         with self._lock:
             return self._runs.get(execution_id)
 
-    def snapshot(self) -> dict[int, HeldRun]:
+    def snapshot(self) -> dict[str, HeldRun]:
         with self._lock:
-            return {held.pk: held for held in self._runs.values()}
+            return dict(self._runs)
 
     def forget_all(self) -> None:
         with self._lock:
@@ -80,10 +79,10 @@ class HeldRuns:
 runs = HeldRuns()
 
 
-def stop_lost(held: dict[int, HeldRun], owner: str) -> None:
+def stop_lost(held: dict[str, HeldRun], owner: str) -> None:
     """Stop each held run whose row says this process may no longer run it."""
-    for pk, why in Execution.objects.held_elsewhere(held.keys(), owner).items():
-        run = held[pk]
+    for execution_id, why in Execution.objects.held_elsewhere(held.keys(), owner).items():
+        run = held[execution_id]
         if why == "taken":
             run.lost = True
             run.control.cancel("Execution taken over by another process: its lease lapsed here")
@@ -123,7 +122,7 @@ class Heartbeat:
         self._wake = threading.Event()
 
     def _loop(self) -> None:
-        renew_at = sweep_at = 0.0
+        renewed = swept = float("-inf")
         idle = True
         while True:
             self._wake.wait(app_settings.C4C_CANCEL_CHECK_SECONDS)
@@ -136,14 +135,12 @@ class Heartbeat:
                     idle = False
                     owner = store.process_owner()
                     stop_lost(held, owner)
-                    if now >= renew_at:
-                        store.leases_renew(owner=owner, keys=list(held))
-                        renew_at = now + every
-                else:
-                    renew_at = 0.0
+                    if now - renewed >= every:
+                        store.leases_renew(owner=owner, execution_ids=list(held))
+                        renewed = now
                 sweep = self._sweep
-                if sweep is not None and now >= sweep_at:
-                    sweep_at = now + every
+                if sweep is not None and now - swept >= every:
+                    swept = now
                     sweep()
                 if not held and not idle:
                     idle = True

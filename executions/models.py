@@ -259,20 +259,24 @@ class ExecutionQuerySet(models.QuerySet["Execution"]):
             )[:limit]
         )
 
-    def held_elsewhere(self, keys: Collection[int], owner: str) -> dict[int, str]:
-        """Of the executions keyed `keys`, those `owner` may no longer run, each with why:
-        "cancelled" (or another finished status) or "taken" (another process holds its lease).
+    def held_elsewhere(self, execution_ids: Collection[str], owner: str) -> dict[str, str]:
+        """Of the executions `execution_ids`, those `owner` may no longer run, each with why:
+        its status when it ended (cancelled, by another process) or "taken" (another process
+        holds its lease).
 
-        The heartbeat's read, once a second while the process runs anything: a row that is not
-        found (deleted, or not visible yet) is not reported, so a run is stopped only on evidence.
+        The heartbeat's read, once every C4C_CANCEL_CHECK_SECONDS while the process runs
+        anything: a row that is not found (deleted, or not visible yet) is not reported, so a
+        run is stopped only on evidence.
         """
-        gone: dict[int, str] = {}
-        rows = self.filter(pk__in=keys).values_list("pk", "status", "lease_owner")
-        for pk, status, lease_owner in rows:
+        gone: dict[str, str] = {}
+        rows = self.filter(execution_id__in=execution_ids).values_list(
+            "execution_id", "status", "lease_owner"
+        )
+        for execution_id, status, lease_owner in rows:
             if status != ExecutionStatus.RUNNING:
-                gone[pk] = status
+                gone[execution_id] = status
             elif lease_owner != owner:
-                gone[pk] = "taken"
+                gone[execution_id] = "taken"
         return gone
 
 

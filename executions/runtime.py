@@ -480,12 +480,12 @@ def cancel(execution_id: str) -> Execution:
     of the process running it does within C4C_CANCEL_CHECK_SECONDS. A queued run never starts.
     """
     execution = store.execution_cancel(execution_id=execution_id, reason=CANCELLED_MESSAGE)
+    events.emit_workflow_finished(execution)
+    events.emit_executions_update(execution, NodeExecution.objects.checkpoints_of(execution))
+    # Announced first: the run winding down here sends its result after the cancel, not before.
     held = leases.runs.get(execution_id)
     if held is not None:
         held.control.cancel(CANCELLED_MESSAGE)
-    nodes = NodeExecution.objects.checkpoints_of(execution)
-    events.emit_workflow_finished(execution)
-    events.emit_executions_update(execution, nodes)
     return execution
 
 

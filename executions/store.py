@@ -434,13 +434,15 @@ def execution_take_over(*, execution: Execution, owner: str) -> Execution | None
     return execution
 
 
-def leases_renew(*, owner: str, keys: Collection[int]) -> int:
-    """Extend the leases `owner` holds on the executions keyed `keys` (one UPDATE); returns how
-    many it still held (a run cancelled, finished or taken over is not renewed)."""
-    if not keys:
+def leases_renew(*, owner: str, execution_ids: Collection[str]) -> int:
+    """Extend the leases `owner` holds on `execution_ids` (one UPDATE); returns how many it
+    still held (a run cancelled, finished or taken over is not renewed)."""
+    if not execution_ids:
         return 0
     return Execution.objects.filter(
-        pk__in=keys, lease_owner=owner, status__in=unfinished(EXECUTION_TRANSITIONS)
+        execution_id__in=execution_ids,
+        lease_owner=owner,
+        status__in=unfinished(EXECUTION_TRANSITIONS),
     ).update(lease_expires_at=lease_until(owner))
 
 

@@ -207,8 +207,10 @@ def test_renewal_happens_exactly_for_an_unfinished_run_of_its_owner(math_workflo
     execution, _ = run_in(math_workflow, status)
     factories.lapse(execution)
     before = snapshot()
-    renewed = store.leases_renew(owner=store.process_owner(), keys=[execution.pk])
-    assert store.leases_renew(owner=OTHER_OWNER, keys=[execution.pk]) == 0
+    renewed = store.leases_renew(
+        owner=store.process_owner(), execution_ids=[execution.execution_id]
+    )
+    assert store.leases_renew(owner=OTHER_OWNER, execution_ids=[execution.execution_id]) == 0
     if not takes_node_writes(status):
         assert renewed == 0
         assert snapshot() == before

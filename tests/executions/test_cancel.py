@@ -1,0 +1,105 @@
+"""Cancel stops work: a delay of 60 s cancelled frees its pool thread within a second, from this
+process or (through the heartbeat) from another; a queued run never starts; the cancelled row is
+never overwritten by the run winding down.
+
+transaction=True: runs execute on pool threads with their own connections.
+"""
+
+import json
+import time
+from collections.abc import Callable
+
+import pytest
+from asgiref.sync import async_to_sync
+from django_eventstream.utils import get_storage
+
+from executions import dispatch, leases, runtime, store
+from executions.live import events
+from executions.models import Execution, NodeExecution
+from tests import factories
+from tests.executions.conftest import delay_definition
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _within(seconds: float, done: Callable[[], bool]) -> float:
+    started = time.monotonic()
+    while not done():
+        if time.monotonic() - started > seconds:
+            raise AssertionError(f"not done within {seconds}s")
+        time.sleep(0.01)
+    return time.monotonic() - started
+
+
+def _start_long_run(execution_id: str) -> Execution:
+    """A run of one 60-second custom.delay on this process's pool, once its node is running."""
+    definition = factories.definition(delay_definition(60_000))
+    execution = async_to_sync(dispatch.start_in_background)(
+        definition=definition, input={}, execution_id=execution_id
+    )
+    _within(5, lambda: NodeExecution.objects.filter(execution=execution, status="running").exists())
+    return execution
+
+
+def _run_over(execution_id: str) -> bool:
+    """The pool thread let go of the run (it is no longer held here)."""
+    return leases.runs.get(execution_id) is None
+
+
+def test_a_cancelled_sixty_second_delay_frees_its_pool_thread_within_a_second() -> None:
+    execution = _start_long_run("long-cancelled")
+    since = get_storage().get_current_id(events.execution_channel("long-cancelled"))
+
+    runtime.cancel("long-cancelled")
+    took = _within(1.0, lambda: _run_over("long-cancelled"))
+
+    assert took < 1.0
+    row = Execution.objects.get(pk=execution.pk)
+    assert row.status == "cancelled"
+    assert row.error is not None
+    assert row.error["message"] == runtime.CANCELLED_MESSAGE
+    assert NodeExecution.objects.get(execution=row).status == "skipped"
+    sent = [
+        e.type for e in get_storage().get_events(events.execution_channel(row.execution_id), since)
+    ]
+    assert sent.count("workflow.failed") == 1
+    assert "workflow.completed" not in sent
+
+
+def test_a_cancel_recorded_by_another_process_stops_the_run_here_within_a_second() -> None:
+    """The other process writes the row only; this process's heartbeat sees it and stops."""
+    _start_long_run("cancelled-elsewhere")
+
+    store.execution_cancel(execution_id="cancelled-elsewhere")
+
+    assert _within(1.5, lambda: _run_over("cancelled-elsewhere")) < 1.5
+    assert Execution.objects.get(execution_id="cancelled-elsewhere").status == "cancelled"
+
+
+def test_a_run_cancelled_while_it_waits_for_a_pool_thread_never_starts(math_workflow) -> None:
+    """Held as dispatch holds a queued run; when its pool thread comes, it does nothing."""
+    queued = factories.started_run(workflow=math_workflow, execution_id="waiting")
+    leases.runs.hold(queued)
+
+    runtime.cancel("waiting")
+    output = runtime.run(execution=queued, definition=math_workflow, input={})
+
+    assert output.body["status"] == "cancelled"
+    assert not NodeExecution.objects.filter(execution=queued).exists()
+    assert _run_over("waiting")
+
+
+def test_the_cancel_event_is_sent_once_and_the_result_after_it() -> None:
+    execution = _start_long_run("announced")
+    since = get_storage().get_current_id(events.execution_channel("announced"))
+
+    runtime.cancel("announced")
+    _within(1.0, lambda: _run_over("announced"))
+
+    sent = [
+        (e.type, json.loads(e.data))
+        for e in get_storage().get_events(events.execution_channel(execution.execution_id), since)
+    ]
+    names = [name for name, _ in sent]
+    assert names == ["workflow.failed", "workflow.result"]
+    assert sent[1][1]["result"]["status"] == "cancelled"

@@ -1,0 +1,161 @@
+"""Leases: one winner per takeover, renewal by the holder's heartbeat, and a run stopped here when
+another process cancels it or takes it over.
+
+The heartbeat tests run the real thread: transaction=True, so its connection sees the rows.
+"""
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+
+import pytest
+from django.db import connections
+from django.utils import timezone
+
+from executions import leases, store
+from executions.models import Execution
+from tests import factories
+
+OTHER_OWNER = "web-2:8000/77/other"
+
+
+def _within(seconds: float, done: Callable[[], bool]) -> float:
+    """How long `done` took to turn true; fails past `seconds`."""
+    started = time.monotonic()
+    while not done():
+        if time.monotonic() - started > seconds:
+            raise AssertionError(f"not done within {seconds}s")
+        time.sleep(0.01)
+    return time.monotonic() - started
+
+
+@pytest.fixture
+def held() -> Iterator[list[Execution]]:
+    """Runs this test holds, released when it ends."""
+    runs: list[Execution] = []
+    yield runs
+    for execution in runs:
+        leases.runs.release(execution.execution_id)
+
+
+@pytest.mark.django_db
+def test_of_two_processes_taking_one_lapsed_run_exactly_one_wins(math_workflow) -> None:
+    lapsed = factories.lapse(factories.execution(status="running", workflow=math_workflow))
+    first_read = Execution.objects.get(pk=lapsed.pk)
+    second_read = Execution.objects.get(pk=lapsed.pk)
+
+    won = store.execution_take_over(execution=first_read, owner="sweeper-a/1/a")
+    lost = store.execution_take_over(execution=second_read, owner="sweeper-b/2/b")
+
+    assert won is not None
+    assert lost is None
+    assert Execution.objects.get().lease_owner == "sweeper-a/1/a"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_many_sweepers_at_once_take_a_run_once(math_workflow) -> None:
+    """Threads with their own connections race the same compare-and-set."""
+    lapsed = factories.lapse(factories.execution(status="running", workflow=math_workflow))
+    winners: list[str] = []
+    start = threading.Barrier(4)
+
+    def take(name: str) -> None:
+        read = Execution.objects.get(pk=lapsed.pk)
+        start.wait()
+        if store.execution_take_over(execution=read, owner=name) is not None:
+            winners.append(name)
+        connections.close_all()
+
+    threads = [threading.Thread(target=take, args=(f"sweeper-{i}/1/x",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(winners) == 1
+    assert Execution.objects.get().lease_owner == winners[0]
+
+
+@pytest.mark.django_db
+def test_a_lease_renewed_meanwhile_is_not_taken(math_workflow) -> None:
+    """The owner was only slow: its renewal moved the expiry the sweeper read."""
+    execution = factories.lapse(factories.execution(status="running", workflow=math_workflow))
+    read = Execution.objects.get(pk=execution.pk)
+    assert (
+        store.leases_renew(owner=store.process_owner(), execution_ids=[execution.execution_id]) == 1
+    )
+
+    assert store.execution_take_over(execution=read, owner=OTHER_OWNER) is None
+    assert Execution.objects.get().lease_owner == store.process_owner()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_heartbeat_renews_the_leases_of_the_runs_this_process_holds(
+    math_workflow, settings, held
+) -> None:
+    settings.C4C_LEASE_SECONDS = 0.6  # renewed every 0.2 s
+    mine = factories.execution(status="running", workflow=math_workflow)
+    not_held = factories.execution(status="running", workflow=math_workflow)
+    first_expiry = mine.lease_expires_at
+    assert first_expiry is not None
+    held.append(mine)
+    leases.runs.hold(mine)
+
+    time.sleep(1.5)
+
+    renewed = Execution.objects.get(pk=mine.pk).lease_expires_at
+    assert renewed is not None
+    assert renewed > first_expiry + timedelta(seconds=0.5)
+    assert renewed > timezone.now()
+    untouched = Execution.objects.get(pk=not_held.pk).lease_expires_at
+    assert untouched == not_held.lease_expires_at
+    assert untouched is not None
+    assert untouched < timezone.now()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cancel_recorded_by_another_process_stops_the_run_here_within_a_second(
+    math_workflow, held
+) -> None:
+    execution = factories.execution(status="running", workflow=math_workflow)
+    held.append(execution)
+    run = leases.runs.hold(execution)
+
+    # What runtime.cancel does in the other process: the row, not this process's control.
+    store.execution_cancel(execution_id=execution.execution_id)
+
+    took = _within(1.0, lambda: run.control.cancelled)
+    assert took < 1.0
+    assert not run.lost
+    assert run.control.message == "Execution cancelled"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_taken_over_elsewhere_is_stopped_here_and_marked_lost(math_workflow, held) -> None:
+    """This process stalled past its lease and another took the run: it must stop, and record
+    nothing more (its writes are fenced by the lease anyway)."""
+    execution = factories.execution(status="running", workflow=math_workflow)
+    held.append(execution)
+    run = leases.runs.hold(execution)
+    read = Execution.objects.get(pk=factories.lapse(execution).pk)
+    assert store.execution_take_over(execution=read, owner=OTHER_OWNER) is not None
+
+    _within(1.0, lambda: run.control.cancelled)
+    assert run.lost
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_this_process_owns_but_no_longer_holds_lapses(math_workflow, settings) -> None:
+    """Renewal is for the runs the process holds, not every row naming it: a run whose thread
+    is gone here lapses and is swept like any other."""
+    settings.C4C_LEASE_SECONDS = 0.3
+    settings.C4C_CANCEL_CHECK_SECONDS = 0.05
+    execution = factories.execution(status="running", workflow=math_workflow)
+    expiry = execution.lease_expires_at
+    leases.heartbeat.ensure_running()
+    time.sleep(0.5)
+    row = Execution.objects.get()
+    assert row.lease_owner == store.process_owner()
+    assert row.lease_expires_at == expiry
+    assert Execution.objects.lapsed(timezone.now(), limit=10) == [row]

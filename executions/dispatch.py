@@ -302,7 +302,7 @@ def sweep(*, requeue: bool | None = None) -> list[str]:
         requeue = app_settings.C4C_DISPATCH == "celery"
     taken: list[str] = []
     for execution in Execution.objects.lapsed(timezone.now(), limit=SWEEP_BATCH):
-        previous = execution.lease_owner
+        previous, lapsed_at = execution.lease_owner, execution.lease_expires_at
         if requeue:
             if store.execution_take_over(execution=execution, owner="") is None:
                 continue
@@ -326,7 +326,7 @@ def sweep(*, requeue: bool | None = None) -> list[str]:
             "Took over execution %s from %s (lease lapsed at %s)",
             execution.execution_id,
             previous or "its queue",
-            execution.lease_expires_at,
+            lapsed_at,
         )
         taken.append(execution.execution_id)
     return taken

@@ -1,12 +1,16 @@
 """Recovery by lease: the sweep takes over runs whose process died - whatever its name, host or
-pid - and they continue from their checkpoints on this process's pool.
+pid - and they continue from their checkpoints.
 
-transaction=True: the resumed run is a pool thread with its own connection, which must see the
-rows this test wrote.
+In-process, transaction=True: the resumed run is a pool thread with its own connection, which
+must see the rows the test wrote. For real (slow): `kill -9` of a daphne server mid-run, and a
+server on another port with another server id finishes the run.
 """
 
 import json
+import sqlite3
 import time
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,8 +20,10 @@ from executions import dispatch, store
 from executions.live import events
 from executions.models import Execution, ExecutionCounter
 from tests import factories
+from tests.conftest import DaphneServer
+from tests.executions.conftest import http
 
-pytestmark = pytest.mark.django_db(transaction=True)
+in_process = pytest.mark.django_db(transaction=True)
 
 DEAD_OWNER = "web-1:8000/4242/dead"
 
@@ -36,6 +42,7 @@ def _events(channel: str, since: int) -> list[tuple[str, dict[str, Any]]]:
     return [(e.type, json.loads(e.data)) for e in get_storage().get_events(channel, since)]
 
 
+@in_process
 def test_sweep_resumes_a_run_whose_process_died_and_runs_only_what_was_not_done(
     math_workflow,
 ) -> None:
@@ -88,12 +95,14 @@ def test_sweep_resumes_a_run_whose_process_died_and_runs_only_what_was_not_done(
     assert ExecutionCounter.objects.stats()["completed"] == 1
 
 
+@in_process
 def test_a_run_whose_owner_keeps_its_lease_is_left_alone(math_workflow) -> None:
     factories.execution(status="running", workflow=math_workflow, owner=DEAD_OWNER)
     assert dispatch.sweep(requeue=False) == []
     assert Execution.objects.get().lease_owner == DEAD_OWNER
 
 
+@in_process
 def test_a_queued_run_nobody_claimed_in_time_is_run_by_the_sweep(math_workflow) -> None:
     """Its Celery message was lost: the claim deadline passed with no worker taking it."""
     queued = factories.started_run(workflow=math_workflow, execution_id="lost-message", owner="")
@@ -104,7 +113,107 @@ def test_a_queued_run_nobody_claimed_in_time_is_run_by_the_sweep(math_workflow) 
     assert _ended("lost-message").status == "completed"
 
 
+@in_process
 def test_finished_runs_are_never_taken_over(math_workflow) -> None:
     for status in ("completed", "failed", "cancelled"):
         factories.lapse(factories.execution(status=status, workflow=math_workflow))
     assert dispatch.sweep(requeue=False) == []
+
+
+# The long-running example, its delays scaled to a few seconds; a lease of 2 s.
+CRASH_ENV = {"C4C_DELAY_SCALE": "0.1", "C4C_LEASE_SECONDS": "2"}
+
+
+def _node_rows(db_path: Path, execution_id: str) -> dict[str, dict[str, Any]]:
+    """The run's node rows as the servers wrote them (latest visit per node)."""
+    with sqlite3.connect(db_path) as db:
+        db.row_factory = sqlite3.Row
+        rows = db.execute(
+            "SELECT n.node_id, n.status, n.started_at, n.attempt, n.attempts"
+            " FROM executions_nodeexecution n JOIN executions_execution e"
+            " ON n.execution_id = e.id WHERE e.execution_id = ? ORDER BY n.sequence",
+            (execution_id,),
+        ).fetchall()
+    return {
+        row["node_id"]: {**dict(row), "attempts": json.loads(row["attempts"] or "null")}
+        for row in rows
+    }
+
+
+def _finished(url: str, execution_id: str) -> dict[str, Any] | None:
+    execution: dict[str, Any] = http("GET", f"{url}/workflow/executions/{execution_id}")[2][
+        "execution"
+    ]
+    return None if execution["status"] == "running" else execution
+
+
+def _wait_for(check: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"{what} within {timeout}s")
+
+
+@pytest.mark.slow
+def test_a_run_survives_kill_9_of_its_server_and_finishes_on_another(tmp_path: Path) -> None:
+    """Server A (port p, id server-a) dies mid-run; server B (another port, id server-b) serves
+    the same database: the run completes there. Nodes done before the crash keep their start
+    times and one attempt, each interrupted node ran again as attempt 2 only after A was gone,
+    and each logging node ran exactly once across both servers."""
+    first = DaphneServer(tmp_path, env={**CRASH_ENV, "C4C_SERVER_ID": "server-a"})
+    first.start()
+    try:
+        status, _, body = http(
+            "POST",
+            f"{first.url}/workflow/execute",
+            {"workflowId": "long-running-workflow", "executionId": "survivor", "async": True},
+        )
+        assert status == 202, body
+        _wait_for(
+            lambda: (
+                _node_rows(first.db_path, "survivor").get("slow-b", {}).get("status") == "running"
+            ),
+            30,
+            "the fan-out started",
+        )
+        before = _node_rows(first.db_path, "survivor")
+    finally:
+        first.crash()
+    crashed_at = time.time()
+    done_before = {n: row for n, row in before.items() if row["status"] == "completed"}
+    assert {"start", "warm-up", "fetch-data"} <= set(done_before)
+
+    second = DaphneServer(tmp_path, env={**CRASH_ENV, "C4C_SERVER_ID": "server-b"})
+    assert second.port != first.port
+    second.start()
+    try:
+        execution = _wait_for(
+            lambda: _finished(second.url, "survivor"), 60, "the run finished on the 2nd server"
+        )
+    finally:
+        second.stop()
+
+    assert execution["status"] == "completed", execution.get("error")
+    assert execution["outputs"]["crunch"] == {"result": 105}
+    after = _node_rows(second.db_path, "survivor")
+    assert all(row["status"] == "completed" for row in after.values())
+    for node_id, row in done_before.items():
+        assert (after[node_id]["started_at"], after[node_id]["attempt"]) == (
+            row["started_at"],
+            1,
+        ), node_id
+    interrupted = [n for n, row in before.items() if row["status"] == "running"]
+    assert "slow-b" in interrupted
+    for node_id in interrupted:
+        attempts = after[node_id]["attempts"]
+        assert [a["status"] for a in attempts[-2:]] == ["failed", "completed"], node_id
+        assert attempts[-2]["error"]["name"] == "InterruptedError"
+        resumed = datetime.fromisoformat(attempts[-1]["startTime"]).timestamp()
+        assert resumed > crashed_at, node_id
+    log = first.log()
+    assert log.count("Long-running workflow started") == 1
+    assert log.count("Long-running workflow finished: 105") == 1
+    assert "Took over execution survivor from server-a/" in log

@@ -14,7 +14,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +147,24 @@ class ScaleOut:
     web: DaphneServer
     worker: CeleryWorker
     db: Database
+    broker_url: str
+    queue: str
+    env: dict[str, str]
+    workdir: Path
+    more_workers: list[CeleryWorker] = field(default_factory=list)
+
+    def another_worker(self, name: str) -> CeleryWorker:
+        """Another worker node on the same queue (the first may be dead); stopped at the end."""
+        worker = CeleryWorker(self.workdir, self.env, f"{self.queue}-{name}@{socket.gethostname()}")
+        self.more_workers.append(worker)
+        return worker
+
+    def purge_queue(self) -> int:
+        """Lose every message waiting on the queue, as a broker restarted without persistence."""
+        with Connection(self.broker_url) as conn:
+            # kombu's stubs type default_channel as the abstract StdChannel (no queue_purge).
+            purged = conn.default_channel.queue_purge(self.queue)  # type: ignore[attr-defined]
+            return int(purged or 0)
 
 
 @pytest.fixture(params=sorted(BROKERS))
@@ -158,7 +176,11 @@ def broker_url(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def scale_out(tmp_path: Path, postgres: Database, broker_url: str) -> Iterator[ScaleOut]:
-    """One daphne web process and one Celery node sharing PostgreSQL, a broker and Redis events."""
+    """One daphne web process and one Celery node sharing PostgreSQL, a broker and Redis events.
+
+    Leases are short (2 s) and a queued run is sent again when no worker claimed it within 3 s,
+    so a dead worker's run or a lost message is picked up within seconds.
+    """
     require(6379, "Redis (django-eventstream's pub/sub)")
     queue = f"c4c-test-{uuid.uuid4().hex[:12]}"
     env = {
@@ -168,15 +190,19 @@ def scale_out(tmp_path: Path, postgres: Database, broker_url: str) -> Iterator[S
         "C4C_CELERY_QUEUE": queue,
         "C4C_EVENTS_REDIS_URL": EVENTS_REDIS_URL,
         "C4C_DELAY_SCALE": "1",
+        "C4C_LEASE_SECONDS": "2",
+        "C4C_CLAIM_SECONDS": "3",
     }
     web = DaphneServer(tmp_path, env=env)
     worker = CeleryWorker(tmp_path, env, f"{queue}@{socket.gethostname()}")
+    scaled = ScaleOut(web, worker, postgres, broker_url, queue, env, tmp_path)
     try:
         web.start()
         worker.start()
-        yield ScaleOut(web, worker, postgres)
+        yield scaled
     finally:
-        worker.stop()
+        for started in [worker, *scaled.more_workers]:
+            started.stop()
         web.stop()
         _delete_queue(broker_url, queue)
 

@@ -1,13 +1,18 @@
 """Scale-out for real: the web server queues, a Celery worker runs, PostgreSQL holds the rows and
-Redis pub/sub carries the worker's events to the web server's SSE streams."""
+Redis pub/sub carries the worker's events to the web server's SSE streams. A worker that dies
+(one pool process, or the whole node) or a message that is lost does not lose the run: its lease
+lapses, a sweep queues it again, and a worker resumes it from its recorded nodes."""
 
+import os
+import signal
+import socket
 import time
 import uuid
 from typing import Any
 
 import pytest
 
-from tests.executions.conftest import SIMPLE_MATH_NODE_EVENTS, SseEvent, delay_definition, http
+from tests.executions.conftest import SIMPLE_MATH_NODE_EVENTS, SseEvent, http
 from tests.services.conftest import ScaleOut
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
@@ -77,9 +82,10 @@ def test_async_run_executes_on_a_worker_and_streams_to_the_web_server(scale_out:
     assert sum(s["name"].startswith("workflow.node.") for s in execution["spans"]) == 3
 
     [(owner, status)] = scale_out.db.rows(
-        "SELECT worker_id, status FROM executions_execution WHERE execution_id = %s", run
+        "SELECT lease_owner, status FROM executions_execution WHERE execution_id = %s", run
     )
-    assert owner.startswith(f"{scale_out.worker.nodename}/"), owner
+    # A worker pool process's own lease: the worker's host, the process, its boot token.
+    assert owner.startswith(f"{socket.gethostname()}/"), owner
     assert status == "completed"
     assert scale_out.db.rows(
         "SELECT count(*) FROM executions_span s JOIN executions_execution e"
@@ -89,46 +95,157 @@ def test_async_run_executes_on_a_worker_and_streams_to_the_web_server(scale_out:
     scale_out.worker.wait_for_log("succeeded")
 
 
-@pytest.mark.parametrize("broker_url", ["amqp"], indirect=True)
-def test_worker_restart_fails_the_run_its_crashed_life_left_running(scale_out: ScaleOut, sse):
-    """RabbitMQ hands the unacknowledged message to the restarted node at once: it must see the
-    run already failed by the node's recovery and not run it a second time."""
-    url = scale_out.web.url
-    doomed = _new_id("doomed")
-    stream = sse(f"{url}/workflow/executions-stream")
-    _post_async(url, {"workflow": delay_definition(60_000), "executionId": doomed})
-    stream.wait_for(
-        lambda evs: any(e.event == "node.started" for e in _of(doomed, evs)), timeout=60
+# log -> short delay -> the node that is in flight when its worker dies -> log
+RESUMABLE = {
+    "id": "resumable",
+    "name": "Resumable",
+    "startNode": "begin",
+    "nodes": [
+        {
+            "id": "begin",
+            "type": "procedure",
+            "procedureName": "custom.log",
+            "config": {"message": "resumable begins"},
+            "next": "short",
+        },
+        {
+            "id": "short",
+            "type": "procedure",
+            "procedureName": "custom.delay",
+            "config": {"ms": 200},
+            "next": "long",
+        },
+        {
+            "id": "long",
+            "type": "procedure",
+            "procedureName": "custom.delay",
+            "config": {"ms": 3000},
+            "next": "end",
+        },
+        {
+            "id": "end",
+            "type": "procedure",
+            "procedureName": "custom.log",
+            "config": {"message": "resumable ends"},
+        },
+    ],
+}
+
+
+def _nodes(scale_out: ScaleOut, execution_id: str) -> dict[str, tuple[Any, ...]]:
+    rows = scale_out.db.rows(
+        "SELECT n.node_id, n.status, n.started_at, n.attempt, n.attempts"
+        " FROM executions_nodeexecution n JOIN executions_execution e ON n.execution_id = e.id"
+        " WHERE e.execution_id = %s",
+        execution_id,
     )
+    return {row[0]: row[1:] for row in rows}
+
+
+def _until(check: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if found := check():
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"{what} within {timeout}s")
+
+
+def _run_until_long_node(scale_out: ScaleOut, name: str) -> tuple[str, dict[str, tuple[Any, ...]]]:
+    run = _new_id(name)
+    _post_async(scale_out.web.url, {"workflow": RESUMABLE, "executionId": run})
+    _until(
+        lambda: _nodes(scale_out, run).get("long", ("",))[0] == "running",
+        60,
+        "the long node started",
+    )
+    return run, _nodes(scale_out, run)
+
+
+def _finished_as_resumed(scale_out: ScaleOut, run: str, before: dict[str, tuple[Any, ...]]) -> None:
+    """Completed on another process: begin and short untouched, long ran again as attempt 2."""
+    _until(
+        lambda: scale_out.db.rows(
+            "SELECT status FROM executions_execution"
+            " WHERE execution_id = %s AND status != 'running'",
+            run,
+        ),
+        60,
+        "the run ended",
+    )
+    [(status, outputs)] = scale_out.db.rows(
+        "SELECT status, outputs FROM executions_execution WHERE execution_id = %s", run
+    )
+    assert status == "completed"
+    assert outputs["end"]["message"] == "resumable ends"
+    after = _nodes(scale_out, run)
+    for node_id in ("begin", "short"):
+        assert after[node_id][:3] == before[node_id][:3] == ("completed", before[node_id][1], 1)
+    long_status, _, long_attempt, attempts = after["long"]
+    assert (long_status, long_attempt) == ("completed", 2)
+    assert [a["status"] for a in attempts] == ["failed", "completed"]
+    assert attempts[0]["error"]["name"] == "InterruptedError"
+
+
+def test_a_killed_pool_process_loses_its_run_and_a_worker_resumes_it(scale_out: ScaleOut):
+    """An OOM kill of the one pool process running the run: the node lives on, the run's lease
+    lapses, it is queued again and a pool process resumes it."""
+    run, before = _run_until_long_node(scale_out, "oom")
     [(owner,)] = scale_out.db.rows(
-        "SELECT worker_id FROM executions_execution WHERE execution_id = %s", doomed
+        "SELECT lease_owner FROM executions_execution WHERE execution_id = %s", run
     )
-    assert owner.startswith(f"{scale_out.worker.nodename}/")
+    pool_pid = int(owner.split("/")[1])
+    assert scale_out.worker.process is not None
+    assert pool_pid != scale_out.worker.process.pid
+
+    os.kill(pool_pid, signal.SIGKILL)
+
+    _finished_as_resumed(scale_out, run, before)
+    [(new_owner,)] = scale_out.db.rows(
+        "SELECT lease_owner FROM executions_execution WHERE execution_id = %s", run
+    )
+    assert new_owner != owner
+
+
+def test_a_crashed_worker_node_s_run_is_finished_by_another_node(scale_out: ScaleOut, sse):
+    url = scale_out.web.url
+    stream = sse(f"{url}/workflow/executions-stream")
+    run, before = _run_until_long_node(scale_out, "node-crash")
 
     scale_out.worker.crash()
     time.sleep(0.5)
-    assert http("GET", f"{url}/workflow/executions/{doomed}")[2]["execution"]["status"] == "running"
+    assert http("GET", f"{url}/workflow/executions/{run}")[2]["execution"]["status"] == "running"
+    scale_out.another_worker("b").start()
+
+    _finished_as_resumed(scale_out, run, before)
+    stream.wait_for(
+        lambda evs: any(e.event == "workflow.completed" for e in _of(run, evs)), timeout=30
+    )
+    # The resumed run announced only what it newly did: no second start of the run or of the
+    # nodes done before the crash.
+    announced = [
+        (e.event, e.data.get("nodeId")) for e in _of(run, stream.events) if "nodeId" in e.data
+    ]
+    assert announced.count(("node.started", "begin")) == 1
+    assert announced.count(("node.started", "long")) == 2
+    assert [e.event for e in _of(run, stream.events)].count("workflow.started") == 1
+
+
+def test_a_lost_message_is_sent_again_and_the_run_completes(scale_out: ScaleOut):
+    """The broker lost the queued message (restarted without persistence) before any worker
+    took it: the run's claim deadline passes and the sweep queues it again."""
+    scale_out.worker.stop()
+    run = _new_id("lost")
+    _post_async(scale_out.web.url, {"workflowId": "simple-math-workflow", "executionId": run})
+    assert scale_out.purge_queue() == 1
+
     scale_out.worker.start()
 
-    stream.wait_for(
-        lambda evs: any(e.event == "workflow.failed" for e in _of(doomed, evs)), timeout=30
+    _until(
+        lambda: scale_out.db.rows(
+            "SELECT 1 FROM executions_execution WHERE execution_id = %s AND status = 'completed'",
+            run,
+        ),
+        60,
+        "the run completed",
     )
-    stream.wait_for(
-        lambda evs: any(
-            e.event == "executions.update" and e.data["executions"][0]["status"] == "failed"
-            for e in _of(doomed, evs)
-        )
-    )
-    _, _, detail = http("GET", f"{url}/workflow/executions/{doomed}")
-    execution = detail["execution"]
-    assert execution["status"] == "failed"
-    assert execution["error"]["name"] == "InterruptedError"
-    assert owner in execution["error"]["message"]
-    assert execution["nodeDetails"]["wait"]["status"] == "failed"
-
-    scale_out.worker.wait_for_log(f"Not running execution {doomed}")
-    assert scale_out.db.rows(
-        "SELECT status, worker_id FROM executions_execution WHERE execution_id = %s", doomed
-    ) == [("failed", owner)]
-    _, _, listing = http("GET", f"{url}/workflow/executions")
-    assert listing["stats"] == {"total": 1, "completed": 0, "failed": 1, "running": 0}

@@ -34,6 +34,8 @@ _MARKER_KEYS = (
     "endTime",
     "executionTime",
     "nodeCount",
+    "rerunOf",
+    "rerunFromNode",
 )
 # What a list row leaves out of an execution's summary (list_row).
 _NOT_IN_LIST_ROWS = frozenset({"outputs", "nodeDetails"})
@@ -102,7 +104,28 @@ def node_detail(node: NodeExecution) -> dict[str, Any]:
         detail["output"] = node.output
     if node.error is not None:
         detail["error"] = node.error
+    attempts = node_attempts(node)
+    if attempts:
+        detail["attempts"] = attempts
+    if node.reused:
+        detail["reused"] = True
     return detail
+
+
+def node_attempts(node: NodeExecution) -> list[dict[str, Any]] | None:
+    """Every attempt of a node run that had more than one, oldest first; None for the common node
+    that ran once (the store keeps no list for it: the row's own times are that attempt's).
+
+    Stored in this shape already (ISO times); a key without a value is left out, as everywhere.
+    """
+    stored = node.attempts
+    if not isinstance(stored, list) or len(stored) < 2:
+        return None
+    return [
+        {key: value for key, value in attempt.items() if value is not None}
+        for attempt in stored
+        if isinstance(attempt, dict)
+    ]
 
 
 def execution_summary(execution: Execution, nodes: Iterable[NodeExecution]) -> dict[str, Any]:
@@ -124,6 +147,11 @@ def execution_summary(execution: Execution, nodes: Iterable[NodeExecution]) -> d
         summary["executionTime"] = execution.execution_time_ms
     if execution.error:
         summary["error"] = execution.error
+    # The foreign key's column holds the original's execution_id: read without a query.
+    if execution.rerun_of_id:
+        summary["rerunOf"] = execution.rerun_of_id
+        if execution.rerun_from_node:
+            summary["rerunFromNode"] = execution.rerun_from_node
     problem = stored_problem(execution)
     return summary if problem is None else cannot_show(summary, problem)
 

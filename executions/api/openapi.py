@@ -17,11 +17,11 @@ def _schema(model: type[BaseModel]) -> dict[str, Any]:
     return schema
 
 
-def json_body(model: type[BaseModel]) -> dict[str, Any]:
+def json_body(model: type[BaseModel], *, required: bool = True) -> dict[str, Any]:
     """An operation's requestBody: `model`'s JSON Schema, sent as application/json."""
     return {
         "requestBody": {
-            "required": True,
+            "required": required,
             "content": {"application/json": {"schema": _schema(model)}},
         }
     }

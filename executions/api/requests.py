@@ -1,8 +1,9 @@
 """The API's request bodies and query strings as pydantic models: first-class error messages."""
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, cast
 
 from pydantic import (
     BaseModel,
@@ -16,8 +17,10 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from workflows.limits import MAX_ID_CHARS
+
 from ..cursors import BadPosition, Position, decode_cursor, storable_time
-from ..models import ExecutionFilters
+from ..models import Execution, ExecutionFilters
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
@@ -167,3 +170,44 @@ def _checked(check: Callable[[_T, str], _R], value: _T, info: ValidationInfo) ->
         return check(value, info.field_name or "")
     except BadPosition as exc:
         raise PydanticCustomError("value_error", exc.problem) from None
+
+
+class RerunRequest(BaseModel):
+    """POST /workflow/executions/<id>/rerun (the body is optional: no body runs from the start)."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    from_node: str | None = Field(
+        default=None,
+        alias="fromNode",
+        min_length=1,
+        max_length=MAX_ID_CHARS,
+        description="Run from this node: the original's outputs of the nodes before it are "
+        "reused, not run. It must be a node the original reached.",
+    )
+
+
+IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
+# As long as the column that keeps it.
+IDEMPOTENCY_KEY_MAX_CHARS = cast(int, Execution._meta.get_field("idempotency_key").max_length)
+# Printable ASCII, no space at either end (HTTP strips it): a key is an opaque token, and one a
+# log line, a header and a database column all hold as it is.
+_IDEMPOTENCY_KEY = re.compile(r"[!-~](?:[ -~]*[!-~])?")
+
+
+def idempotency_key(value: str | None) -> str | None:
+    """The Idempotency-Key header's value, or None when it was not sent; BadRequest if unusable."""
+    if value is None:
+        return None
+    if not value:
+        raise BadRequest(f"{IDEMPOTENCY_KEY_HEADER} must not be empty")
+    if len(value) > IDEMPOTENCY_KEY_MAX_CHARS:
+        raise BadRequest(
+            f"{IDEMPOTENCY_KEY_HEADER} is {len(value)} characters long; "
+            f"at most {IDEMPOTENCY_KEY_MAX_CHARS} are kept"
+        )
+    if not _IDEMPOTENCY_KEY.fullmatch(value):
+        raise BadRequest(
+            f"{IDEMPOTENCY_KEY_HEADER} must be printable ASCII with no space at either end"
+        )
+    return value

@@ -74,6 +74,17 @@ class SpanBody(Body):
     events: list[Any] | None = None
 
 
+class NodeAttempt(Body):
+    number: int = Field(description="From 1.")
+    status: Literal["running", "completed", "failed"]
+    startTime: str | None = None
+    endTime: str | None = None
+    error: Any = None
+    retryAt: str | None = Field(
+        default=None, description="When the next attempt is due (a failed attempt that retries)."
+    )
+
+
 class NodeDetail(Body):
     nodeId: str
     status: str
@@ -83,6 +94,16 @@ class NodeDetail(Body):
     input: Any = None
     output: Any = None
     error: Any = None
+    attempts: list[NodeAttempt] | None = Field(
+        default=None,
+        description="Every attempt of the node, oldest first; absent when it ran once (its own "
+        "times and error are that attempt's).",
+    )
+    reused: bool | None = Field(
+        default=None,
+        description="true: the output was copied from the execution this one re-runs, the node "
+        "did not run here. Absent otherwise.",
+    )
 
 
 class ExecutionSummary(Body):
@@ -98,6 +119,12 @@ class ExecutionSummary(Body):
     nodeDetails: dict[str, NodeDetail]
     nodeCount: int | None = None
     error: Any = None
+    rerunOf: str | None = Field(
+        default=None, description="The execution this one re-runs; absent for a first run."
+    )
+    rerunFromNode: str | None = Field(
+        default=None, description="The node the re-run started from; absent: from the start."
+    )
 
 
 class ExecutionDetail(ExecutionSummary):
@@ -142,6 +169,13 @@ class Accepted(Body):
         default=None,
         description="Keys of the request this server does not read (options' as options.<key>); "
         "absent when there were none.",
+    )
+
+
+class RerunAccepted(Accepted):
+    rerunOf: str = Field(description="The execution re-run.")
+    rerunFromNode: str | None = Field(
+        default=None, description="The node it runs from; absent: from the start."
     )
 
 

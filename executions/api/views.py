@@ -30,22 +30,56 @@ from workflows.validation import parse_definition
 
 from .. import dispatch, runtime, store
 from ..limits import JsonRejected, load_json
-from ..models import Execution, ExecutionCounter
-from ..serializers import execution_detail, execution_summary, showable_json, workflow_summary
+from ..models import Execution, ExecutionCounter, ExecutionFilters, ExecutionStatus
+from ..payloads import bounded
+from ..serializers import (
+    execution_detail,
+    execution_summary,
+    run_result,
+    showable_json,
+    to_json,
+    workflow_summary,
+)
+from .bodies import json_object
 from .openapi import json_body, query_parameters
-from .requests import BadRequest, ExecuteRequest, ListQuery, parse
+from .requests import (
+    IDEMPOTENCY_KEY_HEADER,
+    IDEMPOTENCY_KEY_MAX_CHARS,
+    BadRequest,
+    ExecuteRequest,
+    ListQuery,
+    RerunRequest,
+    idempotency_key,
+    parse,
+)
 from .schemas import (
     Accepted,
     DefinitionBody,
     ErrorBody,
     ExecutionBody,
     ExecutionList,
+    RerunAccepted,
     RunResult,
     ValidationResult,
     WorkflowList,
 )
 
 View = Callable[..., Any]
+
+REPLAYED_HEADER = "Idempotent-Replayed"
+IDEMPOTENCY_PARAMETER = {
+    "name": IDEMPOTENCY_KEY_HEADER,
+    "in": "header",
+    "required": False,
+    "description": "Any client-chosen token (a UUID, say): a request sent again with the same "
+    "key answers with the run it started instead of starting a second one.",
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": IDEMPOTENCY_KEY_MAX_CHARS,
+        "pattern": "^[!-~]([ -~]*[!-~])?$",
+    },
+}
 
 
 def _error(message: str, status: int, **extra: Any) -> JsonResponse:
@@ -123,20 +157,98 @@ def json_only(view: View) -> View:
 router = Router(tags=["workflow"])
 
 
+def _unavailable(exc: Exception) -> JsonResponse:
+    """503 for a full run pool or a broker that refused or timed out: nothing was started, so
+    the same request may be sent again (with the same executionId or Idempotency-Key)."""
+    response = _error(str(exc), 503)
+    response["Retry-After"] = "1"
+    return response
+
+
+def _accepted(execution: Execution, status: int, **extra: Any) -> JsonResponse:
+    """The Accepted body for a run that goes on without the client, with its Location."""
+    location = reverse("executions-api:detail", args=[execution.execution_id])
+    body = {
+        "executionId": execution.execution_id,
+        "workflowId": execution.workflow_id,
+        "status": execution.status,
+        "location": location,
+        **extra,
+    }
+    response = JsonResponse(body, status=status)
+    response["Location"] = location
+    return response
+
+
+def _other_request(
+    execution: Execution, body: ExecuteRequest, definition: WorkflowDefinition
+) -> str | None:
+    """What differs between the request that started `execution` and this one, or None.
+
+    Compared as the store keeps a run: a library workflow by its id (its code may have changed
+    since), an inline one by its definition, and the input as it was stored.
+    """
+    if body.run_id is not None and body.run_id != execution.execution_id:
+        return f"it named the run '{execution.execution_id}', not '{body.run_id}'"
+    if body.workflow is None:
+        if execution.workflow_id != definition.id:
+            return f"it ran workflow '{execution.workflow_id}', not '{definition.id}'"
+    elif execution.definition != definition.to_json_dict():
+        return "it ran another inline workflow definition"
+    if execution.input != bounded(body.input):
+        return "it had another input"
+    return None
+
+
+def _replay(
+    key: str, body: ExecuteRequest, definition: WorkflowDefinition, run_async: bool
+) -> HttpResponse | None:
+    """The answer for a key that already started a run, or None when it started none.
+
+    The same request again gets that run instead of a second one (Idempotent-Replayed: true):
+    its result (200) when the client waits for it and it has ended, else where to read it (200
+    for an async request, 202 for a waiting one whose run goes on). A different request under the
+    same key is a client's mistake: 422, and nothing runs.
+    """
+    execution = Execution.objects.by_idempotency_key(key)
+    if execution is None:
+        return None
+    problem = _other_request(execution, body, definition)
+    if problem is not None:
+        return _error(
+            f"{IDEMPOTENCY_KEY_HEADER} '{key}' started execution '{execution.execution_id}' "
+            f"for another request: {problem}",
+            422,
+        )
+    rows = None if run_async else Execution.objects.detail(execution.execution_id)
+    if rows is None or rows.execution.status == ExecutionStatus.RUNNING:
+        response: HttpResponse = _accepted(execution, 200 if run_async else 202)
+    else:
+        response = _json(to_json(run_result(rows.execution, rows.spans)))
+    response[REPLAYED_HEADER] = "true"
+    return response
+
+
 @router.post(
     "/workflow/execute",
     response={
-        200: RunResult,
+        200: RunResult | Accepted,
         202: Accepted,
         400: ErrorBody,
         404: ErrorBody,
         409: ErrorBody,
         415: ErrorBody,
+        422: ErrorBody,
         503: ErrorBody,
     },
     url_name="execute",
     summary="Run a workflow (by id or inline); 202 at once with async or Prefer: respond-async",
-    openapi_extra=json_body(ExecuteRequest),
+    description="With an Idempotency-Key, the same request again answers with the run that key "
+    "started (Idempotent-Replayed: true): 200 with its result once it has ended, or where to "
+    "read it (200 async, 202 while a waiting client's run goes on). The key with another "
+    "request: 422. A full run pool or a Celery broker that refuses or does not answer within a "
+    "few seconds: 503 with Retry-After, nothing started; send the same request again.",
+    openapi_extra={**json_body(ExecuteRequest), "parameters": [IDEMPOTENCY_PARAMETER]},
 )
 @json_only
 async def execute(request: HttpRequest) -> HttpResponse:
@@ -144,44 +256,44 @@ async def execute(request: HttpRequest) -> HttpResponse:
         data = _json_object(request)
         body: ExecuteRequest = parse(ExecuteRequest, data)
         definition = _resolve(body)
+        key = idempotency_key(request.headers.get(IDEMPOTENCY_KEY_HEADER))
     except BadRequest as exc:
         return _bad(exc)
     except NotFound as exc:
         return _error(str(exc), 404)
     run_async = body.run_async or "respond-async" in request.headers.get("Prefer", "")
+    replay = sync_to_async(_replay, thread_sensitive=False)
+    if key is not None and (replayed := await replay(key, body, definition, run_async)):
+        return replayed
     try:
         if run_async:
             execution = await dispatch.start_in_background(
-                definition=definition, input=body.input, execution_id=body.run_id
+                definition=definition,
+                input=body.input,
+                execution_id=body.run_id,
+                idempotency_key=key,
             )
         else:
             result = await dispatch.execute_now(
-                definition=definition, input=body.input, execution_id=body.run_id
+                definition=definition,
+                input=body.input,
+                execution_id=body.run_id,
+                idempotency_key=key,
             )
     except store.DuplicateExecution as exc:
+        # Another request with the same key started its run first: answer with that run.
+        if key is not None and (replayed := await replay(key, body, definition, run_async)):
+            return replayed
         return _error(str(exc), 409)
     except dispatch.QueueFull as exc:
-        response = _error(str(exc), 503)
-        response["Retry-After"] = "1"
-        return response
+        return _unavailable(exc)
     ignored = body.ignored_keys
     if not run_async:
         if ignored:
             # The result's text is the workflow.result event's: extended, not encoded again.
             result = f'{result[:-1]},"ignoredKeys":{json.dumps(ignored)}}}'
         return HttpResponse(result, content_type="application/json")
-    location = reverse("executions-api:detail", args=[execution.execution_id])
-    accepted: dict[str, Any] = {
-        "executionId": execution.execution_id,
-        "workflowId": execution.workflow_id,
-        "status": execution.status,
-        "location": location,
-    }
-    if ignored:
-        accepted["ignoredKeys"] = ignored
-    response = JsonResponse(accepted, status=202)
-    response["Location"] = location
-    return response
+    return _accepted(execution, 202, **({"ignoredKeys": ignored} if ignored else {}))
 
 
 def _listing(query: ListQuery) -> bytes:
@@ -244,6 +356,67 @@ async def execution(request: HttpRequest, execution_id: str) -> HttpResponse:
     return _json(content)
 
 
+def _rerun(execution_id: str, from_node: str | None) -> Execution:
+    """A new run of a finished execution's stored definition and input (runtime.rerun).
+
+    Refused while the original runs (TransitionError): the outputs a re-run reuses are not final
+    yet, and both runs would do the same work at once. Cancel it first, or wait.
+    """
+    found = Execution.objects.page(
+        ExecutionFilters(execution_ids=(execution_id,)), limit=1, shape="row"
+    ).executions
+    if not found:
+        raise store.ExecutionNotFound(execution_id)
+    if found[0].status == ExecutionStatus.RUNNING:
+        raise store.TransitionError(
+            f"Execution '{execution_id}' is still running; cancel it or wait for it to end "
+            "before re-running it"
+        )
+    return runtime.rerun(execution_id=execution_id, from_node=from_node)
+
+
+@router.post(
+    "/workflow/executions/{execution_id}/rerun",
+    response={
+        202: RerunAccepted,
+        400: ErrorBody,
+        404: ErrorBody,
+        409: ErrorBody,
+        415: ErrorBody,
+        503: ErrorBody,
+    },
+    url_name="rerun",
+    summary="Run a finished execution again, from the start or from one node (not in c4c)",
+    description="A new execution of the original's stored definition and input (so it works "
+    "after the code changed), answered at once like an async execute. With fromNode, the "
+    "outputs of the nodes before it are reused (marked `reused`, not run). 400: fromNode is not "
+    "a node the original reached; 404: no such execution; 409: the original is still running.",
+    openapi_extra=json_body(RerunRequest, required=False),
+)
+@json_only
+async def rerun(request: HttpRequest, execution_id: str) -> HttpResponse:
+    try:
+        body: RerunRequest = parse(RerunRequest, json_object(request, empty={}))
+    except BadRequest as exc:
+        return _bad(exc)
+    try:
+        execution = await sync_to_async(_rerun, thread_sensitive=False)(
+            execution_id, body.from_node
+        )
+    except store.ExecutionNotFound as exc:
+        return _error(str(exc), 404)
+    except store.TransitionError as exc:
+        return _error(str(exc), 409)
+    except dispatch.QueueFull as exc:
+        return _unavailable(exc)
+    except ValueError as exc:
+        return _error(str(exc), 400)
+    extra = {"rerunOf": execution_id}
+    if body.from_node is not None:
+        extra["rerunFromNode"] = body.from_node
+    return _accepted(execution, 202, **extra)
+
+
 def _cancel(execution_id: str) -> bytes:
     runtime.cancel(execution_id)
     return _execution_json(execution_id) or b"{}"
@@ -253,11 +426,13 @@ def _cancel(execution_id: str) -> bytes:
     "/workflow/executions/{execution_id}/cancel",
     response={200: ExecutionBody, 404: ErrorBody, 409: ErrorBody, 415: ErrorBody},
     url_name="cancel",
-    summary="Cancel a running execution (not in c4c)",
+    summary="Cancel a running or queued execution (not in c4c)",
+    description="Stops the run's work (a queued run never starts) and answers with the "
+    "execution, now cancelled. 409: it has already ended.",
 )
 @json_only
 async def cancel(request: HttpRequest, execution_id: str) -> HttpResponse:
-    """Not in c4c: stops a running execution (its next node write is refused)."""
+    """Not in c4c: stops a running or queued execution."""
     try:
         content = await sync_to_async(_cancel, thread_sensitive=False)(execution_id)
     except store.ExecutionNotFound as exc:

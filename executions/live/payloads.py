@@ -40,6 +40,17 @@ class Stats(Payload):
     running: int
 
 
+class NodeAttempt(Payload):
+    """One attempt of a node run (executions.serializers.node_attempts)."""
+
+    number: int
+    status: Literal["running", "completed", "failed"]
+    startTime: NotRequired[str]
+    endTime: NotRequired[str]
+    error: NotRequired[ErrorInfo]
+    retryAt: NotRequired[str]
+
+
 class NodeDetail(Payload):
     nodeId: str
     status: NodeStatusName
@@ -49,6 +60,9 @@ class NodeDetail(Payload):
     input: NotRequired[Any]
     output: NotRequired[Any]
     error: NotRequired[ErrorInfo]
+    # Only for a node that ran more than one attempt, and only true: the common node pays nothing.
+    attempts: NotRequired[list[NodeAttempt]]
+    reused: NotRequired[Literal[True]]
 
 
 class ListRow(Payload):
@@ -67,6 +81,9 @@ class ListRow(Payload):
     error: NotRequired[ErrorInfo]
     # Why a stored row is shown as a marker (executions.serializers.cannot_show).
     cannotBeShown: NotRequired[str]
+    # A re-run: the execution it re-runs, and the node it started from (none: from the start).
+    rerunOf: NotRequired[str]
+    rerunFromNode: NotRequired[str]
 
 
 class ExecutionSummary(ListRow):

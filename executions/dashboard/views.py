@@ -166,6 +166,9 @@ def detail_context(rows: ExecutionRows) -> dict[str, Any]:
     total_ms = trace_duration_ms(rows.spans)
     return {
         "execution": execution,
+        # The foreign key's column is the original's execution_id: no query to name it.
+        "rerun_of": execution.rerun_of_id,
+        "rerun_from_node": execution.rerun_from_node,
         "node_details": graph_nodes(execution.definition, rows.nodes, finished=finished),
         "span_rows": span_rows(rows.spans),
         "axis": time_axis(total_ms),
@@ -225,6 +228,7 @@ def _live_parts(request: HttpRequest, context: dict[str, Any]) -> HttpResponse:
     parts = {"status": execution.status, "nodes": context.get("node_details", {})}
     for name, template in (
         ("header", "executions/_execution_header.html"),
+        ("actions", "executions/_execution_actions.html"),
         ("timeline", "executions/_timeline.html"),
         ("trace", "executions/_trace.html"),
     ):

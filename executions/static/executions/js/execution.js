@@ -1,6 +1,8 @@
-/* One execution: tabs, the node panel, and live node colours. Node events recolour the graph
-   at once; then the server's partials (header, timeline, trace, node details) are re-fetched
-   so the page always ends on the recorded truth, including after a dropped stream. */
+/* One execution: tabs, the node panel, live node colours, and the run's actions. Node events
+   recolour the graph at once; then the server's partials (header, actions, timeline, trace, node
+   details) are re-fetched so the page always ends on the recorded truth, including after a
+   dropped stream. Cancel, Re-run and "Retry from this node" POST JSON to the API (its
+   content-type rule stands in for CSRF tokens); a re-run opens the new run's page. */
 "use strict";
 
 (() => {
@@ -10,8 +12,11 @@
   const glyphs = JSON.parse(document.getElementById("status-glyphs").textContent);
   const graph = document.querySelector("#panel-graph svg.graph");
   const panel = document.getElementById("node-panel");
+  const actionError = document.getElementById("action-error");
+  const cancelDialog = document.getElementById("cancel-dialog");
   const parts = {
     header: document.getElementById("execution-header"),
+    actions: document.getElementById("execution-actions"),
     timeline: document.getElementById("timeline"),
     trace: document.getElementById("trace"),
   };
@@ -66,12 +71,55 @@
     return iso ? new Date(iso).toLocaleTimeString(undefined, fields) : "—";
   }
 
+  function statusBadge(name) {
+    const status = element("span", "", `status status-${name}`);
+    status.append(element("span", glyphs[name] || "•", "glyph"), ` ${name}`);
+    status.firstChild.setAttribute("aria-hidden", "true");
+    return status;
+  }
+
+  function durationText(start, end) {
+    return start && end ? ` (${c4c.formatDuration(new Date(end) - new Date(start))})` : "";
+  }
+
+  /* Oldest first: status, times, the error, and when the next attempt was due. */
+  function attemptList(attempts) {
+    const list = element("ol", undefined, "attempts");
+    list.setAttribute("aria-label", "Attempts");
+    for (const attempt of attempts) {
+      const item = element("li");
+      item.dataset.attempt = attempt.number;
+      item.dataset.status = attempt.status;
+      const head = element("p", undefined, "attempt-head");
+      head.append(element("strong", `Attempt ${attempt.number}`), " ", statusBadge(attempt.status));
+      const times = `${timeText(attempt.startTime)} → ${attempt.endTime ? timeText(attempt.endTime) : "…"}`;
+      item.append(head, element("p", times + durationText(attempt.startTime, attempt.endTime), "small mono"));
+      if (attempt.error) {
+        item.append(element("p", `${attempt.error.name || "Error"}: ${attempt.error.message || ""}`, "error-message small"));
+      }
+      if (attempt.retryAt) item.append(element("p", `Retry due ${timeText(attempt.retryAt)}`, "small muted"));
+      list.append(item);
+    }
+    return list;
+  }
+
+  function reusedNote() {
+    const note = element("p", "Reused: this node did not run in this execution; its output is the one it had in ", "reused-note");
+    const original = config.dataset.rerunOf;
+    if (original) {
+      const link = element("a", original, "mono");
+      link.href = config.dataset.detailUrl.replace("__id__", encodeURIComponent(original));
+      note.append(link, ".");
+    } else {
+      note.append("the original run.");
+    }
+    return note;
+  }
+
   function renderPanel() {
     const detail = nodes[selected];
     if (!detail) return;
-    const status = element("span", "", `status status-${detail.status}`);
-    status.append(element("span", glyphs[detail.status] || "•", "glyph"), ` ${detail.status}`);
-    status.firstChild.setAttribute("aria-hidden", "true");
+    const status = statusBadge(detail.status);
     const facts = element("dl");
     const rows = [
       ["Type", detail.nodeType],
@@ -82,6 +130,16 @@
     ];
     for (const [label, value] of rows) facts.append(element("dt", label), element("dd", value));
     const children = [element("h2", detail.nodeId), status, facts];
+    if (detail.reused) children.push(reusedNote());
+    if (detail.status === "failed" && config.dataset.status !== "running") {
+      const retry = element("button", "Retry from this node", "btn primary");
+      retry.type = "button";
+      retry.dataset.retryFrom = detail.nodeId;
+      children.push(retry);
+    }
+    if (detail.attempts && detail.attempts.length) {
+      children.push(element("h3", `Attempts (${detail.attempts.length})`), attemptList(detail.attempts));
+    }
     if (detail.error) {
       const box = element("div", undefined, "error-box");
       box.append(element("h3", detail.error.name || "Error"), element("p", detail.error.message || "", "error-message"));
@@ -96,20 +154,25 @@
     panel.replaceChildren(...children);
   }
 
-  function paint(id, status) {
+  function paint(id, status, reused) {
     const node = graph?.querySelector(`.node[data-node-id="${CSS.escape(id)}"]`);
-    if (!node || node.dataset.status === status) return;
+    if (!node || (node.dataset.status === status && (node.dataset.reused === "true") === reused)) return;
     node.dataset.status = status;
-    node.setAttribute("aria-label", `${id}, ${node.classList[1].replace("node-", "")}, ${status}`);
+    if (reused) node.dataset.reused = "true";
+    else delete node.dataset.reused;
+    const type = node.classList[1].replace("node-", "");
+    node.setAttribute("aria-label", `${id}, ${type}, ${status}${reused ? ", reused" : ""}`);
     const glyph = node.querySelector(".node-glyph");
     const word = node.querySelector(".node-status-word");
+    const mark = node.querySelector(".node-reused");
     if (glyph) glyph.textContent = glyphs[status] || "•";
     if (word) word.textContent = status;
+    if (mark) mark.textContent = reused ? " (reused)" : "";
   }
 
   function setNode(id, changes) {
     nodes[id] = { ...(nodes[id] || { nodeId: id }), ...changes };
-    paint(id, nodes[id].status);
+    paint(id, nodes[id].status, Boolean(nodes[id].reused));
     if (selected === id) renderPanel();
   }
 
@@ -152,18 +215,94 @@
     parts[name].replaceChildren(c4c.fragment(html));
   }
 
+  /* The actions change only with the status: replaced then, and focus follows the button it
+     was on (Cancel becomes Re-run), so a keyboard user is not dropped to the page's top. */
+  function swapActions(html, status) {
+    const current = parts.actions.firstElementChild;
+    if (current && current.dataset.status === status) return;
+    const hadFocus = parts.actions.contains(document.activeElement);
+    parts.actions.replaceChildren(c4c.fragment(html));
+    if (hadFocus && !cancelDialog.open) parts.actions.querySelector("button")?.focus({ preventScroll: true });
+  }
+
   const refresh = c4c.coalesce(async () => {
     const data = await c4c.fetchJSON(config.dataset.live);
     swap("header", data.header);
+    swapActions(data.actions, data.status);
     swap("timeline", data.timeline);
     swap("trace", data.trace);
+    config.dataset.status = data.status;
     for (const [id, detail] of Object.entries(data.nodes)) setNode(id, detail);
     nodes = data.nodes;
-    config.dataset.status = data.status;
     const count = parts.timeline.querySelector("[data-span-count]")?.dataset.spanCount || "0";
     for (const counter of document.querySelectorAll("[data-span-counter]")) counter.textContent = count;
     c4c.refreshTimes(parts.header);
   }, 250);
+
+  function showError(message) {
+    actionError.textContent = message;
+    actionError.hidden = !message;
+  }
+
+  async function post(url, body) {
+    const response = await fetch(url, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify(body),
+    });
+    const data = await response.json().catch(() => null);
+    if (!response.ok) throw new Error(data && data.error ? data.error : `The server answered ${response.status}.`);
+    return data;
+  }
+
+  /* One request per press: the button is disabled (and says it is busy) until the answer. */
+  async function act(button, task) {
+    if (button.disabled) return;
+    button.disabled = true;
+    button.setAttribute("aria-busy", "true");
+    showError("");
+    try {
+      await task();
+    } catch (problem) {
+      showError(problem.message);
+    } finally {
+      button.disabled = false;
+      button.removeAttribute("aria-busy");
+    }
+  }
+
+  async function rerun(fromNode) {
+    const data = await post(config.dataset.rerunUrl, fromNode ? { fromNode } : {});
+    window.location.assign(config.dataset.detailUrl.replace("__id__", encodeURIComponent(data.executionId)));
+  }
+
+  parts.actions.addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-action]");
+    if (!button) return;
+    if (button.dataset.action === "cancel") {
+      showError("");
+      cancelDialog.showModal();
+    } else if (button.dataset.action === "rerun") {
+      act(button, () => rerun(null));
+    }
+  });
+  cancelDialog.querySelector("[data-cancel-keep]").addEventListener("click", () => cancelDialog.close());
+  const confirmCancel = cancelDialog.querySelector("[data-cancel-confirm]");
+  confirmCancel.addEventListener("click", () =>
+    act(confirmCancel, async () => {
+      try {
+        await post(config.dataset.cancelUrl, {});
+      } finally {
+        // Refused or not, the page catches up with what is stored (a run that just ended).
+        cancelDialog.close();
+        refresh();
+      }
+    }),
+  );
+  panel.addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-retry-from]");
+    if (button) act(button, () => rerun(button.dataset.retryFrom));
+  });
 
   const mine = (handler) => (data) => {
     if (data.executionId && data.executionId !== config.dataset.executionId) return;

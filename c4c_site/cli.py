@@ -24,8 +24,8 @@ def _setup_django() -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Migrate, then serve the ASGI app with daphne (SSE needs an async server).
 
-    The server's identity (C4C_SERVER_ID) defaults to host:port, so a restart on the same port
-    fails only the runs its previous process left behind, never another server's.
+    The server's identity (C4C_SERVER_ID) defaults to host:port: it names the process that
+    holds a run's lease in logs and the admin (liveness is the lease's, never the name's).
     """
     os.environ.setdefault("C4C_SERVER_ID", f"{socket.gethostname()}:{args.port}")
     _setup_django()

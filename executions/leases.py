@@ -9,8 +9,9 @@ own names; our database is the only coordinator):
   a run another process cancelled (or took over, after this process stalled past its lease) has
   its RunControl cancelled, so the work stops within that interval wherever the cancel came from;
 - every third of C4C_LEASE_SECONDS, one UPDATE renews the leases of every run it holds;
-- in a serving process (a daphne process, a Celery worker: `enable_sweep`), every third of
-  C4C_LEASE_SECONDS, the sweep (executions.dispatch.sweep) takes over the runs whose lease lapsed.
+- in a serving process (a daphne process, a Celery worker: `enable_sweep`), every second (or
+  third of a lease, if shorter), the sweep (executions.dispatch.sweep) takes over the runs whose
+  lease lapsed.
 
 Holding nothing costs nothing: no query. A forked child (a Celery pool process) starts with
 nothing held and its own heartbeat, since threads do not survive a fork.
@@ -32,6 +33,10 @@ from .conf import app_settings
 from .models import Execution, ExecutionStatus
 
 logger = logging.getLogger(__name__)
+
+# A sweep is one read on the partial index of running rows by expiry: every second at most, so a
+# run is resumed within about a second of its lease lapsing, whatever the lease.
+SWEEP_SECONDS = 1.0
 
 
 @dataclass(slots=True)
@@ -139,7 +144,7 @@ class Heartbeat:
                         store.leases_renew(owner=owner, execution_ids=list(held))
                         renewed = now
                 sweep = self._sweep
-                if sweep is not None and now - swept >= every:
+                if sweep is not None and now - swept >= min(every, SWEEP_SECONDS):
                     swept = now
                     sweep()
                 if not held and not idle:

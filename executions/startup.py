@@ -22,10 +22,9 @@ def instrument() -> None:
 
 
 def start_sweeping(*, requeue: bool | None = None) -> None:
-    """Sweep for runs whose lease lapsed from now on, every third of C4C_LEASE_SECONDS: resume
+    """Sweep for runs whose lease lapsed from now on, every second (executions.leases): resume
     them on this process's pool, or (`requeue`, default when C4C_DISPATCH is celery) queue them
-    for a worker. The first sweep runs at once: a restarted server picks up its own runs as soon
-    as their leases lapse."""
+    for a worker. The first sweep runs at once."""
     from functools import partial
 
     from .dispatch import sweep

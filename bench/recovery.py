@@ -9,7 +9,8 @@ runs, min and max kept): B ready after the kill, and the resumed attempt's start
 (read from the stored attempt, so it is the moment the node ran again, not when it was seen).
 
 The lease bounds the figure: A renewed it at most a third of a lease before it died, so it
-lapses between 2/3 and 1 lease after the kill, and B sweeps every second (and once on start). Prints a table and writes bench/results/recovery-<timestamp>.json.
+lapses between 2/3 and 1 lease after the kill, and B sweeps every second (and once on start).
+Prints a table and writes bench/results/recovery-<timestamp>.json.
 """
 
 import argparse

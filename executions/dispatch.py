@@ -9,12 +9,14 @@ a cancel stops it before it starts.
 
 With C4C_DISPATCH=celery, background runs go to the broker and any number of worker processes run
 them: the row is recorded with no owner and a claim deadline (C4C_CLAIM_SECONDS), and the worker
-that takes the message claims it (executions.tasks). The message carries only the execution id:
-the row is the source of truth. Publishing is bounded by C4C_BROKER_TIMEOUT whatever the broker
-does (it may refuse, or accept the connection and never answer): past it, or on a refusal, the
-recorded run is deleted - nothing was started, so the same request (same executionId or
-Idempotency-Key) can be sent again - and BrokerUnavailable tells the API to answer 503. If a
-worker claimed the run meanwhile (the message did arrive), it stands and the caller gets it.
+that takes the message claims it (executions.tasks). The message carries the execution id and,
+for a new run, its input as sent (the row keeps it cut at C4C_MAX_PAYLOAD_BYTES); a run queued
+again by the sweep carries only the id. Publishing is bounded by C4C_BROKER_TIMEOUT whatever
+the broker does (it may refuse, or accept the connection and never answer): past it, or on a
+refusal, the recorded run is deleted - nothing was started, so the same request (same
+executionId or Idempotency-Key) can be sent again - and BrokerUnavailable tells the API to
+answer 503. If a worker claimed the run meanwhile (the message did arrive), it stands and the
+caller gets it.
 
 sweep(): every run whose lease lapsed - its process died, or its queued message was lost - is
 taken over with a compare-and-set (one winner among all sweeping processes) and resumed here, or
@@ -143,10 +145,10 @@ def _queue_here(run: Execution, job: Callable[..., Any], /, **kwargs: Any) -> No
 class _Publish:
     """One message on its way to the broker; abandoned when its caller stopped waiting."""
 
-    __slots__ = ("abandoned", "done", "execution_id")
+    __slots__ = ("abandoned", "args", "done")
 
-    def __init__(self, execution_id: str) -> None:
-        self.execution_id = execution_id
+    def __init__(self, args: tuple[Any, ...]) -> None:
+        self.args = args
         self.done: Future[None] = Future()
         self.abandoned = False
 
@@ -162,8 +164,9 @@ class _Publisher:
         self._jobs: queue.SimpleQueue[_Publish] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
 
-    def publish(self, execution_id: str) -> None:
-        job = _Publish(execution_id)
+    def publish(self, execution_id: str, input: dict[str, Any] | None = None) -> None:
+        """Send the run's message: its id, and the input of a new run (None: the stored one)."""
+        job = _Publish((execution_id,) if input is None else (execution_id, None, input))
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
@@ -188,7 +191,7 @@ class _Publisher:
             if job.abandoned or not job.done.set_running_or_notify_cancel():
                 continue
             try:
-                current_app.send_task(TASK_NAME, args=[job.execution_id])
+                current_app.send_task(TASK_NAME, args=job.args)
             except Exception as exc:
                 job.done.set_exception(exc)
             else:
@@ -203,7 +206,9 @@ class _Publisher:
 publisher = _Publisher()
 
 
-def _start_on_celery(record: Callable[[str | None], Execution]) -> Execution:
+def _start_on_celery(
+    record: Callable[[str | None], Execution], input: dict[str, Any] | None = None
+) -> Execution:
     """Record the run unowned (the worker that takes it claims it), then queue it.
 
     The row commits before the message leaves, so a worker always finds it. When the broker does
@@ -212,7 +217,7 @@ def _start_on_celery(record: Callable[[str | None], Execution]) -> Execution:
     """
     execution = record("")
     try:
-        publisher.publish(execution.execution_id)
+        publisher.publish(execution.execution_id, input)
     except BrokerUnavailable as exc:
         if runtime.discard_unqueued(execution, exc):
             raise
@@ -277,7 +282,7 @@ async def start_in_background(
         )
 
     if app_settings.C4C_DISPATCH == "celery":
-        return await sync_to_async(_start_on_celery, thread_sensitive=False)(record)
+        return await sync_to_async(_start_on_celery, thread_sensitive=False)(record, input)
     pool.reserve()
     try:
         execution = await sync_to_async(record, thread_sensitive=False)(None)

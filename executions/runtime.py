@@ -44,6 +44,7 @@ from . import leases, store, tracing
 from .leases import HeldRun
 from .live import events
 from .models import Execution, ExecutionStatus, NodeExecution, NodeStatus
+from .payloads import TRUNCATED_KEY
 from .serializers import run_result
 
 logger = logging.getLogger(__name__)
@@ -285,16 +286,34 @@ def _error_info(stored: Any) -> ErrorInfo:
     )
 
 
+class CannotResume(ValueError):
+    """What a run recorded cannot be continued from: a value it needs was stored cut."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(f"Cannot continue the run: {problem}")
+
+
+def _truncated(value: Any) -> bool:
+    """Whether a stored value is the marker of one too large to keep (executions.payloads)."""
+    return isinstance(value, dict) and value.get(TRUNCATED_KEY) is True
+
+
 def checkpoints_from(rows: Iterable[NodeExecution], *, announce_reused: bool) -> list[Checkpoint]:
     """What a run recorded, as the engine's checkpoints (workflows.checkpoints).
 
     completed -> its output; failed -> its error; running -> the attempt in flight, or, when its
     last attempt failed with a retry due, waiting for that retry. A reused row is reported as
     reused again (a live page learns it) only while the run has done nothing of its own yet.
+    Raises CannotResume for a completed node whose output was stored cut (past
+    C4C_MAX_PAYLOAD_BYTES): replaying the marker would feed the rest of the run a wrong value.
     """
     checkpoints: list[Checkpoint] = []
     for row in rows:
         reused = announce_reused and row.reused
+        if row.status == NodeStatus.COMPLETED and _truncated(row.output):
+            raise CannotResume(
+                f"node {row.node_id}'s output was stored cut at C4C_MAX_PAYLOAD_BYTES"
+            )
         if row.status == NodeStatus.COMPLETED:
             checkpoints.append(
                 Checkpoint(
@@ -376,11 +395,8 @@ def _run_held(
     if held.control.cancelled:
         # Cancelled while it waited for a pool thread (or lost): it never starts.
         return _as_stored(execution)
-    checkpoints: list[Checkpoint] = []
     interrupted = None
     if recorded:
-        fresh = all(row.reused for row in recorded)
-        checkpoints = checkpoints_from(recorded, announce_reused=fresh)
         process = f" ({previous_owner})" if previous_owner else ""
         interrupted = ErrorInfo(
             name="InterruptedError",
@@ -389,6 +405,14 @@ def _run_held(
     recorder = ExecutionRecorder(execution, recorded or (), interrupted)
     with tracing.collect(execution.execution_id) as collected:
         try:
+            checkpoints: list[Checkpoint] = []
+            if recorded is not None:
+                if _truncated(input):
+                    raise CannotResume(
+                        "its input was stored cut at C4C_MAX_PAYLOAD_BYTES, so it cannot go on"
+                    )
+                fresh = all(row.reused for row in recorded)
+                checkpoints = checkpoints_from(recorded, announce_reused=fresh)
             result = run_workflow(
                 definition,
                 input,
@@ -438,14 +462,19 @@ def _as_stored(execution: Execution) -> RunOutput:
     return RunOutput(body, events.encode(body))
 
 
-def resume(*, execution: Execution, previous_owner: str = "") -> RunOutput:
+def resume(
+    *, execution: Execution, previous_owner: str = "", input: dict[str, Any] | None = None
+) -> RunOutput:
     """Continue an execution from what it recorded: a run taken over after its process died, a
     queued run a worker claimed, a re-run with its reused nodes. Runs the stored definition
-    snapshot (the library's own when it is still the same) on the stored input."""
+    snapshot (the library's own when it is still the same) on `input` as it was sent (a queued
+    run's message carries it), else on the stored input; a stored input cut at
+    C4C_MAX_PAYLOAD_BYTES fails the run with CannotResume instead of running on the marker."""
+    stored = execution.input if isinstance(execution.input, dict) else {}
     return run(
         execution=execution,
         definition=definition_to_run(execution.definition),
-        input=execution.input if isinstance(execution.input, dict) else {},
+        input=stored if input is None else input,
         recorded=NodeExecution.objects.checkpoints_of(execution),
         previous_owner=previous_owner,
     )
@@ -496,7 +525,8 @@ def rerun(*, execution_id: str, from_node: str | None = None) -> Execution:
     changed, and names the original (`rerun_of`). With `from_node`, the original's done node
     runs before that node's first run are copied as reused (not run again) and the run goes on
     from there. Raises store.ExecutionNotFound, or ValueError for a node the definition does not
-    have or the original never reached.
+    have or the original never reached, and CannotResume (a ValueError) when the input or a
+    reused output was stored cut at C4C_MAX_PAYLOAD_BYTES.
     """
     original = Execution.objects.filter(execution_id=execution_id).first()
     if original is None:
@@ -512,6 +542,9 @@ def rerun(*, execution_id: str, from_node: str | None = None) -> Execution:
             raise ValueError(f"Execution '{execution_id}' never reached node '{from_node}'")
         done = (NodeStatus.COMPLETED, NodeStatus.FAILED)
         reused = [row for row in rows if row.sequence < first.sequence and row.status in done]
+        checkpoints_from(reused, announce_reused=False)  # CannotResume for a value stored cut
+    if _truncated(original.input):
+        raise CannotResume(f"execution '{execution_id}' has its input stored cut")
 
     def record(owner: str | None) -> Execution:
         now = timezone.now()

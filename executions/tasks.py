@@ -3,9 +3,10 @@
 The worker first claims the row (a compare-and-set: it becomes the owner of the run's lease, so
 a message delivered twice runs once, and a run cancelled while queued is not run), then resumes
 it from what it recorded: nothing for a new run, the done node runs of one taken over after its
-process died, the reused node runs of a re-run. The message carries only the execution id; the
-row holds the definition snapshot and the input. Tasks are `shared_task`s: they bind to whatever
-Celery app the project runs (`current_app`), never to this project's own.
+process died, the reused node runs of a re-run. The message carries the execution id and a new
+run's input; the row holds the definition snapshot (and the input of a run queued again). Tasks
+are `shared_task`s: they bind to whatever Celery app the project runs (`current_app`), never to
+this project's own.
 """
 
 import logging
@@ -20,11 +21,15 @@ logger = logging.getLogger(__name__)
 
 
 @shared_task(name="executions.run_execution")
-def run_execution(execution_id: str, *_legacy: Any) -> str:
+def run_execution(
+    execution_id: str, definition: Any = None, input: dict[str, Any] | None = None
+) -> str:
     """Run a queued execution unless it is no longer waiting (cancelled, finished or taken).
 
-    Messages queued by an earlier version also carried the definition and input: ignored, the
-    row has both.
+    `input` is a new run's input as it was sent (the row keeps it cut past
+    C4C_MAX_PAYLOAD_BYTES); a run queued again after its worker died has none and runs on the
+    stored one. `definition` is ignored (messages of an earlier version carried it): the row's
+    snapshot is the one that runs.
     """
     execution = store.execution_claim(execution_id=execution_id, owner=store.process_owner())
     if execution is None:
@@ -39,5 +44,5 @@ def run_execution(execution_id: str, *_legacy: Any) -> str:
             current or "deleted",
         )
         return current[0] if current else "missing"
-    result = runtime.resume(execution=execution)
+    result = runtime.resume(execution=execution, input=input)
     return str(result.body["status"])

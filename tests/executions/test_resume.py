@@ -218,3 +218,28 @@ def test_a_run_taken_by_another_process_records_nothing_more_here(math_workflow)
     assert list(NodeExecution.objects.filter(execution=row).values_list("node_id", flat=True)) == [
         "add"
     ]
+
+
+def test_a_node_output_stored_cut_stops_the_resume_instead_of_feeding_the_marker_on(
+    math_workflow, settings
+) -> None:
+    settings.C4C_MAX_PAYLOAD_BYTES = 100
+    execution = factories.execution(status="running", workflow=math_workflow, owner=DEAD_OWNER)
+    add = _start(execution, math_workflow, "add", 0)
+    store.node_complete(node=add, output={"big": "x" * 500}, ended_at=timezone.now())
+
+    result = runtime.resume(execution=_taken_over(execution))
+
+    assert result.body["status"] == "failed"
+    assert result.body["error"]["name"] == "CannotResume"
+    assert "node add's output was stored cut" in result.body["error"]["message"]
+    assert _ran(execution) == []
+    assert Execution.objects.get(pk=execution.pk).status == "failed"
+
+
+def test_a_rerun_of_a_run_whose_input_was_stored_cut_is_refused(math_workflow, settings) -> None:
+    settings.C4C_MAX_PAYLOAD_BYTES = 100
+    original = factories.execution(workflow=math_workflow, input={"big": "x" * 500})
+    with pytest.raises(runtime.CannotResume, match="input stored cut"):
+        runtime.rerun(execution_id=original.execution_id)
+    assert Execution.objects.count() == 1

@@ -134,3 +134,48 @@ def test_a_run_queued_again_after_its_worker_died_resumes_from_its_nodes(math_wo
     multiply = factories.node_run(row, "multiply")
     assert (multiply.status, multiply.attempt) == ("completed", 2)
     assert factories.attempts_of(multiply)[0]["error"]["name"] == "InterruptedError"
+
+
+TEMPLATED = {
+    "id": "says-a-word",
+    "name": "Says a word",
+    "startNode": "say",
+    "nodes": [
+        {
+            "id": "say",
+            "type": "procedure",
+            "procedureName": "custom.log",
+            "config": {"message": "{{input.word}}"},
+        }
+    ],
+}
+
+
+def test_a_new_run_uses_the_input_its_message_carries_not_the_stored_cut(settings) -> None:
+    """The row keeps an input past C4C_MAX_PAYLOAD_BYTES as a marker; the message has it all."""
+    settings.C4C_MAX_PAYLOAD_BYTES = 200
+    sent = {"word": "hello", "padding": "x" * 1_000}
+    factories.started_run(workflow=TEMPLATED, execution_id="big-input", input=sent, owner="")
+
+    done = tasks.run_execution.apply(args=("big-input", None, sent), throw=True)
+
+    assert done.get() == "completed"
+    row = Execution.objects.get(execution_id="big-input")
+    assert row.outputs["say"]["message"] == "hello"
+
+
+def test_a_requeued_run_whose_input_was_stored_cut_fails_saying_why(settings) -> None:
+    settings.C4C_MAX_PAYLOAD_BYTES = 200
+    factories.started_run(
+        workflow=TEMPLATED,
+        execution_id="cut-input",
+        input={"word": "hello", "padding": "x" * 1_000},
+        owner="",
+    )
+
+    assert _run_task("cut-input") == "failed"
+
+    error = Execution.objects.get(execution_id="cut-input").error
+    assert error is not None
+    assert error["name"] == "CannotResume"
+    assert "input was stored cut" in error["message"]

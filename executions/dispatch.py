@@ -5,7 +5,8 @@ The pool keeps runs off daphne's event loop and off Django's single thread for s
 bounds both concurrency (C4C_WORKER_THREADS) and backlog (C4C_MAX_QUEUED): past it, callers get
 QueueFull and the API answers 503 instead of queueing without end. A run queued on the pool is
 held by this process from the start (executions.leases): its lease is renewed while it waits, and
-a cancel stops it before it starts.
+a cancel stops it before it starts. A pool thread walks each run on a thread of its own and is
+free again the moment the run is cancelled, whatever its procedures do.
 
 With C4C_DISPATCH=celery, background runs go to the broker and any number of worker processes run
 them: the row is recorded with no owner and a claim deadline (C4C_CLAIM_SECONDS), and the worker
@@ -24,6 +25,7 @@ queued for a worker again.
 """
 
 import asyncio
+import functools
 import logging
 import os
 import queue
@@ -39,7 +41,10 @@ from django.db import close_old_connections, connection, connections
 from django.utils import timezone
 from opentelemetry import context as otel_context
 
+from workflows.attempts import run_attempt
+from workflows.context import AttemptSignal
 from workflows.definitions import WorkflowDefinition
+from workflows.errors import CancelledError
 
 from . import leases, runtime, store
 from .conf import app_settings
@@ -131,12 +136,43 @@ class _Pool:
 pool = _Pool()
 
 
+def _walked(job: Callable[..., T], /, **kwargs: Any) -> T:
+    """A run's job on the thread that walks it, that thread's connections released after."""
+    try:
+        return job(**kwargs)
+    finally:
+        _release_connections()
+
+
+def _off_the_pool(run: Execution, job: Callable[..., Any], /, **kwargs: Any) -> Any:
+    """Walk a held run (`job(**kwargs)`: runtime.run or resume) on a thread of its own while
+    this pool thread waits for it to end or for the run to be cancelled (or lost).
+
+    On a cancel the pool thread is free at once and answers with the run as stored: a procedure
+    that ignores the cancel keeps only its abandoned walk busy (Python cannot stop a thread),
+    whose writes the cancelled row refuses, never a place in the pool. One thread hop per run.
+    """
+    held = leases.runs.hold(run)
+    try:
+        return run_attempt(
+            functools.partial(_walked, job, **kwargs),
+            AttemptSignal(),
+            control=held.control,
+            deadline=None,
+            expired=TimeoutError,
+        )
+    except CancelledError:
+        return runtime.stored_output(run)
+    finally:
+        leases.runs.release(run.execution_id)
+
+
 def _queue_here(run: Execution, job: Callable[..., Any], /, **kwargs: Any) -> None:
     """Queue a recorded run (its pool place reserved) on this process's pool, held from now on:
     its lease is renewed while it waits, and a cancel stops it before it starts."""
     leases.runs.hold(run)
     try:
-        pool.submit(job, reserved=True, **kwargs)
+        pool.submit(_off_the_pool, run, job, reserved=True, **kwargs)
     except BaseException:
         leases.runs.release(run.execution_id)
         raise
@@ -254,13 +290,34 @@ async def execute_now(
     """Run to the end on the pool and return the c4c result as JSON text (raises QueueFull when
     full); the text is the one the workflow.result event carried, encoded once."""
     future = pool.submit(
-        runtime.execute,
+        _execute,
         definition=definition,
         input=input,
         execution_id=execution_id,
         idempotency_key=idempotency_key,
     )
-    return (await asyncio.wrap_future(future)).json
+    output: runtime.RunOutput = await asyncio.wrap_future(future)
+    return output.json
+
+
+def _execute(
+    *,
+    definition: WorkflowDefinition,
+    input: dict[str, Any],
+    execution_id: str | None,
+    idempotency_key: str | None,
+) -> runtime.RunOutput:
+    """runtime.execute on the pool: started here, walked off the pool thread."""
+    execution = runtime.start(
+        definition=definition,
+        input=input,
+        execution_id=execution_id,
+        idempotency_key=idempotency_key,
+    )
+    output: runtime.RunOutput = _off_the_pool(
+        execution, runtime.run, execution=execution, definition=definition, input=input
+    )
+    return output
 
 
 async def start_in_background(

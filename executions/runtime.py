@@ -394,7 +394,7 @@ def _run_held(
 ) -> RunOutput:
     if held.control.cancelled:
         # Cancelled while it waited for a pool thread (or lost): it never starts.
-        return _as_stored(execution)
+        return stored_output(execution)
     interrupted = None
     if recorded:
         process = f" ({previous_owner})" if previous_owner else ""
@@ -432,7 +432,7 @@ def _run_held(
             "Execution %s was taken over by another process; this one stopped running it",
             execution.execution_id,
         )
-        return _as_stored(execution)
+        return stored_output(execution)
     nodes = recorder.nodes()
     try:
         store.execution_finish(execution=execution, result=result)
@@ -441,7 +441,7 @@ def _run_held(
         # Cancelled meanwhile (announced by whoever cancelled it): what is stored stands.
         execution.refresh_from_db()
         if execution.lease_owner != store.process_owner():
-            return _as_stored(execution)
+            return stored_output(execution)
         nodes = NodeExecution.objects.checkpoints_of(execution)
         announce_finish = False
     spans = store.spans_record(execution=execution, spans=tracing.span_rows(collected.spans))
@@ -454,8 +454,9 @@ def _run_held(
     return output
 
 
-def _as_stored(execution: Execution) -> RunOutput:
-    """The result as stored, for a run this process did not finish (nothing is announced)."""
+def stored_output(execution: Execution) -> RunOutput:
+    """The result as stored, for a run this thread did not finish (nothing is announced): one
+    cancelled or lost before it started, or one whose walk was left behind on a cancel."""
     execution.refresh_from_db()
     rows = Execution.objects.detail(execution.execution_id)
     body = run_result(execution, rows.spans if rows is not None else [])

@@ -6,18 +6,21 @@ transaction=True: runs execute on pool threads with their own connections.
 """
 
 import json
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from asgiref.sync import async_to_sync
 from django_eventstream.utils import get_storage
+from pydantic import BaseModel
 
 from executions import dispatch, leases, runtime, store
 from executions.live import events
 from executions.models import Execution, NodeExecution
 from tests import factories
 from tests.executions.conftest import delay_definition
+from workflows.registry import ProcedureRegistry, procedure, procedure_registry
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -103,3 +106,64 @@ def test_the_cancel_event_is_sent_once_and_the_result_after_it() -> None:
     names = [name for name, _ in sent]
     assert names == ["workflow.failed", "workflow.result"]
     assert sent[1][1]["result"]["status"] == "cancelled"
+
+
+class Seconds(BaseModel):
+    seconds: float
+
+
+@pytest.fixture
+def stubborn(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
+    """`test.stubborn`: sleeps without ever looking at its context (cancel cannot reach it).
+    Put in the process's registry for this test only; the event is set when it returns."""
+    returned = threading.Event()
+    own = ProcedureRegistry()
+
+    @procedure("test.stubborn", registry=own)
+    def sleeps(data: Seconds) -> Seconds:
+        time.sleep(data.seconds)
+        returned.set()
+        return data
+
+    found = own.get("test.stubborn")
+    assert found is not None
+    # The registry has no way to take a procedure back out: setitem restores it after the test.
+    monkeypatch.setitem(procedure_registry()._procedures, "test.stubborn", found)
+    yield returned
+    assert returned.wait(5), "the abandoned procedure went on to its end"
+
+
+def test_a_procedure_that_ignores_the_cancel_does_not_hold_the_pool_thread(stubborn) -> None:
+    definition = factories.definition(
+        {
+            "id": "stubborn",
+            "name": "Stubborn",
+            "startNode": "stuck",
+            "nodes": [
+                {
+                    "id": "stuck",
+                    "type": "procedure",
+                    "procedureName": "test.stubborn",
+                    "config": {"seconds": 2},
+                    "next": "after",
+                },
+                {"id": "after", "type": "procedure", "procedureName": "math.add", "config": {}},
+            ],
+        }
+    )
+    execution = async_to_sync(dispatch.start_in_background)(
+        definition=definition, input={}, execution_id="stubborn"
+    )
+    _within(5, lambda: NodeExecution.objects.filter(execution=execution).exists())
+
+    runtime.cancel("stubborn")
+
+    assert _within(1.0, lambda: _run_over("stubborn")) < 1.0
+    assert not stubborn.is_set(), "the pool thread was freed only when the procedure returned"
+    assert stubborn.wait(5)
+    time.sleep(0.2)  # the abandoned walk ends: every write it tries is refused
+    row = Execution.objects.get(pk=execution.pk)
+    assert row.status == "cancelled"
+    assert list(NodeExecution.objects.filter(execution=row).values_list("node_id", "status")) == [
+        ("stuck", "skipped")
+    ]

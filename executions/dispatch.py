@@ -144,9 +144,10 @@ def _walked(job: Callable[..., T], /, **kwargs: Any) -> T:
         _release_connections()
 
 
-def _off_the_pool(run: Execution, job: Callable[..., Any], /, **kwargs: Any) -> Any:
+def walk_off(run: Execution, job: Callable[..., Any], /, **kwargs: Any) -> Any:
     """Walk a held run (`job(**kwargs)`: runtime.run or resume) on a thread of its own while
-    this pool thread waits for it to end or for the run to be cancelled (or lost).
+    this pool thread (or Celery task) waits for it to end or for the run to be cancelled (or
+    lost).
 
     On a cancel the pool thread is free at once and answers with the run as stored: a procedure
     that ignores the cancel keeps only its abandoned walk busy (Python cannot stop a thread),
@@ -172,7 +173,7 @@ def _queue_here(run: Execution, job: Callable[..., Any], /, **kwargs: Any) -> No
     its lease is renewed while it waits, and a cancel stops it before it starts."""
     leases.runs.hold(run)
     try:
-        pool.submit(_off_the_pool, run, job, reserved=True, **kwargs)
+        pool.submit(walk_off, run, job, reserved=True, **kwargs)
     except BaseException:
         leases.runs.release(run.execution_id)
         raise
@@ -314,7 +315,7 @@ def _execute(
         execution_id=execution_id,
         idempotency_key=idempotency_key,
     )
-    output: runtime.RunOutput = _off_the_pool(
+    output: runtime.RunOutput = walk_off(
         execution, runtime.run, execution=execution, definition=definition, input=input
     )
     return output

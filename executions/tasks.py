@@ -14,7 +14,7 @@ from typing import Any
 
 from celery import shared_task
 
-from . import runtime, store
+from . import dispatch, runtime, store
 from .models import Execution
 
 logger = logging.getLogger(__name__)
@@ -44,5 +44,8 @@ def run_execution(
             current or "deleted",
         )
         return current[0] if current else "missing"
-    result = runtime.resume(execution=execution, input=input)
+    # Walked off the task's thread: a cancel frees this worker process for its next task at once.
+    result: runtime.RunOutput = dispatch.walk_off(
+        execution, runtime.resume, execution=execution, input=input
+    )
     return str(result.body["status"])

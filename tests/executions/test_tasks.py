@@ -13,7 +13,9 @@ from workflows.builder import Workflow, sequential
 from workflows.definitions import WorkflowDefinition
 from workflows.library import WorkflowLibrary
 
-pytestmark = pytest.mark.django_db
+# The task walks its run on a thread of its own (executions.dispatch.walk_off), whose connection
+# must see the rows the test wrote.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _is_big(ctx: Any) -> bool:

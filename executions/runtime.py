@@ -489,7 +489,8 @@ def execute(
     trigger_event: Any = None,
     idempotency_key: str | None = None,
 ) -> RunOutput:
-    """start() then run(): what the API's synchronous path, the CLI and tests call."""
+    """start() then run() on the calling thread: what the CLI and tests call (the API's pool
+    walks the run off its thread: executions.dispatch)."""
     execution = start(
         definition=definition,
         input=input,

@@ -438,9 +438,11 @@ def _run_held(
         store.execution_finish(execution=execution, result=result)
         announce_finish = True
     except store.TransitionError:
-        # Cancelled meanwhile (announced by whoever cancelled it): what is stored stands.
+        # Cancelled meanwhile (announced by whoever cancelled it): what is stored stands. Taken
+        # over meanwhile: the new owner goes on with it, and announces its end.
+        owner = execution.lease_owner
         execution.refresh_from_db()
-        if execution.lease_owner != store.process_owner():
+        if execution.lease_owner != owner:
             return stored_output(execution)
         nodes = NodeExecution.objects.checkpoints_of(execution)
         announce_finish = False

@@ -7,7 +7,7 @@ endif
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install serve test lint format bench services browser
+.PHONY: install serve test test-fast lint format bench services browser
 
 install:
 	@python3 -m uv --version >/dev/null 2>&1 || command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -28,6 +28,10 @@ test: install services browser lint
 	.venv/bin/pytest
 	.venv/bin/pytest -m bench
 	scripts/test-postgres.sh
+
+# The fast suite while you work: no servers, browser or services, both cores.
+test-fast: install
+	.venv/bin/pytest -m "not slow" -n 2
 
 lint:
 	.venv/bin/ruff check .

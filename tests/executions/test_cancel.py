@@ -22,7 +22,8 @@ from tests import factories
 from tests.executions.conftest import delay_definition
 from workflows.registry import ProcedureRegistry, procedure, procedure_registry
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# slow: they wait on real threads and the heartbeat.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
 def _within(seconds: float, done: Callable[[], bool]) -> float:

@@ -17,6 +17,9 @@ from executions import leases, store
 from executions.models import Execution
 from tests import factories
 
+# slow: they wait on the heartbeat's real intervals.
+pytestmark = pytest.mark.slow
+
 OTHER_OWNER = "web-2:8000/77/other"
 
 

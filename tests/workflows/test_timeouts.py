@@ -3,12 +3,16 @@
 import threading
 import time
 
+import pytest
 from pydantic import BaseModel
 
 from workflows.context import ProcedureContext
 from workflows.registry import procedure
 
 from .helpers import chain
+
+# slow: they wait for real deadlines to pass.
+pytestmark = pytest.mark.slow
 
 SLACK_S = 0.6
 

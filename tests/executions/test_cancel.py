@@ -42,6 +42,9 @@ def _start_long_run(execution_id: str) -> Execution:
         definition=definition, input={}, execution_id=execution_id
     )
     _within(5, lambda: NodeExecution.objects.filter(execution=execution, status="running").exists())
+    # node.started leaves just after its row commits: wait for it, so tests start from there.
+    channel = events.execution_channel(execution_id)
+    _within(5, lambda: "node.started" in _sent_names(channel, 0))
     return execution
 
 

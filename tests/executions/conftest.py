@@ -45,6 +45,16 @@ def delay_definition(ms: int) -> dict[str, Any]:
     }
 
 
+def within(seconds: float, done: Callable[[], bool]) -> float:
+    """How long `done` took to turn true, polled every 10 ms; fails past `seconds`."""
+    started = time.monotonic()
+    while not done():
+        if time.monotonic() - started > seconds:
+            raise AssertionError(f"not done within {seconds}s")
+        time.sleep(0.01)
+    return time.monotonic() - started
+
+
 @pytest.fixture
 def math_workflow() -> WorkflowDefinition:
     return WorkflowDefinition.model_validate(math_definition())

@@ -8,7 +8,7 @@ transaction=True: runs execute on pool threads with their own connections.
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -19,20 +19,11 @@ from executions import dispatch, leases, runtime, store
 from executions.live import events
 from executions.models import Execution, NodeExecution
 from tests import factories
-from tests.executions.conftest import delay_definition
+from tests.executions.conftest import delay_definition, within
 from workflows.registry import ProcedureRegistry, procedure, procedure_registry
 
 # slow: they wait on real threads and the heartbeat.
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
-
-
-def _within(seconds: float, done: Callable[[], bool]) -> float:
-    started = time.monotonic()
-    while not done():
-        if time.monotonic() - started > seconds:
-            raise AssertionError(f"not done within {seconds}s")
-        time.sleep(0.01)
-    return time.monotonic() - started
 
 
 def _start_long_run(execution_id: str) -> Execution:
@@ -41,10 +32,10 @@ def _start_long_run(execution_id: str) -> Execution:
     execution = async_to_sync(dispatch.start_in_background)(
         definition=definition, input={}, execution_id=execution_id
     )
-    _within(5, lambda: NodeExecution.objects.filter(execution=execution, status="running").exists())
+    within(5, lambda: NodeExecution.objects.filter(execution=execution, status="running").exists())
     # node.started leaves just after its row commits: wait for it, so tests start from there.
     channel = events.execution_channel(execution_id)
-    _within(5, lambda: "node.started" in _sent_names(channel, 0))
+    within(5, lambda: "node.started" in _sent_names(channel, 0))
     return execution
 
 
@@ -58,7 +49,7 @@ def test_a_cancelled_sixty_second_delay_frees_its_pool_thread_within_a_second() 
     since = get_storage().get_current_id(events.execution_channel("long-cancelled"))
 
     runtime.cancel("long-cancelled")
-    took = _within(1.0, lambda: _run_over("long-cancelled"))
+    took = within(1.0, lambda: _run_over("long-cancelled"))
 
     assert took < 1.0
     row = Execution.objects.get(pk=execution.pk)
@@ -79,7 +70,7 @@ def test_a_cancel_recorded_by_another_process_stops_the_run_here_within_a_second
 
     store.execution_cancel(execution_id="cancelled-elsewhere")
 
-    assert _within(1.5, lambda: _run_over("cancelled-elsewhere")) < 1.5
+    assert within(1.5, lambda: _run_over("cancelled-elsewhere")) < 1.5
     assert Execution.objects.get(execution_id="cancelled-elsewhere").status == "cancelled"
 
 
@@ -107,7 +98,7 @@ def test_the_cancel_event_is_sent_once_and_the_result_after_it() -> None:
     channel = events.execution_channel(execution.execution_id)
     runtime.cancel("announced")
     # The pool thread lets go at once; the walk it left winds down and sends the result after.
-    _within(2.0, lambda: "workflow.result" in _sent_names(channel, since))
+    within(2.0, lambda: "workflow.result" in _sent_names(channel, since))
 
     sent = [(e.type, json.loads(e.data)) for e in get_storage().get_events(channel, since)]
     names = [name for name, _ in sent]
@@ -161,11 +152,11 @@ def test_a_procedure_that_ignores_the_cancel_does_not_hold_the_pool_thread(stubb
     execution = async_to_sync(dispatch.start_in_background)(
         definition=definition, input={}, execution_id="stubborn"
     )
-    _within(5, lambda: NodeExecution.objects.filter(execution=execution).exists())
+    within(5, lambda: NodeExecution.objects.filter(execution=execution).exists())
 
     runtime.cancel("stubborn")
 
-    assert _within(1.0, lambda: _run_over("stubborn")) < 1.0
+    assert within(1.0, lambda: _run_over("stubborn")) < 1.0
     assert not stubborn.is_set(), "the pool thread was freed only when the procedure returned"
     assert stubborn.wait(5)
     time.sleep(0.2)  # the abandoned walk ends: every write it tries is refused

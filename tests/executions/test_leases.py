@@ -6,7 +6,7 @@ The heartbeat tests run the real thread: transaction=True, so its connection see
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -16,21 +16,12 @@ from django.utils import timezone
 from executions import leases, store
 from executions.models import Execution
 from tests import factories
+from tests.executions.conftest import within
 
 # slow: they wait on the heartbeat's real intervals.
 pytestmark = pytest.mark.slow
 
 OTHER_OWNER = "web-2:8000/77/other"
-
-
-def _within(seconds: float, done: Callable[[], bool]) -> float:
-    """How long `done` took to turn true; fails past `seconds`."""
-    started = time.monotonic()
-    while not done():
-        if time.monotonic() - started > seconds:
-            raise AssertionError(f"not done within {seconds}s")
-        time.sleep(0.01)
-    return time.monotonic() - started
 
 
 @pytest.fixture
@@ -128,7 +119,7 @@ def test_a_cancel_recorded_by_another_process_stops_the_run_here_within_a_second
     # What runtime.cancel does in the other process: the row, not this process's control.
     store.execution_cancel(execution_id=execution.execution_id)
 
-    took = _within(1.0, lambda: run.control.cancelled)
+    took = within(1.0, lambda: run.control.cancelled)
     assert took < 1.0
     assert not run.lost
     assert run.control.message == "Execution cancelled"
@@ -144,7 +135,7 @@ def test_a_run_taken_over_elsewhere_is_stopped_here_and_marked_lost(math_workflo
     read = Execution.objects.get(pk=factories.lapse(execution).pk)
     assert store.execution_take_over(execution=read, owner=OTHER_OWNER) is not None
 
-    _within(1.0, lambda: run.control.cancelled)
+    within(1.0, lambda: run.control.cancelled)
     assert run.lost
 
 

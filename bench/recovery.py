@@ -16,10 +16,8 @@ Prints a table and writes bench/results/recovery-<timestamp>.json.
 import argparse
 import json
 import os
-import secrets
 import signal
 import sqlite3
-import subprocess
 import tempfile
 import time
 from collections.abc import Sequence
@@ -29,7 +27,7 @@ from typing import Any
 
 import httpx
 
-from bench.server import C4C, REPO_ROOT, free_port
+from bench.server import REPO_ROOT, Server, start_server
 from bench.stats import median_of
 
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
@@ -56,38 +54,14 @@ WORKFLOW = {
 }
 
 
-def _serve(workdir: Path, server_id: str, lease_s: int) -> tuple[subprocess.Popen[bytes], str]:
-    """`c4c serve` on a free port over the shared database; returns once the API answers."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{workdir / 'recovery.sqlite3'}",
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(48),
-        "C4C_SERVER_ID": server_id,
-        "C4C_LEASE_SECONDS": str(lease_s),
-    }
-    with (workdir / f"{server_id}.log").open("wb") as log:
-        process = subprocess.Popen(
-            [str(C4C), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{server_id} exited with {process.returncode}")
-        try:
-            if httpx.get(f"{url}/workflow/definitions", timeout=2).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    process.kill()
-    raise RuntimeError(f"{server_id} not ready in 90 s")
+def _serve(workdir: Path, server_id: str, lease_s: int) -> Server:
+    """`c4c serve` as server `server_id` over the shared database, once the API answers."""
+    return start_server(
+        workdir,
+        database="recovery.sqlite3",
+        log=f"{server_id}.log",
+        extra_env={"C4C_SERVER_ID": server_id, "C4C_LEASE_SECONDS": str(lease_s)},
+    )
 
 
 def _hold_row(db_path: Path) -> tuple[str, int, Any] | None:
@@ -114,24 +88,26 @@ def one_run(lease_s: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="c4c-recovery-") as tmp:
         workdir = Path(tmp)
         db_path = workdir / "recovery.sqlite3"
-        first, url = _serve(workdir, "bench-a", lease_s)
-        second = None
+        first = _serve(workdir, "bench-a", lease_s)
+        second: Server | None = None
         try:
             body = {"workflow": WORKFLOW, "executionId": EXECUTION_ID, "async": True}
-            answer = httpx.post(f"{url}/workflow/execute", json=body, timeout=30)
+            answer = httpx.post(f"{first.base_url}/workflow/execute", json=body, timeout=30)
             answer.raise_for_status()
             _until(lambda: (_hold_row(db_path) or ("",))[0] == "running", 30)
             # Let a renewal or two happen, as for a run that was going for a while.
             time.sleep(lease_s / 2)
-            first.send_signal(signal.SIGKILL)
+            first.process.send_signal(signal.SIGKILL)
             killed = time.time()
-            first.wait(timeout=10)
-            second, second_url = _serve(workdir, "bench-b", lease_s)
+            first.process.wait(timeout=10)
+            second = _serve(workdir, "bench-b", lease_s)
             ready = time.time()
             row = _until(lambda: (r := _hold_row(db_path)) and r[1] >= 2 and r, lease_s * 3 + 30)
             resumed_at = datetime.fromisoformat(json.loads(row[2])[-1]["startTime"]).timestamp()
             httpx.post(
-                f"{second_url}/workflow/executions/{EXECUTION_ID}/cancel", json={}, timeout=30
+                f"{second.base_url}/workflow/executions/{EXECUTION_ID}/cancel",
+                json={},
+                timeout=30,
             )
             return {
                 "lease_s": lease_s,
@@ -139,10 +115,10 @@ def one_run(lease_s: int) -> dict[str, float]:
                 "resumed_after_kill_s": round(resumed_at - killed, 3),
             }
         finally:
-            for process in (first, second):
-                if process is not None and process.poll() is None:
-                    process.kill()
-                    process.wait(timeout=10)
+            for server in (first, second):
+                if server is not None and server.process.poll() is None:
+                    server.process.kill()
+                    server.process.wait(timeout=10)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

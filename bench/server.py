@@ -89,24 +89,35 @@ class Server:
                 self.process.wait(timeout=10)
 
 
-def start_server(workdir: Path, *, ready_timeout_s: float = 90.0) -> Server:
-    """Start `c4c serve` (migrate, then daphne) and wait until the API answers."""
+def start_server(
+    workdir: Path,
+    *,
+    ready_timeout_s: float = 90.0,
+    database: str = "bench.sqlite3",
+    log: str = "server.log",
+    extra_env: dict[str, str] | None = None,
+) -> Server:
+    """Start `c4c serve` (migrate, then daphne) and wait until the API answers.
+
+    Servers started with the same `database` in one workdir share it (the recovery benchmark).
+    """
     port = free_port()
-    db_path = workdir / "bench.sqlite3"
-    log_path = workdir / "server.log"
+    db_path = workdir / database
+    log_path = workdir / log
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{db_path}",
         "DJANGO_DEBUG": "false",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(48),
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        **(extra_env or {}),
     }
-    with log_path.open("wb") as log:
+    with log_path.open("wb") as log_file:
         process = subprocess.Popen(
             [str(C4C), "serve", "--host", "127.0.0.1", "--port", str(port)],
             cwd=REPO_ROOT,
             env=env,
-            stdout=log,
+            stdout=log_file,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )

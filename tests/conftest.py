@@ -82,6 +82,20 @@ def events_keep_their_contract(_sent_events_are_checked: None) -> Iterator[Event
     event_contract.assert_kept()
 
 
+@pytest.fixture(autouse=True)
+def runs_end_with_their_test() -> Iterator[None]:
+    """A run a test left going in this process is cancelled and waited for before the test's
+    database is flushed: on PostgreSQL its open transaction would deadlock the TRUNCATE."""
+    yield
+    from executions.leases import runs
+
+    for held in runs.snapshot().values():
+        held.control.cancel("The test that started this run has ended")
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while runs.snapshot() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

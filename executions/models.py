@@ -379,6 +379,13 @@ class Execution(models.Model):
                 name="exec_running_lease_idx",
             ),
         ]
+        # Django's view_execution lets a user read runs; these are the rest of what the API, the
+        # streams and the pages check (the viewer, operator and admin groups hold them).
+        permissions = [
+            ("execute_workflow", "Can execute workflows"),
+            ("cancel_execution", "Can cancel and re-run executions"),
+            ("manage_c4c", "Can manage tokens, schedules and pruning"),
+        ]
 
     def __str__(self) -> str:
         return self.execution_id

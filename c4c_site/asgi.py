@@ -4,11 +4,12 @@ Importing it is "the server starts": request tracing is installed before Django 
 middleware chain, and the process starts sweeping for runs whose process died (any server's:
 a run's lease says when it is free to take over, not its server's name).
 The HTTP surface - /workflow/ (the JSON API and its SSE streams), /rpc/, /health, /procedures,
-/openapi.json and /docs - gets its own Django handler whose middleware is settings.API_MIDDLEWARE:
-the full chain costs a third of the server's CPU per execution (see c4c_site.middleware), and
-none of it applies (no cookies, so no sessions or CSRF: POSTs must be JSON instead). Its requests
-are traced by OpenTelemetry's ASGI middleware instead. /docs loads its assets from /static/,
-which the full chain serves.
+/openapi.json, /docs and /metrics - gets its own Django handler whose middleware is
+settings.API_MIDDLEWARE: the full chain costs a third of the server's CPU per execution (see
+c4c_site.middleware), and none of it applies (no sessions or CSRF middleware: when
+C4C_REQUIRE_AUTH is on, its auth middleware reads a bearer token, or the session cookie and then
+checks CSRF itself; POSTs must be JSON). Its requests are traced by OpenTelemetry's ASGI
+middleware instead. /docs loads its assets from /static/, which the full chain serves.
 """
 
 import gc
@@ -28,6 +29,8 @@ from django.core.asgi import get_asgi_application  # noqa: E402
 from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 from django.urls import re_path  # noqa: E402
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware  # noqa: E402
+
+from accounts import policy  # noqa: E402
 
 django_asgi_app = get_asgi_application()
 
@@ -60,7 +63,9 @@ class ApiHandler(ASGIHandler):
         await self.handle(scope, receive, send)
 
 
-API_PATHS = r"^(?:workflow/|rpc/|health$|procedures$|openapi\.json$|docs$)"
+# The API surface's paths (with /metrics) are the policy's, so that what this handler serves and
+# what accounts.policy guards as the API are one list.
+API_PATHS = policy.API_PATHS
 
 # Request spans for the API come from OpenTelemetry's ASGI middleware, which stays on the event
 # loop; per-chunk send/receive spans would add one span per SSE event, so they are left out.

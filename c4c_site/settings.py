@@ -182,6 +182,40 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# Accounts and authentication (accounts/, c4c_site/middleware.py). C4C_REQUIRE_AUTH is on by
+# itself when the server listens beyond loopback (`c4c serve --host` sets C4C_BIND_HOST) or
+# DJANGO_ALLOWED_HOSTS names a host beyond loopback; false on a public bind refuses to start.
+# Off (a first run on loopback), every page and endpoint is open, as the header says.
+from datetime import timedelta  # noqa: E402
+
+from accounts.binding import auth_needed, is_loopback, public_bind_refusal  # noqa: E402
+
+C4C_BIND_HOST = os.environ.get("C4C_BIND_HOST", "").strip() or "127.0.0.1"
+C4C_REQUIRE_AUTH = env_bool("C4C_REQUIRE_AUTH", auth_needed(C4C_BIND_HOST, ALLOWED_HOSTS))
+if not C4C_REQUIRE_AUTH and not is_loopback(C4C_BIND_HOST):
+    raise ImproperlyConfigured(public_bind_refusal(C4C_BIND_HOST))
+INSTALLED_APPS += ["axes", "accounts"]
+# Axes first: it refuses a locked-out sign-in before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+MIDDLEWARE += ["axes.middleware.AxesMiddleware", "c4c_site.middleware.site_auth"]
+API_MIDDLEWARE += ["c4c_site.middleware.api_auth"]
+TEMPLATES[0]["OPTIONS"]["context_processors"].append("accounts.context_processors.auth_mode")
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "executions:list"
+LOGOUT_REDIRECT_URL = "login"
+# Sign-in throttling (admin and dashboard): C4C_LOGIN_FAILURE_LIMIT failed attempts for one
+# username from one address lock that pair out for C4C_LOGIN_COOLOFF_MINUTES (429 meanwhile).
+# Attempts are kept in the database, so every server process shares them. Behind a proxy,
+# REMOTE_ADDR is the proxy's: see django-axes' AXES_IPWARE_* settings.
+AXES_FAILURE_LIMIT = env_int("C4C_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("C4C_LOGIN_COOLOFF_MINUTES", 60, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True

@@ -247,7 +247,7 @@
   async function post(url, body) {
     const response = await fetch(url, {
       method: "POST",
-      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": c4c.csrfToken() },
       body: JSON.stringify(body),
     });
     const data = await response.json().catch(() => null);

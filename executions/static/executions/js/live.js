@@ -77,6 +77,15 @@ window.c4c = (() => {
     return response.json();
   }
 
+  /* The CSRF token a POST to the API sends with a session cookie (signed-in pages carry it in
+     their sign-out form; Django's csrftoken cookie otherwise); empty when auth is off. */
+  function csrfToken() {
+    const field = document.querySelector("[name=csrfmiddlewaretoken]");
+    if (field) return field.value;
+    const cookie = document.cookie.split("; ").find((part) => part.startsWith("csrftoken="));
+    return cookie ? decodeURIComponent(cookie.slice("csrftoken=".length)) : "";
+  }
+
   function fragment(html) {
     const template = document.createElement("template");
     template.innerHTML = html.trim();
@@ -127,5 +136,5 @@ window.c4c = (() => {
   refreshTimes();
   setInterval(refreshTimes, 1000);
 
-  return { coalesce, stream, fetchJSON, fragment, refreshTimes, formatDuration, showConnection };
+  return { coalesce, stream, fetchJSON, csrfToken, fragment, refreshTimes, formatDuration, showConnection };
 })();

@@ -10,13 +10,16 @@ surrogate an input let through): such an execution is shown as a marker that say
 """
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
+
 from workflows.definitions import WorkflowDefinition
 
-from .models import Execution, NodeExecution, NodeStatus, Span
+from .cursors import encode_cursor
+from .models import Execution, ExecutionRows, NodeExecution, NodeStatus, Span
 
 # The JSON columns these shapes carry, and the types a client reads them as.
 _COLUMN_SHAPES: dict[str, tuple[type, ...]] = {
@@ -128,30 +131,45 @@ def node_attempts(node: NodeExecution) -> list[dict[str, Any]] | None:
     ]
 
 
-def execution_summary(execution: Execution, nodes: Iterable[NodeExecution]) -> dict[str, Any]:
-    """A list row: everything but the spans (a marker if the stored row cannot be shown)."""
-    summary: dict[str, Any] = {
+def _row_fields(execution: Execution) -> dict[str, Any]:
+    """The columns of a list page's row (models.ROW_FIELDS), in c4c's names."""
+    row: dict[str, Any] = {
         "executionId": execution.execution_id,
         "workflowId": execution.workflow_id,
         "workflowName": execution.workflow_name,
         "status": execution.status,
         "startTime": iso_ms(execution.started_at),
-        "outputs": execution.outputs,
         "nodesExecuted": execution.nodes_executed,
-        "nodeDetails": {n.node_id: node_detail(n) for n in nodes},
         "nodeCount": execution.node_count,
     }
     if execution.ended_at is not None:
-        summary["endTime"] = iso_ms(execution.ended_at)
+        row["endTime"] = iso_ms(execution.ended_at)
     if execution.execution_time_ms is not None:
-        summary["executionTime"] = execution.execution_time_ms
-    if execution.error:
-        summary["error"] = execution.error
+        row["executionTime"] = execution.execution_time_ms
     # The foreign key's column holds the original's execution_id: read without a query.
     if execution.rerun_of_id:
-        summary["rerunOf"] = execution.rerun_of_id
+        row["rerunOf"] = execution.rerun_of_id
         if execution.rerun_from_node:
-            summary["rerunFromNode"] = execution.rerun_from_node
+            row["rerunFromNode"] = execution.rerun_from_node
+    return row
+
+
+def execution_row(execution: Execution) -> dict[str, Any]:
+    """The default GET /workflow/executions item: what c4c's executions page reads (id, workflow,
+    status, times, nodesExecuted) from the columns a page row reads, without the outputs, node
+    details and spans that grow with the workflow (a marker if the stored row cannot be shown)."""
+    row = _row_fields(execution)
+    problem = stored_problem(execution)
+    return row if problem is None else list_row(cannot_show(row, problem))
+
+
+def execution_summary(execution: Execution, nodes: Iterable[NodeExecution]) -> dict[str, Any]:
+    """A list row: everything but the spans (a marker if the stored row cannot be shown)."""
+    summary = _row_fields(execution)
+    summary["outputs"] = execution.outputs
+    summary["nodeDetails"] = {n.node_id: node_detail(n) for n in nodes}
+    if execution.error:
+        summary["error"] = execution.error
     problem = stored_problem(execution)
     return summary if problem is None else cannot_show(summary, problem)
 
@@ -283,3 +301,135 @@ def showable_json(payload: Mapping[str, Any], key: str) -> bytes:
             item if (why := unencodable(item)) is None else cannot_show(item, why) for item in items
         ]
         return to_json({**payload, key: shown if isinstance(value, list) else shown[0]})
+
+
+# Every JSON body the API reads out is bounded (C4C_MAX_RESPONSE_BYTES): a list page that would be
+# larger stops early with a nextCursor, and one execution that is larger is sent with its heavy
+# parts left out and `tooLarge` saying which - never cut mid-JSON.
+DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+# What a list body holds besides its items (its keys, the stats, a cursor) stays under this.
+_ENVELOPE_BYTES = 1024
+_HEAVY_NODE_KEYS = frozenset({"input", "output"})
+
+
+def max_response_bytes() -> int:
+    """C4C_MAX_RESPONSE_BYTES: the most a list page or an execution's body may take."""
+    return int(getattr(settings, "C4C_MAX_RESPONSE_BYTES", DEFAULT_MAX_RESPONSE_BYTES))
+
+
+def encoded_item(item: Mapping[str, Any]) -> bytes:
+    """One execution as JSON, or its marker when it cannot be encoded."""
+    try:
+        return to_json(item)
+    except ValueError:
+        return to_json(cannot_show(dict(item), unencodable(item) or NOT_JSON_NUMBER))
+
+
+def _too_large(item: dict[str, Any], size: int, limit: int, left_out: list[str]) -> dict[str, Any]:
+    return {**item, "tooLarge": {"bytes": size, "limit": limit, "leftOut": left_out}}
+
+
+def _lighter_shapes(
+    execution: Execution, nodes: Sequence[NodeExecution]
+) -> list[tuple[list[str], dict[str, Any]]]:
+    """The execution without its heaviest parts, lighter and lighter, each with what is left out."""
+    summary = execution_summary(execution, nodes)
+    details = summary.get("nodeDetails", {})
+    light = {key: value for key, value in summary.items() if key != "outputs"}
+    light["nodeDetails"] = {
+        node_id: {key: value for key, value in detail.items() if key not in _HEAVY_NODE_KEYS}
+        for node_id, detail in details.items()
+    }
+    row = execution_row(execution)
+    if "error" in summary:
+        row["error"] = summary["error"]
+    bare = {key: value for key, value in row.items() if key != "nodesExecuted"}
+    return [
+        (["spans"], summary),
+        (["spans", "outputs", "nodeDetails.input", "nodeDetails.output"], light),
+        (["spans", "outputs", "nodeDetails"], row),
+        (["spans", "outputs", "nodeDetails", "nodesExecuted"], bare),
+    ]
+
+
+def bounded_execution(
+    execution: Execution,
+    nodes: Sequence[NodeExecution],
+    spans: Sequence[Span],
+    *,
+    limit: int,
+    reserve: int = 0,
+) -> bytes:
+    """execution_detail as JSON in at most `limit - reserve` bytes: when the whole is larger, the
+    first of _lighter_shapes that fits, with `tooLarge` {bytes, limit, leftOut} saying so."""
+    whole = encoded_item(execution_detail(execution, nodes, spans))
+    if len(whole) + reserve <= limit:
+        return whole
+    shapes = _lighter_shapes(execution, nodes)
+    for left_out, shape in shapes:
+        text = encoded_item(_too_large(shape, len(whole), limit, left_out))
+        if len(text) + reserve <= limit:
+            return text
+    left_out, shape = shapes[-1]
+    return encoded_item(_too_large(shape, len(whole), limit, left_out))
+
+
+def execution_json(
+    execution: Execution, nodes: Sequence[NodeExecution], spans: Sequence[Span]
+) -> bytes:
+    """The {"execution": ...} body of GET /workflow/executions/<id>, bounded."""
+    item = bounded_execution(execution, nodes, spans, limit=max_response_bytes(), reserve=16)
+    return b'{"execution":' + item + b"}"
+
+
+def list_item(rows: ExecutionRows, shape: str) -> dict[str, Any]:
+    """One execution of a list page in its shape: "row" (the default page), "summary" (no spans)
+    or "full"."""
+    if shape == "row":
+        return execution_row(rows.execution)
+    if shape == "summary":
+        return execution_summary(rows.execution, rows.nodes)
+    return execution_detail(rows.execution, rows.nodes, rows.spans)
+
+
+def _alone_too_large(rows: ExecutionRows, shape: str, size: int, limit: int, budget: int) -> bytes:
+    """A page's first item that alone is past the bound, lighter (see bounded_execution)."""
+    if shape != "row":
+        return bounded_execution(
+            rows.execution, rows.nodes, rows.spans, limit=limit, reserve=limit - budget
+        )
+    row = execution_row(rows.execution)
+    bare = {key: value for key, value in row.items() if key != "nodesExecuted"}
+    return encoded_item(_too_large(bare, size, limit, ["nodesExecuted"]))
+
+
+def list_json(
+    rows: Sequence[ExecutionRows], shape: str, stats: Mapping[str, int], next_cursor: str | None
+) -> bytes:
+    """The GET /workflow/executions body for a page's rows (newest first) in `shape`.
+
+    Items are encoded one by one and the page ends before the one that would take it past
+    C4C_MAX_RESPONSE_BYTES: `nextCursor` then points after the last item sent and `cutShort` is
+    true. A first item larger than the whole bound is sent lighter, with `tooLarge`.
+    """
+    limit = max_response_bytes()
+    budget = limit - _ENVELOPE_BYTES
+    encoded: list[bytes] = []
+    used = 0
+    cut_after: Execution | None = None
+    for index, row in enumerate(rows):
+        text = encoded_item(list_item(row, shape))
+        if used + len(text) + 1 > budget:
+            if encoded:
+                cut_after = rows[index - 1].execution
+                break
+            text = _alone_too_large(row, shape, len(text), limit, budget)
+        encoded.append(text)
+        used += len(text) + 1
+    body = [b'{"executions":[', b",".join(encoded), b'],"stats":', to_json(stats)]
+    if cut_after is not None:
+        body += [b',"nextCursor":', to_json(encode_cursor(cut_after)), b',"cutShort":true']
+    elif next_cursor:
+        body += [b',"nextCursor":', to_json(next_cursor)]
+    body.append(b"}")
+    return b"".join(body)

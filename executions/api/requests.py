@@ -20,7 +20,7 @@ from pydantic_core import PydanticCustomError
 from workflows.limits import MAX_ID_CHARS
 
 from ..cursors import BadPosition, Position, decode_cursor, storable_time
-from ..models import Execution, ExecutionFilters
+from ..models import Execution, ExecutionFilters, ListShape
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
@@ -109,7 +109,10 @@ class ExecuteRequest(BaseModel):
 
 
 class ListQuery(BaseModel):
-    """GET /workflow/executions. `fields=summary` leaves out each execution's spans.
+    """GET /workflow/executions. The default page (`fields=list`) carries what a list shows -
+    each execution's id, workflow, status, times and nodesExecuted - and reads only those
+    columns; `fields=summary` adds the outputs, error and node details (each node's input and
+    output), `fields=full` the spans too.
 
     A time without an offset is read as UTC; a cursor must be one this server returned, and
     `offset` skips rows after it.
@@ -118,7 +121,7 @@ class ListQuery(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
     limit: int = Field(default=50, ge=1, le=200)
-    fields: Literal["full", "summary"] = "full"
+    fields: Literal["list", "summary", "full"] = "list"
     offset: int = Field(default=0, ge=0, le=1_000_000)
     cursor: str | None = None
     status: list[Literal["running", "completed", "failed", "cancelled"]] = Field(
@@ -149,6 +152,10 @@ class ListQuery(BaseModel):
         if value is not None:
             _checked(decode_cursor, value, info)
         return value
+
+    def shape(self) -> ListShape:
+        """What the page reads per execution (models.ListShape) for these `fields`."""
+        return "row" if self.fields == "list" else self.fields
 
     def position(self) -> Position | None:
         """The row the cursor points at: the page starts after it."""

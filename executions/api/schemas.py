@@ -106,7 +106,18 @@ class NodeDetail(Body):
     )
 
 
-class ExecutionSummary(Body):
+class TooLarge(Body):
+    bytes: int = Field(description="The size of the whole execution's JSON.")
+    limit: int = Field(description="C4C_MAX_RESPONSE_BYTES.")
+    leftOut: list[str] = Field(
+        description="What this answer leaves out to fit: spans, outputs, nodeDetails.input, "
+        "nodeDetails.output, nodeDetails, nodesExecuted."
+    )
+
+
+class ExecutionRow(Body):
+    """The default list item: what a list shows, without what grows with the workflow."""
+
     executionId: str
     workflowId: str
     workflowName: str | None = None
@@ -114,17 +125,28 @@ class ExecutionSummary(Body):
     startTime: str | None = None
     endTime: str | None = None
     executionTime: float | None = None
-    outputs: Any = None
-    nodesExecuted: list[str]
-    nodeDetails: dict[str, NodeDetail]
+    nodesExecuted: list[str] | None = Field(
+        default=None, description="Absent only when tooLarge names it."
+    )
     nodeCount: int | None = None
-    error: Any = None
     rerunOf: str | None = Field(
         default=None, description="The execution this one re-runs; absent for a first run."
     )
     rerunFromNode: str | None = Field(
         default=None, description="The node the re-run started from; absent: from the start."
     )
+    tooLarge: TooLarge | None = Field(
+        default=None,
+        description="Present when the execution's JSON is larger than C4C_MAX_RESPONSE_BYTES: "
+        "the answer leaves out what it names (read the rest from the execution's own stream, or "
+        "raise the bound).",
+    )
+
+
+class ExecutionSummary(ExecutionRow):
+    outputs: Any = None
+    nodeDetails: dict[str, NodeDetail]
+    error: Any = None
 
 
 class ExecutionDetail(ExecutionSummary):
@@ -132,17 +154,26 @@ class ExecutionDetail(ExecutionSummary):
 
 
 class ExecutionList(Body):
-    executions: list[ExecutionDetail | ExecutionSummary] = Field(
-        description="Newest first; without spans when fields=summary."
+    executions: list[ExecutionDetail | ExecutionSummary | ExecutionRow] = Field(
+        description="Newest first: rows by default (fields=list), with outputs, error and node "
+        "details with fields=summary, and spans too with fields=full."
     )
     stats: Stats
     nextCursor: str | None = Field(
         default=None, description="Pass as `cursor` for the next page; absent on the last page."
     )
+    cutShort: bool | None = Field(
+        default=None,
+        description="true: the page ends early because the next execution would have taken it "
+        "past C4C_MAX_RESPONSE_BYTES; nextCursor goes on from there. Absent otherwise.",
+    )
 
 
 class ExecutionBody(Body):
-    execution: ExecutionDetail
+    execution: ExecutionDetail | ExecutionSummary | ExecutionRow = Field(
+        description="The execution with its nodes and spans; lighter, with tooLarge saying what "
+        "is left out, when it is larger than C4C_MAX_RESPONSE_BYTES."
+    )
 
 
 class RunResult(Body):

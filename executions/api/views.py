@@ -13,12 +13,16 @@ on; as it is, ninja adds one call (~30 us) per request and the bytes on the wire
 """
 
 import json
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import wraps
 from inspect import iscoroutinefunction
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import close_old_connections, connection, connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.urls import reverse
@@ -33,10 +37,9 @@ from ..limits import JsonRejected, load_json
 from ..models import Execution, ExecutionCounter, ExecutionFilters, ExecutionStatus
 from ..payloads import bounded
 from ..serializers import (
-    execution_detail,
-    execution_summary,
+    execution_json,
+    list_json,
     run_result,
-    showable_json,
     to_json,
     workflow_summary,
 )
@@ -296,22 +299,45 @@ async def execute(request: HttpRequest) -> HttpResponse:
     return _accepted(execution, 202, **({"ignoredKeys": ignored} if ignored else {}))
 
 
+# List reads get a few threads of their own (C4C_LIST_READS, default 2) instead of the shared
+# pool every sync call of every request runs on: however many clients page through history at
+# once, the rest wait their turn in line and the runs keep the CPU they need (BENCHMARKS.md,
+# "Reading history while runs go on").
+DEFAULT_LIST_READS = 2
+_list_readers: ThreadPoolExecutor | None = None
+_list_readers_lock = threading.Lock()
+
+
+def _list_reader() -> ThreadPoolExecutor:
+    global _list_readers
+    with _list_readers_lock:
+        if _list_readers is None:
+            threads = int(getattr(settings, "C4C_LIST_READS", DEFAULT_LIST_READS))
+            _list_readers = ThreadPoolExecutor(threads, thread_name_prefix="c4c-list")
+        return _list_readers
+
+
+def _read_listing(query: ListQuery) -> bytes:
+    """_listing on a list thread; as the run pool does, an SQLite connection is kept for the
+    thread's next read and any other closed (a PostgreSQL session per idle thread is waste)."""
+    try:
+        return _listing(query)
+    finally:
+        if connection.vendor == "sqlite":
+            close_old_connections()
+        else:
+            connections.close_all()
+
+
 def _listing(query: ListQuery) -> bytes:
     page = Execution.objects.page(
         query.filters(),
         limit=query.limit,
-        shape=query.fields,
+        shape=query.shape(),
         after=query.position(),
         offset=query.offset,
     )
-    if query.fields == "summary":
-        items = [execution_summary(row.execution, row.nodes) for row in page.rows]
-    else:
-        items = [execution_detail(row.execution, row.nodes, row.spans) for row in page.rows]
-    body: dict[str, Any] = {"executions": items, "stats": ExecutionCounter.objects.stats()}
-    if page.older:
-        body["nextCursor"] = page.older
-    return showable_json(body, "executions")
+    return list_json(page.rows, query.shape(), ExecutionCounter.objects.stats(), page.older)
 
 
 def _json(content: bytes) -> HttpResponse:
@@ -332,15 +358,15 @@ async def executions(request: HttpRequest) -> HttpResponse:
         query: ListQuery = parse(ListQuery, params)
     except BadRequest as exc:
         return _bad(exc)
-    return _json(await sync_to_async(_listing, thread_sensitive=False)(query))
+    read = sync_to_async(_read_listing, thread_sensitive=False, executor=_list_reader())
+    return _json(await read(query))
 
 
 def _execution_json(execution_id: str) -> bytes | None:
     rows = Execution.objects.detail(execution_id)
     if rows is None:
         return None
-    body = {"execution": execution_detail(rows.execution, rows.nodes, rows.spans)}
-    return showable_json(body, "execution")
+    return execution_json(rows.execution, rows.nodes, rows.spans)
 
 
 @router.get(

@@ -351,3 +351,62 @@ if os.environ.get("C4C_EVENTS_REDIS_URL"):
 else:
     EVENTSTREAM_STORAGE_CLASS = "executions.live.buffer.MemoryEventStorage"
 C4C_MAX_QUEUED = env_int("C4C_MAX_QUEUED", 1_000)
+
+# Bounded reads (executions.serializers, executions.api.views): no list page or execution body is
+# larger than C4C_MAX_RESPONSE_BYTES (a page ends early with a nextCursor, an execution too large
+# leaves out its heaviest parts and says so in `tooLarge`), and at most C4C_LIST_READS list pages
+# are read at once per process, so clients paging through history never starve the runs.
+C4C_MAX_RESPONSE_BYTES = env_int("C4C_MAX_RESPONSE_BYTES", 8 * 1024 * 1024, minimum=64 * 1024)
+C4C_LIST_READS = env_int("C4C_LIST_READS", 2, minimum=1)
+
+# Metrics (GET /metrics, executions.metrics). Without C4C_METRICS_DIR each process counts in its
+# own memory: the server and its run pool are one process, so that is the whole service. Several
+# processes on one host (more than one server, Celery workers) set C4C_METRICS_DIR to one
+# directory: each writes its own files there (prometheus-client's multiprocess mode, which reads
+# PROMETHEUS_MULTIPROC_DIR when first imported: hence set here) and /metrics sums them all.
+C4C_METRICS_DIR = (
+    os.environ.get("C4C_METRICS_DIR", "").strip()
+    or os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip()
+)
+if C4C_METRICS_DIR:
+    Path(C4C_METRICS_DIR).mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = C4C_METRICS_DIR
+
+# Headers. Pages get a Content-Security-Policy that allows nothing inline and nothing from
+# elsewhere (django-csp); the API's own chain sends its policy and the other headers
+# (c4c_site.headers). Behind a TLS-terminating proxy (README, "Behind TLS"):
+# DJANGO_SECURE_PROXY_SSL_HEADER names the header the proxy sets to "https" (X-Forwarded-Proto),
+# which also makes cookies Secure by default; HSTS is sent on HTTPS once DJANGO_SECURE_HSTS_SECONDS
+# is above 0.
+from csp.constants import NONE, SELF  # noqa: E402
+
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "csp.middleware.CSPMiddleware",
+)
+API_MIDDLEWARE.insert(0, "c4c_site.headers.api_headers")
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+_PROXY_SSL_HEADER = os.environ.get("DJANGO_SECURE_PROXY_SSL_HEADER", "").strip()
+if _PROXY_SSL_HEADER:
+    SECURE_PROXY_SSL_HEADER = (f"HTTP_{_PROXY_SSL_HEADER.upper().replace('-', '_')}", "https")
+    SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)
+    CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", False)

@@ -46,7 +46,7 @@ from workflows.context import AttemptSignal
 from workflows.definitions import WorkflowDefinition
 from workflows.errors import CancelledError
 
-from . import leases, runtime, store
+from . import leases, metrics, runtime, store
 from .conf import app_settings
 from .models import Execution
 
@@ -117,6 +117,7 @@ class _Pool:
         trace_context = otel_context.get_current()
 
         def job() -> T:
+            metrics.QUEUE_DEPTH.dec()
             close_old_connections()
             token = otel_context.attach(trace_context)
             try:
@@ -126,9 +127,11 @@ class _Pool:
                 _release_connections()
                 slots.release()
 
+        metrics.QUEUE_DEPTH.inc()
         try:
             return executor.submit(job)
         except RuntimeError:
+            metrics.QUEUE_DEPTH.dec()
             slots.release()
             raise
 

@@ -4,13 +4,15 @@ Wiring, not an edge: the one module that may see both the API (executions.api) a
 (executions.live), so that /openapi.json describes every endpoint of ours. The document is
 generated from pydantic models - the API's schemas, each procedure's contract, the events'
 TypedDicts - never written by hand. Errors keep the API's one shape, {"error", "errors"?}: ninja's
-own ({"detail": ...}, tracebacks under DEBUG) never reach a client.
+own ({"detail": ...}, tracebacks under DEBUG) never reach a client. GET /metrics
+(executions.metrics) is a plain route beside the API: Prometheus' text, not a JSON operation.
 """
 
 import logging
 from collections.abc import Callable
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import URLPattern, URLResolver, path, re_path
@@ -19,6 +21,7 @@ from ninja.errors import HttpError, ValidationError
 from ninja.openapi.schema import OpenAPISchema
 from ninja.parser import Parser
 
+from . import metrics
 from .api import procedures, views
 from .api.bodies import error
 from .api.requests import BadRequest
@@ -122,6 +125,14 @@ def build_api() -> C4CApi:
 api = build_api()
 
 
+async def metrics_text(request: HttpRequest) -> HttpResponse:
+    """GET /metrics: Prometheus' text format (executions.metrics says what it counts and sums)."""
+    if request.method not in ("GET", "HEAD"):
+        return error("Method not allowed: GET /metrics", 405)
+    text = await sync_to_async(metrics.render, thread_sensitive=False)()
+    return HttpResponse(text, content_type=metrics.CONTENT_TYPE)
+
+
 def not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
     """Any other path under the API's prefixes: JSON 404 as c4c answers, never an HTML page."""
     return error("Not found", 404)
@@ -129,5 +140,6 @@ def not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", api.urls),
+    path("metrics", metrics_text, name="metrics"),
     re_path(r"^(?:workflow|rpc)/(?P<rest>(?s:.*))$", not_found),
 ]

@@ -39,6 +39,7 @@ from django_eventstream.storage import EventDoesNotExist
 from django_eventstream.utils import add_default_headers, get_storage, make_id, sse_encode_event
 from django_eventstream.views import Listener, get_listener_manager
 
+from .. import metrics
 from ..models import Execution, ExecutionCounter
 from ..serializers import execution_summary, showable_json
 from . import pages
@@ -171,6 +172,8 @@ class _Listener(Listener):
         self.user_id = "anonymous"
         self.channels = {channel}
         self.keep_alive = False
+        # When the first event not yet written reached this process: its delivery delay.
+        self.woken_at: float | None = None
         self.loop = asyncio.get_running_loop()
         fanout = _fanouts.get(self.loop)
         if fanout is None:
@@ -178,6 +181,7 @@ class _Listener(Listener):
         self.fanout = fanout
 
     def wake_threadsafe(self) -> None:
+        self.woken_at = self.woken_at or time.monotonic()
         self.fanout.wake(self)
 
 
@@ -228,6 +232,8 @@ async def _events(
     # queued, and the id check below sends it once.
     manager.add_listener(listener)
     listener.fanout.add(listener)
+    clients = metrics.sse_clients(list_stream=channel == LIST_CHANNEL)
+    clients.inc()
     try:
         frames, last_id = await _stored_since(channel, last_id, frame)
         # Shared objects go out as they are: joining them would copy the snapshot per client.
@@ -240,6 +246,7 @@ async def _events(
                 gap = listener.overflow
                 listener.overflow = False
                 listener.aevent.clear()
+                woken_at, listener.woken_at = listener.woken_at, None
             frames = []
             for event in queued:
                 event_id = int(event.id)
@@ -258,7 +265,9 @@ async def _events(
                 frames.append(KEEP_ALIVE)
             if frames:
                 yield frames[0] if len(frames) == 1 else b"".join(frames)
+                metrics.event_delivered(woken_at)
     finally:
+        clients.dec()
         listener.fanout.remove(listener)
         manager.remove_listener(listener)
         if closed is not None:

@@ -242,6 +242,24 @@ class ExecutionQuerySet(models.QuerySet["Execution"]):
             return None
         return _with_children([execution], nodes=True, spans=True)[0]
 
+    def with_previous_run(self) -> "ExecutionQuerySet":
+        """Each execution annotated with `previous_run_id`: the execution_id of the run of the
+        same workflow that started just before it (ties by id), or None. What the detail page's
+        "Compare with previous run" links to, read in the same query as the execution: a LIMIT 1
+        on the workflow's started_at index (a plain bound first, as page() explains)."""
+        earlier = (
+            Execution.objects.filter(
+                workflow_id=models.OuterRef("workflow_id"),
+                started_at__lte=models.OuterRef("started_at"),
+            )
+            .filter(
+                Q(started_at__lt=models.OuterRef("started_at")) | Q(pk__lt=models.OuterRef("pk"))
+            )
+            .order_by("-started_at", "-id")
+            .values("execution_id")[:1]
+        )
+        return self.annotate(previous_run_id=models.Subquery(earlier))
+
     def by_idempotency_key(self, key: str) -> "Execution | None":
         """The execution a client's Idempotency-Key started, or None: one indexed read."""
         return self.filter(idempotency_key=key).first()

@@ -73,11 +73,13 @@ def execution(
     error: ErrorInfo | None = None,
     spans: int = 0,
     owner: str | None = None,
+    node_outputs: Mapping[str, Any] | None = None,
 ) -> Execution:
     """A run of `workflow` left in `status`, written step by step through the store.
 
     `nodes` maps node ids to how each node ended (running, completed or failed), in the order they
-    ran: node i starts NODE_GAP * i after the run, takes {"n": i} and returns {"result": i}.
+    ran: node i starts NODE_GAP * i after the run, takes {"n": i} and returns {"result": i}, or
+    what `node_outputs` names for its id.
     `owner` is the process holding the run's lease (default: this one; "" queued for a worker). A
     finished run ends RUN_TIME after it started; a failed one carries `error` (default
     NODE_ERROR). `spans` spans are recorded: the run's root and its children.
@@ -91,7 +93,7 @@ def execution(
         started_at=started,
         owner=owner,
     )
-    outputs = _run_nodes(row, defined, started, nodes or {})
+    outputs = _run_nodes(row, defined, started, nodes or {}, node_outputs or {})
     if status in (ExecutionStatus.COMPLETED, ExecutionStatus.FAILED):
         failed = status == ExecutionStatus.FAILED
         store.execution_finish(
@@ -115,7 +117,11 @@ def execution(
 
 
 def _run_nodes(
-    row: Execution, defined: WorkflowDefinition, started: datetime, nodes: Mapping[str, str]
+    row: Execution,
+    defined: WorkflowDefinition,
+    started: datetime,
+    nodes: Mapping[str, str],
+    node_outputs: Mapping[str, Any],
 ) -> dict[str, Any]:
     """Start and end each node as the engine would; returns the completed nodes' outputs."""
     outputs: dict[str, Any] = {}
@@ -128,8 +134,9 @@ def _run_nodes(
             execution=row, node=node, node_index=index, input={"n": index}, started_at=at
         )
         if node_status == NodeStatus.COMPLETED:
-            store.node_complete(node=ran, output={"result": index}, ended_at=at + NODE_TIME)
-            outputs[node_id] = {"result": index}
+            output = node_outputs.get(node_id, {"result": index})
+            store.node_complete(node=ran, output=output, ended_at=at + NODE_TIME)
+            outputs[node_id] = output
         elif node_status == NodeStatus.FAILED:
             store.node_fail(node=ran, error=NODE_ERROR, ended_at=at + NODE_TIME)
         elif node_status != NodeStatus.RUNNING:

@@ -13,6 +13,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
@@ -29,6 +30,7 @@ from ..models import (
     NodeStatus,
 )
 from ..serializers import NOT_JSON_NUMBER, NOT_UNICODE, graph_nodes, stored_problem, to_json
+from .compare import compare_runs
 from .graph import drawing_problem, layout_workflow
 from .timeline import span_rows, time_axis, trace_duration_ms
 
@@ -169,6 +171,8 @@ def detail_context(rows: ExecutionRows) -> dict[str, Any]:
         # The foreign key's column is the original's execution_id: no query to name it.
         "rerun_of": execution.rerun_of_id,
         "rerun_from_node": execution.rerun_from_node,
+        # Annotated by with_previous_run() where the page reads the execution: no query here.
+        "previous_run": getattr(execution, "previous_run_id", None),
         "node_details": graph_nodes(execution.definition, rows.nodes, finished=finished),
         "span_rows": span_rows(rows.spans),
         "axis": time_axis(total_ms),
@@ -205,7 +209,7 @@ def _not_found(request: HttpRequest, execution_id: str) -> HttpResponse:
 
 @require_GET
 def execution_detail(request: HttpRequest, execution_id: str) -> HttpResponse:
-    rows = Execution.objects.detail(execution_id)
+    rows = Execution.objects.with_previous_run().detail(execution_id)
     if rows is None:
         return _not_found(request, execution_id)
     reason = stored_problem(rows.execution)
@@ -240,7 +244,7 @@ def _live_parts(request: HttpRequest, context: dict[str, Any]) -> HttpResponse:
 
 @require_GET
 def execution_detail_live(request: HttpRequest, execution_id: str) -> HttpResponse:
-    rows = Execution.objects.detail(execution_id)
+    rows = Execution.objects.with_previous_run().detail(execution_id)
     if rows is None:
         return JsonResponse({"error": f"Execution '{execution_id}' not found"}, status=404)
     reason = stored_problem(rows.execution)
@@ -265,3 +269,47 @@ def workflow_list(request: HttpRequest) -> HttpResponse:
     ]
     context = {"cards": cards, "workflows": _workflow_choices()}
     return render(request, "executions/workflows.html", context)
+
+
+@require_GET
+def execution_compare(request: HttpRequest) -> HttpResponse:
+    """Two executions side by side (`?a=<executionId>&b=<executionId>`; a run with itself too).
+
+    400 when either id is missing, 404 naming the first that does not exist; a stored run that
+    cannot be shown makes the page say so and link both runs' own pages, as the detail page does.
+    """
+    ids = {name: request.GET.get(name, "").strip() for name in ("a", "b")}
+    missing = [name for name, value in ids.items() if not value]
+    if missing:
+        names = " and ".join(missing)
+        return _bad_input(
+            request,
+            BadPageInput(
+                f"Name the two executions to compare as ?a=<executionId>&b=<executionId>: "
+                f"{names} {'is' if len(missing) == 1 else 'are'} missing."
+            ),
+        )
+    a = Execution.objects.with_previous_run().detail(ids["a"])
+    if a is None:
+        return _not_found(request, ids["a"])
+    b = a if ids["b"] == ids["a"] else Execution.objects.with_previous_run().detail(ids["b"])
+    if b is None:
+        return _not_found(request, ids["b"])
+    context: dict[str, Any] = {"run_a": a.execution, "run_b": b.execution}
+    reason = next(
+        (
+            f"run {letter} ({rows.execution.execution_id}) cannot be shown: {why}"
+            for letter, rows in (("A", a), ("B", b))
+            if (why := stored_problem(rows.execution))
+        ),
+        None,
+    )
+    if reason is None:
+        try:
+            context["comparison"] = compare_runs(a, b, now=timezone.now())
+            context["previous_of_a"] = getattr(a.execution, "previous_run_id", None)
+            return render(request, "executions/compare.html", context)
+        except ValueError as error:  # text no response can carry
+            reason = f"a stored value cannot be shown: {_unrenderable(a.execution, error)}"
+    context["cannot_show"] = reason
+    return render(request, "executions/compare.html", context)

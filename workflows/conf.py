@@ -10,6 +10,22 @@ from typing import Any
 
 from django.conf import settings
 
+# What C4C_SECRET_KEYS names unless a project sets it: each also matches keys ending with it, so
+# "token" covers accessToken and GITHUB_TOKEN, "secret" clientSecret, "apikey" x-api-key.
+DEFAULT_SECRET_KEYS = (
+    "password",
+    "passwd",
+    "passphrase",
+    "secret",
+    "token",
+    "apiKey",
+    "authorization",
+    "cookie",
+    "privateKey",
+    "credential",
+    "credentials",
+)
+
 
 def _setting(name: str, default: Any) -> Any:
     return getattr(settings, name, default) if settings.configured else default
@@ -42,6 +58,12 @@ class WorkflowsSettings:
     def C4C_MAX_DEFINITION_BYTES(self) -> int:
         """The largest definition (as JSON) that validates, so every snapshot fits its row."""
         return int(_setting("C4C_MAX_DEFINITION_BYTES", 1024 * 1024))
+
+    @property
+    def C4C_SECRET_KEYS(self) -> list[str]:
+        """Key names whose values are secret at any depth (workflows.secrets): compared without
+        case, `-` and `_`, a key matching a name it is or ends with (`x-api-key`, `dbPassword`)."""
+        return list(_setting("C4C_SECRET_KEYS", DEFAULT_SECRET_KEYS))
 
 
 app_settings = WorkflowsSettings()

@@ -42,10 +42,16 @@ Durability (workflows/README.md has the whole contract):
 - checkpoints (workflows.checkpoints): a resumed run replays the node runs recorded as done
   without running or reporting them, and runs an interrupted one again as a new attempt.
 
+Secrets (workflows.secrets): the run's Redactor learns each secret as it appears (input, trigger
+data, definition, each node input once expanded - with its procedure's SecretStr fields - and
+each output); span attributes, exception events, status messages and every ErrorInfo carry only
+the redacted form, and log records made during the run are scrubbed. Procedures get real values.
+
 Workflow failures never raise: run_workflow returns a failed RunResult. Exceptions raised by the
 observer do propagate, because a run that cannot be recorded must not carry on unseen.
 """
 
+import contextlib
 import contextvars
 import functools
 import itertools
@@ -53,7 +59,7 @@ import json
 import threading
 import time
 import traceback
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -82,6 +88,7 @@ from .expressions import evaluate
 from .observer import ErrorInfo, RunObserver, RunResult, RunStatus
 from .registry import Procedure, ProcedureRegistry, procedure_registry
 from .retry import RetryPolicy
+from .secrets import Redactor
 from .templates import has_templates, render
 
 MAX_ATTRIBUTE_CHARS = 4096
@@ -116,13 +123,17 @@ def run_workflow(
     control: RunControl | None = None,
     checkpoints: Iterable[Checkpoint] = (),
     started_at: datetime | None = None,
+    secrets: Redactor | None = None,
 ) -> RunResult:
     """Run `definition` to the end on the calling thread and return how it went.
 
     `control` lets the caller cancel the run from another thread. `checkpoints` are what an
     earlier run of this execution recorded (resume) or what another execution's nodes produced
     (re-run from a node, marked reused). `started_at` is when the execution first started: a
-    resumed run's result and its workflow timeout count from it.
+    resumed run's result and its workflow timeout count from it. `secrets` is the run's
+    redactor (workflows.secrets), when the caller keeps one to store with; the run makes its own
+    otherwise. Spans and errors carry only redacted values; the observer gets the real inputs
+    and outputs (to seal them) and redacted errors.
     """
     run = _Run(
         definition,
@@ -135,9 +146,11 @@ def run_workflow(
         control=control,
         checkpoints=index_checkpoints(checkpoints),
         started_at=started_at,
+        secrets=secrets,
     )
     try:
-        return run.execute()
+        with run.secrets.active():
+            return run.execute()
     except _ObserverFailed as failed:
         raise failed.original from None
 
@@ -177,7 +190,8 @@ def _attribute_json(value: Any) -> str:
     return text
 
 
-def _procedure_attributes(node_input: Any, output: dict[str, Any]) -> dict[str, str]:
+def _procedure_attributes(node_input: Any, output: Any) -> dict[str, str]:
+    """The attributes of a completed procedure node; the caller passes redacted values."""
     return {
         "procedure.input": _attribute_json(node_input),
         "procedure.output": _attribute_json(output),
@@ -255,7 +269,17 @@ class _Run:
         control: RunControl | None,
         checkpoints: dict[tuple[str, int], Checkpoint],
         started_at: datetime | None,
+        secrets: Redactor | None,
     ) -> None:
+        if secrets is None:
+            secrets = Redactor.for_run(
+                definition, input, trigger_event=trigger_event, registry=registry
+            )
+        else:
+            secrets.learn_definition(definition)
+            secrets.learn(input)
+            secrets.learn(trigger_event)
+        self.secrets = secrets
         self.definition = definition
         self.input = input
         self.execution_id = execution_id
@@ -324,10 +348,10 @@ class _Run:
                 self._walk(definition.start_node)
             except _RunStopped as stopped:
                 error, status = stopped.error, stopped.status
-                root.record_exception(stopped.cause)
+                self._record_exception(root, stopped.cause)
             except _NodeFailed as failed:
                 error, status = failed.error, "failed"
-                root.record_exception(failed.cause)
+                self._record_exception(root, failed.cause)
             finally:
                 self._join_stragglers()
             ended_at = _now()
@@ -378,7 +402,7 @@ class _Run:
         node = self.nodes.get(node_id)
         if node is None:
             exc = NodeNotFound(f"Node {node_id} not found in workflow")
-            raise _RunAborted(error_info(exc), exc)
+            raise _RunAborted(self._error_info(exc), exc)
         self._check_stopped()
         index = next(self.steps)
         if index >= self.max_steps:
@@ -386,7 +410,7 @@ class _Run:
                 f"Workflow {self.definition.id} stopped: more than {self.max_steps} node runs "
                 f"(the maximum) - does it loop without end?"
             )
-            raise _RunAborted(error_info(too_many), too_many)
+            raise _RunAborted(self._error_info(too_many), too_many)
         with self.lock:
             self.nodes_executed.append(node_id)
             visit = self.visits[node_id] = self.visits.get(node_id, 0) + 1
@@ -413,6 +437,7 @@ class _Run:
                 node_input = self._node_input(node)
             except Exception as exc:
                 failure, node_input = exc, dict(node.config)
+            self._learn_input(node, node_input)
             try:
                 self._begin(node, step, node_input, checkpoint)
                 if failure is None:
@@ -429,7 +454,8 @@ class _Run:
                 if span.is_recording():
                     done: dict[str, Any] = {"node.status": "completed"}
                     if node.type == "procedure":
-                        done = {**_procedure_attributes(node_input, output), **done}
+                        redacted = self.secrets.redact(node_input), self.secrets.redact(output)
+                        done = {**_procedure_attributes(*redacted), **done}
                     if next_id is not None:
                         done["node.next"] = next_id
                     if step.attempt > 1:
@@ -449,9 +475,10 @@ class _Run:
                         ended_at=_now(),
                     )
                 return next_id, False
-            error = error_info(failure)
+            error = self._error_info(failure)
             if node.type == "procedure" and span.is_recording():
-                span.set_attribute("procedure.input", _attribute_json(node_input))
+                redacted_input = self.secrets.redact(node_input)
+                span.set_attribute("procedure.input", _attribute_json(redacted_input))
             if quiet:
                 span.set_status(Status(StatusCode.ERROR, error.message))
             else:
@@ -503,7 +530,7 @@ class _Run:
         if step.attempt > 1:
             failed["node.attempt"] = step.attempt
         span.set_attributes(failed)
-        span.record_exception(cause)
+        self._record_exception(span, cause)
         span.set_status(Status(StatusCode.ERROR, error.message))
         self._notify(
             self.observer.node_failed,
@@ -576,9 +603,47 @@ class _Run:
         except Exception as exc:
             raise _ObserverFailed(exc) from exc
 
+    def _error_info(self, exc: BaseException) -> ErrorInfo:
+        """c4c's error shape for `exc`, with any secret its message or stack echoes redacted."""
+        return self.secrets.redact_error(error_info(exc))
+
+    def _record_exception(self, span: trace.Span, exc: BaseException) -> None:
+        """span.record_exception, its message and stack trace redacted."""
+        span.record_exception(
+            exc,
+            {
+                "exception.message": self.secrets.redact_text(str(exc)),
+                "exception.stacktrace": self._error_info(exc).stack,
+            },
+        )
+
+    @contextlib.contextmanager
+    def _procedure_span(self, name: str, attributes: dict[str, str | int]) -> Iterator[trace.Span]:
+        """A procedure attempt's span; a failure is recorded as the SDK would (an exception
+        event, status "<type>: <message>") but redacted."""
+        with self.tracer.start_as_current_span(
+            name, attributes=attributes, record_exception=False, set_status_on_exception=False
+        ) as span:
+            try:
+                yield span
+            except BaseException as exc:
+                if span.is_recording():
+                    self._record_exception(span, exc)
+                    message = self.secrets.redact_text(str(exc))
+                    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {message}"))
+                raise
+
+    def _learn_input(self, node: WorkflowNode, node_input: Any) -> None:
+        """Note the secrets of a node's input as expanded: under secret keys, and in the fields
+        its procedure's contract types as secret, before anything records the input."""
+        self.secrets.learn(node_input)
+        proc = self.registry.get(node.procedure_name) if node.procedure_name else None
+        if proc is not None:
+            self.secrets.learn_contract(proc.input_model, node_input)
+
     def _stopped(self, reason: BaseException) -> _RunStopped:
         status: RunStatus = "cancelled" if isinstance(reason, CancelledError) else "failed"
-        return _RunStopped(error_info(reason), reason, status)
+        return _RunStopped(self._error_info(reason), reason, status)
 
     def _workflow_timeout(self) -> TimeoutError:
         return TimeoutError(
@@ -652,6 +717,7 @@ class _Run:
         raise WorkflowError(f"Unknown node type: {node.type}")
 
     def _keep_output(self, node_id: str, output: Any, branches: _Branches | None) -> None:
+        self.secrets.learn(output)
         with self.lock:
             self.outputs[node_id] = output
             if isinstance(output, dict) and (branches is None or not branches.detached):
@@ -689,7 +755,7 @@ class _Run:
                     node_index=step.index,
                     visit=step.visit,
                     attempt=step.attempt,
-                    error=error_info(exc),
+                    error=self._error_info(exc),
                     ended_at=failed_at,
                     retry_at=retry_at,
                 )
@@ -729,7 +795,7 @@ class _Run:
                 deadline, run_deadline = node_deadline, False
         expired = self._workflow_timeout if run_deadline else functools.partial(_node_timeout, node)
         try:
-            with self.tracer.start_as_current_span(proc.name, attributes=span_attributes) as span:
+            with self._procedure_span(proc.name, span_attributes) as span:
                 output: dict[str, Any] = run_attempt(
                     functools.partial(proc.invoke, node_input, context),
                     signal,
@@ -772,7 +838,7 @@ class _Run:
         if self.control is not None and signal is not None and not self.control.watch(signal):
             raise self._stopped(self.control.error())
         try:
-            with self.tracer.start_as_current_span(proc.name, attributes=span_attributes) as span:
+            with self._procedure_span(proc.name, span_attributes) as span:
                 output = proc.invoke(node_input, context)
                 span.set_status(Status(StatusCode.OK))
         except BaseException:

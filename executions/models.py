@@ -5,6 +5,8 @@ the statuses, and the store derives every write's guard from them (`sources`, `u
 editing a table changes what every write accepts, with no SQL or store code to edit.
 """
 
+import hashlib
+import json
 from collections import defaultdict
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -12,9 +14,8 @@ from datetime import datetime
 from typing import Any, ClassVar, Literal, TypedDict
 
 from django.db import connections, models
-from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import F, Func, Q
-from django.db.models.sql.compiler import SQLCompiler
+from django.db.models import F, Q
+from django.utils import timezone
 
 from .cursors import Position, encode_cursor
 
@@ -67,29 +68,6 @@ def unfinished(transitions: Mapping[str, frozenset[str]]) -> tuple[str, ...]:
     """The statuses that still lead somewhere: only a live execution takes node writes or a claim,
     so a finished or cancelled run is never written to by a late engine."""
     return tuple(status for status, targets in transitions.items() if targets)
-
-
-class DefinedNodeCount(Func):
-    """len(definition["nodes"]), counted by the database: a list never decodes the definitions.
-
-    A definition can be a thousand nodes long; reading it for one number per row would make a
-    page's cost grow with the size of the workflows listed on it.
-    """
-
-    template = "COALESCE(json_array_length(%(expressions)s, '$.nodes'), 0)"
-    output_field = models.IntegerField()
-
-    def __init__(self) -> None:
-        super().__init__(F("definition"))
-
-    def as_postgresql(
-        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
-    ) -> tuple[str, Any]:
-        nodes = "(%(expressions)s -> 'nodes')"
-        template = (
-            f"CASE WHEN jsonb_typeof({nodes}) = 'array' THEN jsonb_array_length({nodes}) ELSE 0 END"
-        )
-        return self.as_sql(compiler, connection, template=template, **extra)
 
 
 # The columns each shape of a list reads: a list never decodes definitions or inputs, and the
@@ -208,7 +186,7 @@ class ExecutionQuerySet(models.QuerySet["Execution"]):
         """
         fields = ROW_FIELDS if shape == "row" else SUMMARY_FIELDS
         executions = (filters or ExecutionFilters()).apply(
-            self.only(*fields).annotate(defined_node_count=DefinedNodeCount())
+            self.only(*fields).annotate(defined_node_count=F("snapshot__node_count"))
         )
         if before is not None:
             newer_first = executions.filter(started_at__gte=before.started_at).filter(
@@ -236,8 +214,9 @@ class ExecutionQuerySet(models.QuerySet["Execution"]):
         )
 
     def detail(self, execution_id: str) -> ExecutionRows | None:
-        """One execution, every column, with its node runs and spans: three queries."""
-        execution = self.filter(execution_id=execution_id).first()
+        """One execution, every column and its definition, with its node runs and spans: three
+        queries."""
+        execution = self.select_related("snapshot").filter(execution_id=execution_id).first()
         if execution is None:
             return None
         return _with_children([execution], nodes=True, spans=True)[0]
@@ -272,9 +251,9 @@ class ExecutionQuerySet(models.QuerySet["Execution"]):
         index of running rows by expiry.
         """
         return list(
-            self.filter(status=ExecutionStatus.RUNNING, lease_expires_at__lt=now).order_by(
-                "lease_expires_at"
-            )[:limit]
+            self.select_related("snapshot")
+            .filter(status=ExecutionStatus.RUNNING, lease_expires_at__lt=now)
+            .order_by("lease_expires_at")[:limit]
         )
 
     def held_elsewhere(self, execution_ids: Collection[str], owner: str) -> dict[str, str]:
@@ -326,12 +305,68 @@ def _with_children(
     return [ExecutionRows(e, nodes_of[e.pk], spans_of[e.pk]) for e in executions]
 
 
+def canonical_json(definition: Any) -> str:
+    """A definition as one exact text: keys sorted, no spaces, ASCII only (so any stored JSON,
+    even one holding a lone surrogate, encodes), whatever order its writer put its keys in."""
+    return json.dumps(definition, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def definition_hash(definition: Any) -> str:
+    """The SHA-256 (hex) of the definition's canonical JSON: a snapshot's key."""
+    return hashlib.sha256(canonical_json(definition).encode("ascii")).hexdigest()
+
+
+def defined_node_count(definition: Any) -> int:
+    """len(definition["nodes"]), 0 when the definition has no list of nodes (an older version's
+    row, or a hand-edited one): what a list shows as the run's node total."""
+    nodes = definition.get("nodes") if isinstance(definition, dict) else None
+    return len(nodes) if isinstance(nodes, list) else 0
+
+
+class DefinitionSnapshot(models.Model):
+    """A definition that ran, stored once however many runs used it (keyed by its hash).
+
+    Each run used to keep its own copy: 2 MB inline configs made 20 GB per 10k runs. The store
+    writes a snapshot (INSERT ... ON CONFLICT DO NOTHING) the first time a process runs that
+    definition; pruning deletes the snapshots no execution points to any more. `node_count` is
+    counted once here, so a list shows it with a join and never decodes a definition.
+    """
+
+    hash = models.CharField(
+        max_length=64, primary_key=True, help_text="SHA-256 of the definition's canonical JSON."
+    )
+    definition = models.JSONField(help_text="The definition as c4c's JSON.")
+    node_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        workflow = self.definition.get("id") if isinstance(self.definition, dict) else None
+        return f"{workflow or 'definition'} ({self.hash[:12]})"
+
+    @classmethod
+    def of(cls, definition: Any) -> "DefinitionSnapshot":
+        """The (unsaved) snapshot of `definition`: what the store writes once per definition."""
+        return cls(
+            hash=definition_hash(definition),
+            definition=definition,
+            node_count=defined_node_count(definition),
+        )
+
+
 class Execution(models.Model):
     execution_id = models.CharField(max_length=200, unique=True)
     workflow_id = models.CharField(max_length=200)
     workflow_name = models.CharField(max_length=300)
     workflow_version = models.CharField(max_length=50, blank=True)
-    definition = models.JSONField(help_text="Snapshot of the definition that ran.")
+    snapshot = models.ForeignKey(
+        DefinitionSnapshot,
+        on_delete=models.PROTECT,
+        related_name="executions",
+        help_text="The definition that ran (shared by every run of the same definition).",
+    )
     status = models.CharField(
         max_length=16, choices=ExecutionStatus.choices, default=ExecutionStatus.RUNNING
     )
@@ -409,13 +444,21 @@ class Execution(models.Model):
         return self.execution_id
 
     @property
+    def definition(self) -> Any:
+        """The definition that ran (its snapshot's; read with the row by detail())."""
+        return self.snapshot.definition
+
+    @definition.setter
+    def definition(self, definition: Any) -> None:
+        self.snapshot = DefinitionSnapshot.of(definition)
+
+    @property
     def node_count(self) -> int:
-        """Nodes in the definition; taken from page()'s SQL count when the row has it."""
+        """Nodes in the definition; taken from page()'s joined column when the row has it."""
         counted: int | None = getattr(self, "defined_node_count", None)
         if counted is not None:
             return counted
-        nodes = self.definition.get("nodes") if isinstance(self.definition, dict) else None
-        return len(nodes) if isinstance(nodes, list) else 0
+        return self.snapshot.node_count
 
 
 class ExecutionStats(TypedDict):

@@ -12,6 +12,7 @@ and serialises them without reading them back.
 """
 
 import os
+import threading
 import uuid
 from collections import Counter
 from collections.abc import Collection, Sequence
@@ -30,6 +31,7 @@ from .conf import app_settings
 from .models import (
     EXECUTION_TRANSITIONS,
     NODE_TRANSITIONS,
+    DefinitionSnapshot,
     Execution,
     ExecutionStatus,
     NodeExecution,
@@ -113,6 +115,62 @@ def _refuse(
     )
 
 
+class _WrittenSnapshots:
+    """The hashes of the snapshots this process wrote, so starting a run writes its definition's
+    snapshot only the first time: the hot path pays one INSERT ... ON CONFLICT DO NOTHING per new
+    definition per process, not a statement per run.
+
+    Holds at most SIZE hashes (the oldest is forgotten first). A hash is remembered only once the
+    transaction that wrote its snapshot committed (on_commit: a write inside an outer transaction
+    that rolls back is not remembered), and a remembered snapshot deleted since (the pruner took
+    it once its last run went) is written again when the run's insert finds it missing.
+    """
+
+    SIZE = 4096
+
+    def __init__(self) -> None:
+        self._known: dict[str, None] = {}
+        self._lock = threading.Lock()
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._known
+
+    def remember(self, key: str) -> None:
+        with self._lock:
+            self._known[key] = None
+            while len(self._known) > self.SIZE:
+                del self._known[next(iter(self._known))]
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self._known.pop(key, None)
+
+
+_snapshots = _WrittenSnapshots()
+
+
+def _insert_run(execution: Execution) -> None:
+    """The run's row, its counter and (the first time this process sees it) its definition's
+    snapshot, in one transaction."""
+    snapshot = execution.snapshot
+    new = snapshot.hash not in _snapshots
+    with transaction.atomic(), _connection().cursor() as cursor:
+        if new:
+            sql.snapshot_insert(cursor, snapshot)
+        pk = sql.execution_insert(cursor, execution)
+        if pk is None:
+            # The snapshot this process remembered is gone (pruned, or rolled back): again.
+            new = True
+            _snapshots.forget(snapshot.hash)
+            sql.snapshot_insert(cursor, snapshot)
+            pk = sql.execution_insert(cursor, execution)
+        assert pk is not None, "a snapshot written in this transaction is there"
+        execution.pk = pk
+        sql.counter_bump(cursor, execution.status, 1)
+    if new:
+        transaction.on_commit(lambda: _snapshots.remember(snapshot.hash))
+
+
 def execution_start(
     *,
     execution_id: str,
@@ -135,7 +193,7 @@ def execution_start(
         workflow_id=definition.id,
         workflow_name=definition.display_name,
         workflow_version=definition.version,
-        definition=definition.to_json_dict(),
+        snapshot=DefinitionSnapshot.of(definition.to_json_dict()),
         status=ExecutionStatus.RUNNING,
         started_at=started_at,
         input=bounded(input),
@@ -146,10 +204,13 @@ def execution_start(
         idempotency_key=idempotency_key,
     )
     try:
-        with transaction.atomic(), _connection().cursor() as cursor:
-            execution.pk = sql.execution_insert(cursor, execution)
-            sql.counter_bump(cursor, execution.status, 1)
+        _insert_run(execution)
     except IntegrityError as exc:
+        if not DefinitionSnapshot.objects.filter(pk=execution.snapshot_id).exists():
+            # A pruner deleted the snapshot this process remembered writing: write it again.
+            _snapshots.forget(execution.snapshot_id)
+            _insert_run(execution)
+            return execution
         if Execution.objects.filter(execution_id=execution_id).exists():
             raise DuplicateExecution(execution_id) from exc
         started = Execution.objects.by_idempotency_key(idempotency_key) if idempotency_key else None

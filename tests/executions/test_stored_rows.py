@@ -21,7 +21,7 @@ from django.db import connection
 from django.test import Client
 
 from executions.live import streams
-from executions.models import Execution, NodeExecution, Span
+from executions.models import DefinitionSnapshot, Execution, NodeExecution, Span
 from tests import factories
 from tests.conftest import DaphneServer
 from tests.executions.conftest import http
@@ -48,6 +48,18 @@ class Corruption:
 def _update(**columns: Any) -> Callable[[Execution], None]:
     def spoil(row: Execution) -> None:
         Execution.objects.filter(pk=row.pk).update(**columns)
+
+    return spoil
+
+
+def _redefine(definition: Any) -> Callable[[Execution], None]:
+    """Point the row at a snapshot of `definition` of its own (the good row keeps the shared
+    one), stored as migration 0006 stores an older version's row."""
+
+    def spoil(row: Execution) -> None:
+        snapshot = DefinitionSnapshot.of(definition)
+        snapshot.save()
+        Execution.objects.filter(pk=row.pk).update(snapshot=snapshot)
 
     return spoil
 
@@ -120,14 +132,12 @@ CASES = {
         _update(error="boom"), "error is str, not dict or null", CANNOT_SHOW
     ),
     "definition-not-an-object": Corruption(
-        _update(definition=["a"]), None, f"{CANNOT_DRAW}: the stored definition is list"
+        _redefine(["a"]), None, f"{CANNOT_DRAW}: the stored definition is list"
     ),
     "definition-nodes-not-a-list": Corruption(
-        _update(definition={"nodes": {"a": 1}}), None, "nodes are dict, not a list"
+        _redefine({"nodes": {"a": 1}}), None, "nodes are dict, not a list"
     ),
-    "definition-with-odd-nodes": Corruption(
-        _update(definition=ODD_NODES), None, 'data-node-id="b"'
-    ),
+    "definition-with-odd-nodes": Corruption(_redefine(ODD_NODES), None, 'data-node-id="b"'),
     "started-in-year-1": Corruption(
         _update(started_at=datetime(1, 1, 1, tzinfo=UTC)), None, "Simple Math Workflow"
     ),

@@ -360,7 +360,7 @@ def test_list_counts_nodes_in_sql_without_reading_definitions(math_workflow) -> 
     execution_reads = [q["sql"] for q in queries if 'FROM "executions_execution"' in q["sql"]]
     assert len(execution_reads) == 1
     columns = execution_reads[0].split(" FROM ")[0].removeprefix("SELECT ").split(", ")
-    assert '"executions_execution"."definition"' not in columns
+    assert '"executions_definitionsnapshot"."definition"' not in columns
     assert '"executions_execution"."input"' not in columns
     assert '"executions_execution"."status"' in columns
 

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from executions.cursors import Position
 from executions.dashboard.views import PAGE_SIZE, ListFilters
-from executions.models import Execution
+from executions.models import DefinitionSnapshot, Execution
 from tests import factories
 from tests.workflows.helpers import C4C_SIMPLE_MATH
 
@@ -170,16 +170,16 @@ def test_rows_show_node_counts_without_reading_definitions(client, db):
     factories.execution(workflow=four)
     odd = factories.execution()
     # No store write can produce this snapshot (nodes not a list): an older version's row.
-    Execution.objects.filter(pk=odd.pk).update(
-        definition={**C4C_SIMPLE_MATH, "nodes": {"not": "a list"}}
-    )
+    snapshot = DefinitionSnapshot.of({**C4C_SIMPLE_MATH, "nodes": {"not": "a list"}})
+    snapshot.save()
+    Execution.objects.filter(pk=odd.pk).update(snapshot=snapshot)
     with CaptureQueriesContext(connection) as queries:
         html = client.get("/executions").content.decode()
     assert '0<span class="muted">/4</span>' in html
     assert '0<span class="muted">/0</span>' in html
     page_read = next(q["sql"] for q in queries if 'FROM "executions_execution"' in q["sql"])
     columns = page_read.split(" FROM ")[0].removeprefix("SELECT ").split(", ")
-    assert '"executions_execution"."definition"' not in columns
+    assert '"executions_definitionsnapshot"."definition"' not in columns
 
 
 @pytest.mark.parametrize("direction", ["after", "before"])

@@ -297,6 +297,14 @@ C4C_LEASE_SECONDS = env_int("C4C_LEASE_SECONDS", 30, minimum=1)
 C4C_CLAIM_SECONDS = env_int("C4C_CLAIM_SECONDS", 300, minimum=1)
 C4C_BROKER_TIMEOUT = env_int("C4C_BROKER_TIMEOUT", 5, minimum=1)
 
+# Secrets (README, "Secrets"): C4C_SECRET_KEYS names the input keys whose values are redacted
+# everywhere (comma-separated; replaces the default list of workflows.conf.DEFAULT_SECRET_KEYS).
+# C4C_SECRETS_KEYS seals the real values a resumed run needs (comma-separated, newest first; the
+# first seals, all unseal); unset, the key is derived from SECRET_KEY.
+if "C4C_SECRET_KEYS" in os.environ:
+    C4C_SECRET_KEYS = env_list("C4C_SECRET_KEYS", [])
+C4C_SECRETS_KEYS = env_list("C4C_SECRETS_KEYS", [])
+
 # The first part of a run's lease owner, `<server id>/<pid>/<boot>` (`c4c serve` sets host:port):
 # it names the process in logs and the admin; liveness is the lease's, never the name's.
 C4C_SERVER_ID = os.environ.get("C4C_SERVER_ID", "").strip() or socket.gethostname()

@@ -72,6 +72,13 @@ class ExecutionsSettings:
         return float(getattr(settings, "C4C_BROKER_TIMEOUT", 5))
 
     @property
+    def C4C_SECRETS_KEYS(self) -> list[str]:
+        """The keys that seal a run's secrets (executions.secrets), newest first: the first
+        seals, every one unseals, so an old key stays listed until its runs are gone. Empty: one
+        derived from SECRET_KEY (and SECRET_KEY_FALLBACKS unseal)."""
+        return [str(key) for key in getattr(settings, "C4C_SECRETS_KEYS", []) if key]
+
+    @property
     def C4C_REPLAY_EVENTS(self) -> int:
         """Events each SSE channel keeps for Last-Event-ID replay."""
         return int(getattr(settings, "C4C_REPLAY_EVENTS", 500))

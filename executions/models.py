@@ -377,6 +377,11 @@ class Execution(models.Model):
     outputs = models.JSONField(default=dict, blank=True)
     nodes_executed = models.JSONField(default=list, blank=True)
     error = models.JSONField(null=True, blank=True, help_text="{name, message, stack}")
+    # What `input` (and the definition) hold in REDACTED's place, encrypted (executions.secrets):
+    # a resumed or re-run run gets its real secrets back. Null when the run has none.
+    sealed_secrets = models.TextField(
+        null=True, blank=True, editable=False, help_text="The run's secrets, encrypted."
+    )
     trace_id = models.CharField(max_length=32, blank=True)
     # The lease (executions.runtime): the process that runs it renews lease_expires_at; once it
     # has passed, any web process or worker may take the run over and resume it. No owner: a
@@ -547,6 +552,11 @@ class NodeExecution(models.Model):
     input = models.JSONField(null=True, blank=True)
     output = models.JSONField(null=True, blank=True)
     error = models.JSONField(null=True, blank=True)
+    # The real output when `output` holds REDACTED in a secret's place, encrypted
+    # (executions.secrets): the checkpoint a resumed run replays. Null when it has no secret.
+    sealed_output = models.TextField(
+        null=True, blank=True, editable=False, help_text="The output's secrets, encrypted."
+    )
 
     objects = NodeExecutionQuerySet.as_manager()
 

@@ -18,8 +18,16 @@ Durability (executions.leases holds the runs of this process and keeps their lea
   work: a queued run never starts.
 - rerun(): a new execution of a stored one's definition snapshot and input, from the start or
   from a node (the original's node runs before it are copied as reused, not run).
+
+Secrets (workflows.secrets, executions.secrets): each run has one Redactor, shared with the
+engine. Every row is written redacted - the input and an inline definition at start(), node
+inputs, outputs, the result - and the real values redaction replaced are sealed beside them
+(Execution.sealed_secrets, NodeExecution.sealed_output), so events, pages and the API only ever
+see REDACTED. A resumed run unseals its input, definition and checkpoints, and a re-run carries
+the original's seal: procedures get the real secrets either way.
 """
 
+import dataclasses
 import logging
 import secrets
 import string
@@ -39,12 +47,14 @@ from workflows.definitions import WorkflowDefinition, WorkflowNode
 from workflows.engine import run_workflow
 from workflows.library import workflow_library
 from workflows.observer import ErrorInfo, RunResult
+from workflows.secrets import Redactor
 
 from . import leases, store, tracing
 from .leases import HeldRun
 from .live import events
 from .models import Execution, ExecutionStatus, NodeExecution, NodeStatus
 from .payloads import TRUNCATED_KEY
+from .secrets import node_output, protect_output, protect_run, unsealed_run
 from .serializers import run_result
 
 logger = logging.getLogger(__name__)
@@ -72,7 +82,8 @@ class ExecutionRecorder:
 
     Node runs are keyed by (node id, visit); a resumed run starts with the rows it resumes.
     Parallel branches call it from worker threads: the row map is guarded by a lock, and each
-    thread writes through its own database connection.
+    thread writes through its own database connection. Inputs and outputs are written through
+    the run's redactor (the engine's): redacted, an output's secrets sealed beside it.
     """
 
     def __init__(
@@ -80,8 +91,10 @@ class ExecutionRecorder:
         execution: Execution,
         resumed: Iterable[NodeExecution] = (),
         interrupted: ErrorInfo | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
         self.execution = execution
+        self.redactor = redactor if redactor is not None else Redactor()
         self._rows: dict[tuple[str, int], NodeExecution] = {}
         for row in resumed:
             row.execution = execution
@@ -125,7 +138,7 @@ class ExecutionRecorder:
             node=node,
             node_index=node_index,
             visit=visit,
-            input=input,
+            input=self.redactor.redact(input),
             started_at=started_at,
         )
         with self._lock:
@@ -179,7 +192,10 @@ class ExecutionRecorder:
         next_node_id: str | None,
         ended_at: Any,
     ) -> None:
-        row = store.node_complete(node=self._row(node.id, visit), output=output, ended_at=ended_at)
+        stored, sealed = protect_output(self.redactor, output)
+        row = store.node_complete(
+            node=self._row(node.id, visit), output=stored, ended_at=ended_at, sealed_output=sealed
+        )
         events.emit_node_completed(
             self.execution, row, node_index=node_index, next_node_id=next_node_id
         )
@@ -230,11 +246,16 @@ def start(
 
     `owner` defaults to this process (its lease); pass "" for a run queued for a Celery worker,
     which claims it. Raises store.DuplicateExecution for a taken id or Idempotency-Key.
+    The definition and input are stored redacted, their secrets sealed (executions.secrets).
     """
+    stored_definition, stored_input, sealed = protect_run(
+        Redactor.for_run(definition, input), definition, input
+    )
     execution = store.execution_start(
         execution_id=execution_id or new_execution_id(),
-        definition=definition,
-        input=input,
+        definition=stored_definition,
+        input=stored_input,
+        sealed_secrets=sealed,
         started_at=timezone.now(),
         owner=owner,
         idempotency_key=idempotency_key,
@@ -306,6 +327,8 @@ def checkpoints_from(rows: Iterable[NodeExecution], *, announce_reused: bool) ->
     reused again (a live page learns it) only while the run has done nothing of its own yet.
     Raises CannotResume for a completed node whose output was stored cut (past
     C4C_MAX_PAYLOAD_BYTES): replaying the marker would feed the rest of the run a wrong value.
+    A completed output that held secrets is replayed unsealed (SealedSecretsUnreadable, a
+    ValueError, when no configured key opens it).
     """
     checkpoints: list[Checkpoint] = []
     for row in rows:
@@ -320,7 +343,7 @@ def checkpoints_from(rows: Iterable[NodeExecution], *, announce_reused: bool) ->
                     row.node_id,
                     "completed",
                     visit=row.visit,
-                    output=row.output,
+                    output=node_output(row),
                     attempt=row.attempt,
                     reused=reused,
                 )
@@ -402,8 +425,9 @@ def _run_held(
             name="InterruptedError",
             message=f"Interrupted: the process running it{process} stopped before it ended",
         )
-    recorder = ExecutionRecorder(execution, recorded or (), interrupted)
-    with tracing.collect(execution.execution_id) as collected:
+    redactor = Redactor.for_run(definition, input, trigger_event=trigger_event)
+    recorder = ExecutionRecorder(execution, recorded or (), interrupted, redactor)
+    with tracing.collect(execution.execution_id) as collected, redactor.active():
         try:
             checkpoints: list[Checkpoint] = []
             if recorded is not None:
@@ -411,6 +435,7 @@ def _run_held(
                     raise CannotResume(
                         "its input was stored cut at C4C_MAX_PAYLOAD_BYTES, so it cannot go on"
                     )
+                input, definition = _unsealed(execution, input, definition)
                 fresh = all(row.reused for row in recorded)
                 checkpoints = checkpoints_from(recorded, announce_reused=fresh)
             result = run_workflow(
@@ -422,11 +447,17 @@ def _run_held(
                 control=held.control,
                 checkpoints=checkpoints,
                 started_at=execution.started_at if recorded else None,
+                secrets=redactor,
             )
         except Exception as exc:
             if not held.control.cancelled:
                 logger.exception("Execution %s aborted", execution.execution_id)
             result = failure_result(execution, exc)
+    result = dataclasses.replace(
+        result,
+        outputs=redactor.redact(result.outputs),
+        error=redactor.redact_error(result.error) if result.error else None,
+    )
     if held.lost:
         logger.warning(
             "Execution %s was taken over by another process; this one stopped running it",
@@ -454,6 +485,22 @@ def _run_held(
     events.emit_workflow_result(execution, output.json)
     events.emit_executions_update(execution, nodes)
     return output
+
+
+def _unsealed(
+    execution: Execution, input: dict[str, Any], definition: WorkflowDefinition
+) -> tuple[dict[str, Any], WorkflowDefinition]:
+    """The real input and definition of a run continued from its rows, from its seal.
+
+    The input is replaced only when it is the stored (redacted) one: a queued run's message
+    carries its input as sent. Raises SealedSecretsUnreadable when no configured key opens it.
+    """
+    sealed = unsealed_run(execution)
+    if isinstance(sealed.get("input"), dict) and input == execution.input:
+        input = sealed["input"]
+    if isinstance(sealed.get("definition"), dict):
+        definition = definition_to_run(sealed["definition"])
+    return input, definition
 
 
 def stored_output(execution: Execution) -> RunOutput:
@@ -561,6 +608,7 @@ def rerun(*, execution_id: str, from_node: str | None = None) -> Execution:
                 owner=owner,
                 rerun_of=original.execution_id,
                 rerun_from_node=from_node or "",
+                sealed_secrets=original.sealed_secrets,
             )
             copied = store.nodes_reuse(execution=execution, originals=reused, at=now)
         _announce_start(execution, copied)

@@ -53,7 +53,7 @@ _PLAIN_FIELDS = (
 # What a node run started again takes from its new start (only from a status the table lets
 # start; never a finished run: a loop's next pass is a new visit, a new row), and what it forgets.
 _NODE_RESTART = ("status", "started_at", "input", "attempt", "reused")
-_NODE_RESULT = ("ended_at", "duration_ms", "output", "error", "attempts")
+_NODE_RESULT = ("ended_at", "duration_ms", "output", "sealed_output", "error", "attempts")
 
 
 def _quote(name: str) -> str:

@@ -181,8 +181,12 @@ def execution_start(
     idempotency_key: str | None = None,
     rerun_of: str | None = None,
     rerun_from_node: str = "",
+    sealed_secrets: str | None = None,
 ) -> Execution:
     """Create the row as running under a lease (one INSERT and one counter UPDATE).
+
+    `definition` and `input` are stored as given: the runtime passes them redacted, with their
+    secrets in `sealed_secrets` (executions.secrets).
 
     `owner` defaults to this process; "" records a run queued for a worker, which claims it.
     A taken `execution_id` or `idempotency_key` raises DuplicateExecution naming the stored run.
@@ -202,6 +206,7 @@ def execution_start(
         rerun_of_id=rerun_of,
         rerun_from_node=rerun_from_node,
         idempotency_key=idempotency_key,
+        sealed_secrets=sealed_secrets,
     )
     try:
         _insert_run(execution)
@@ -295,10 +300,18 @@ def _close(
 
 
 def _node_finish(
-    row: NodeExecution, *, status: str, ended_at: datetime, column: str, value: Any
+    row: NodeExecution,
+    *,
+    status: str,
+    ended_at: datetime,
+    column: str,
+    value: Any,
+    sealed_output: str | None = None,
 ) -> None:
     duration = (ended_at - row.started_at).total_seconds() * 1000 if row.started_at else None
     values: dict[str, Any] = {"ended_at": ended_at, "duration_ms": duration, column: value}
+    if sealed_output is not None:
+        values["sealed_output"] = sealed_output
     if row.attempts:
         attempts = _attempt_list(row)
         _close(attempts, status, ended_at, value if column == "error" else None)
@@ -306,10 +319,18 @@ def _node_finish(
     _node_move(row, status, values)
 
 
-def node_complete(*, node: NodeExecution, output: Any, ended_at: datetime) -> NodeExecution:
-    """The node run -> completed with its output (one guarded UPDATE)."""
+def node_complete(
+    *, node: NodeExecution, output: Any, ended_at: datetime, sealed_output: str | None = None
+) -> NodeExecution:
+    """The node run -> completed with its output (one guarded UPDATE): the runtime passes it
+    redacted, with its secrets in `sealed_output` (executions.secrets)."""
     _node_finish(
-        node, status=NodeStatus.COMPLETED, ended_at=ended_at, column="output", value=bounded(output)
+        node,
+        status=NodeStatus.COMPLETED,
+        ended_at=ended_at,
+        column="output",
+        value=bounded(output),
+        sealed_output=sealed_output,
     )
     return node
 
@@ -380,6 +401,7 @@ def nodes_reuse(
             duration_ms=0.0,
             input=original.input,
             output=original.output,
+            sealed_output=original.sealed_output,
             error=original.error,
             reused=True,
         )

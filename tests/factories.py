@@ -21,6 +21,7 @@ from executions.models import Execution, ExecutionStatus, NodeExecution, NodeSta
 from tests.workflows.helpers import C4C_SIMPLE_MATH
 from workflows.definitions import WorkflowDefinition
 from workflows.observer import ErrorInfo, RunResult, RunStatus
+from workflows.secrets import Redactor
 
 Workflow = WorkflowDefinition | Mapping[str, Any]
 
@@ -208,6 +209,48 @@ def finished_run(
     with TestCase.captureOnCommitCallbacks(execute=True):
         row = runtime.start(definition=defined, input=input or {}, execution_id=execution_id)
         runtime.run(execution=row, definition=defined, input=input or {})
+    return row
+
+
+def interrupted_run(
+    *,
+    workflow: Workflow,
+    input: dict[str, Any],
+    completed: Mapping[str, Any],
+    running: str,
+    owner: str,
+) -> Execution:
+    """A run whose process (`owner`) died while node `running` was in flight, after the nodes of
+    `completed` (node id -> the output it returned, in walk order) had ended: recorded by the
+    runtime's own recorder, as that process did (secrets redacted and sealed), events included."""
+    defined = definition(workflow)
+    row = started_run(workflow=defined, input=input, owner=owner)
+    recorder = runtime.ExecutionRecorder(row, redactor=Redactor.for_run(defined, input))
+    steps = [*completed, running]
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        for index, node_id in enumerate(steps):
+            node = defined.node(node_id)
+            assert node is not None, f"{defined.id} has no node {node_id}"
+            at = timezone.now()
+            recorder.node_started(
+                execution_id=row.execution_id,
+                node=node,
+                node_index=index,
+                visit=1,
+                input={**input, **node.config},
+                started_at=at,
+            )
+            if node_id in completed:
+                recorder.node_completed(
+                    execution_id=row.execution_id,
+                    node=node,
+                    node_index=index,
+                    visit=1,
+                    attempt=1,
+                    output=completed[node_id],
+                    next_node_id=steps[index + 1],
+                    ended_at=at + NODE_TIME,
+                )
     return row
 
 

@@ -32,7 +32,7 @@ from workflows.definitions import WorkflowDefinition
 from workflows.library import workflow_library
 from workflows.validation import parse_definition
 
-from .. import dispatch, runtime, store
+from .. import dispatch, runtime, secrets, store
 from ..limits import JsonRejected, load_json
 from ..models import Execution, ExecutionCounter, ExecutionFilters, ExecutionStatus
 from ..payloads import bounded
@@ -189,16 +189,21 @@ def _other_request(
     """What differs between the request that started `execution` and this one, or None.
 
     Compared as the store keeps a run: a library workflow by its id (its code may have changed
-    since), an inline one by its definition, and the input as it was stored.
+    since), an inline one by its definition, and the input as it was stored - secrets unsealed
+    (executions.secrets), since the rows hold them redacted.
     """
     if body.run_id is not None and body.run_id != execution.execution_id:
         return f"it named the run '{execution.execution_id}', not '{body.run_id}'"
+    try:
+        sealed = secrets.unsealed_run(execution)
+    except secrets.SealedSecretsUnreadable as exc:
+        return str(exc)
     if body.workflow is None:
         if execution.workflow_id != definition.id:
             return f"it ran workflow '{execution.workflow_id}', not '{definition.id}'"
-    elif execution.definition != definition.to_json_dict():
+    elif sealed.get("definition", execution.definition) != definition.to_json_dict():
         return "it ran another inline workflow definition"
-    if execution.input != bounded(body.input):
+    if bounded(sealed.get("input", execution.input)) != bounded(body.input):
         return "it had another input"
     return None
 

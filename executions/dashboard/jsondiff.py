@@ -11,18 +11,21 @@ The work is bounded whatever the payloads (stored ones are capped, but a page ma
 of nodes): a `Budget` caps the values walked and the lines produced, and one budget may be shared
 by every diff on a page. Past the walk budget, a differing value is shown as one changed line;
 past the line budget, the diff ends with a line saying it was cut. Unchanged members of a
-container are shown up to a few for context and the rest counted on one line; long strings and
-unchanged containers are shown shortened.
+container are shown up to a few for context and the rest counted on one line; a value added or
+removed whole is shown two levels deep; long strings and unchanged containers are shortened.
 
 Pure: no Django, no database.
 """
 
+import itertools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 LineKind = Literal["same", "added", "removed", "changed", "open", "close", "elided"]
+Key = str | int | None  # an object's key, an array's index, or None at the top
+Member = tuple[Key, Any, Any, bool]  # key, old value, new value, known to be the same
 
 
 class _Absent:
@@ -34,8 +37,9 @@ class _Absent:
 
 ABSENT: Final = _Absent()
 
-MAX_DEPTH = 24  # deeper than this, a differing value is shown as one changed line
+MAX_DEPTH = 16  # deeper than this, a differing value is shown removed and added whole
 UNCHANGED_SHOWN = 4  # unchanged members shown per container; the rest counted on one line
+WHOLE_SHOWN = 12  # members shown per container of a value added or removed whole
 TEXT_CHARS = 80  # a string longer than this is shown cut, with an ellipsis
 MAX_INDENT = 12  # the indentation the page draws; deeper lines stay at this indent
 
@@ -118,7 +122,7 @@ def diff_json(a: Any, b: Any, budget: Budget | None = None) -> JsonDiff:
     """The lines that turn `a` into `b`; either may be ABSENT (everything added or removed)."""
     walk = _Walk(budget if budget is not None else Budget())
     if not same_json(a, b):
-        walk.value(a, b, depth=0, key="")
+        walk.value(a, b, depth=0, key=None)
     return walk.diff
 
 
@@ -160,14 +164,19 @@ class _Walk:
         self.budget = budget
         self.diff = JsonDiff()
 
-    def emit(self, line: DiffLine) -> None:
+    def room(self) -> bool:
+        """Whether another line fits; once none does, the diff is marked cut."""
         if self.budget.lines > 0:
+            return True
+        self.diff.cut = True
+        return False
+
+    def emit(self, line: DiffLine) -> None:
+        if self.room():
             self.diff.lines.append(line)
             self.budget.lines -= 1
-        elif not self.diff.cut:
-            self.diff.cut = True
 
-    def value(self, a: Any, b: Any, *, depth: int, key: str) -> None:
+    def value(self, a: Any, b: Any, *, depth: int, key: Key) -> None:
         """Lines for a member present on at least one side and known to differ."""
         self.budget.visits -= 1
         if a is ABSENT:
@@ -180,8 +189,8 @@ class _Walk:
             depth < MAX_DEPTH and self.budget.visits > 0 and _is_container(a) and type(a) is type(b)
         ):
             opening, closing = _brackets(a)
-            self.emit(DiffLine("open", depth, key, opening))
-            members = self.object_members(a, b) if isinstance(a, dict) else _array_members(a, b)
+            self.emit(DiffLine("open", depth, _label(key), opening))
+            members = _object_members(a, b) if isinstance(a, dict) else _array_members(a, b)
             self.members(members, depth=depth + 1, noun="key" if isinstance(a, dict) else "item")
             self.emit(DiffLine("close", depth, "", closing))
         elif _is_container(a) or _is_container(b):
@@ -191,24 +200,16 @@ class _Walk:
             self.whole(b, "added", depth=depth, key=key)
         else:
             self.diff.changed += 1
-            self.emit(DiffLine("changed", depth, key, preview(b), old=preview(a)))
+            if self.room():
+                self.emit(DiffLine("changed", depth, _label(key), preview(b), old=preview(a)))
 
-    def object_members(
-        self, a: dict[str, Any], b: dict[str, Any]
-    ) -> Iterator[tuple[str, Any, Any]]:
-        for name, old in a.items():
-            yield f"{_dumps(name)}: ", old, b.get(name, ABSENT)
-        for name, new in b.items():
-            if name not in a:
-                yield f"{_dumps(name)}: ", ABSENT, new
-
-    def members(self, members: Iterator[tuple[str, Any, Any]], *, depth: int, noun: str) -> None:
+    def members(self, members: Iterator[Member], *, depth: int, noun: str) -> None:
         unchanged = 0
-        for key, old, new in members:
-            if old is not ABSENT and new is not ABSENT and same_json(old, new):
+        for key, old, new, known_same in members:
+            if known_same or (old is not ABSENT and new is not ABSENT and same_json(old, new)):
                 unchanged += 1
                 if unchanged <= UNCHANGED_SHOWN:
-                    self.emit(DiffLine("same", depth, key, preview(new)))
+                    self.emit(DiffLine("same", depth, _label(key), preview(new)))
             else:
                 self.value(old, new, depth=depth, key=key)
         hidden = unchanged - UNCHANGED_SHOWN
@@ -216,27 +217,43 @@ class _Walk:
             plural = "s" if hidden != 1 else ""
             self.emit(DiffLine("elided", depth, "", f"{hidden} more unchanged {noun}{plural}"))
 
-    def whole(self, value: Any, kind: LineKind, *, depth: int, key: str) -> None:
-        """A value added or removed as a whole, expanded while the budgets last."""
+    def whole(self, value: Any, kind: LineKind, *, depth: int, key: Key, levels: int = 2) -> None:
+        """A value added or removed as a whole: expanded `levels` deep and WHOLE_SHOWN members
+        per container, the rest shortened, while the budgets last."""
         self.budget.visits -= 1
-        if self.budget.lines <= 0:
-            self.diff.cut = True
+        if not self.room():
             return
-        if not _is_container(value) or not value or depth >= MAX_DEPTH or self.budget.visits <= 0:
-            self.emit(DiffLine(kind, depth, key, preview(value)))
+        if not _is_container(value) or not value or levels <= 0 or self.budget.visits <= 0:
+            self.emit(DiffLine(kind, depth, _label(key), preview(value)))
             return
         opening, closing = _brackets(value)
-        self.emit(DiffLine(kind, depth, key, opening))
-        if isinstance(value, dict):
-            for name, member in value.items():
-                self.whole(member, kind, depth=depth + 1, key=f"{_dumps(name)}: ")
-        else:
-            for index, member in enumerate(value):
-                self.whole(member, kind, depth=depth + 1, key=f"[{index}] ")
+        self.emit(DiffLine(kind, depth, _label(key), opening))
+        pairs = value.items() if isinstance(value, dict) else enumerate(value)
+        for member_key, member in itertools.islice(pairs, WHOLE_SHOWN):
+            self.whole(member, kind, depth=depth + 1, key=member_key, levels=levels - 1)
+        hidden = len(value) - WHOLE_SHOWN
+        if hidden > 0:
+            noun = ("key" if isinstance(value, dict) else "item") + ("s" if hidden != 1 else "")
+            self.emit(DiffLine("elided", depth + 1, "", f"{hidden} more {noun}"))
         self.emit(DiffLine(kind, depth, "", closing))
 
 
-def _array_members(a: list[Any], b: list[Any]) -> Iterator[tuple[str, Any, Any]]:
+def _label(key: Key) -> str:
+    """How a member is named on its line: an object's key as JSON, an array's index."""
+    if key is None:
+        return ""
+    return f"[{key}] " if isinstance(key, int) else f"{_dumps(key)}: "
+
+
+def _object_members(a: dict[str, Any], b: dict[str, Any]) -> Iterator[Member]:
+    for name, old in a.items():
+        yield name, old, b.get(name, ABSENT), False
+    for name, new in b.items():
+        if name not in a:
+            yield name, ABSENT, new, False
+
+
+def _array_members(a: list[Any], b: list[Any]) -> Iterator[Member]:
     """Pairs of items: the common start, then the middle item by item (extra items added or
     removed), then the common end. Keys are indexes in `b` (in `a` for a removed item)."""
     start = 0
@@ -250,11 +267,11 @@ def _array_members(a: list[Any], b: list[Any]) -> Iterator[tuple[str, Any, Any]]
     ):
         end += 1
     for index in range(start):
-        yield f"[{index}] ", a[index], b[index]
+        yield index, a[index], b[index], True
     middle_a, middle_b = a[start : len(a) - end], b[start : len(b) - end]
     for offset in range(max(len(middle_a), len(middle_b))):
         old = middle_a[offset] if offset < len(middle_a) else ABSENT
         new = middle_b[offset] if offset < len(middle_b) else ABSENT
-        yield f"[{start + offset}] ", old, new
+        yield start + offset, old, new, False
     for offset in range(end, 0, -1):
-        yield f"[{len(b) - offset}] ", a[len(a) - offset], b[len(b) - offset]
+        yield len(b) - offset, a[len(a) - offset], b[len(b) - offset], True

@@ -11,6 +11,7 @@ from executions.dashboard.compare import PAGE_LINES, compare_runs, merged_order
 from executions.dashboard.jsondiff import (
     ABSENT,
     UNCHANGED_SHOWN,
+    WHOLE_SHOWN,
     Budget,
     diff_json,
     preview,
@@ -105,6 +106,21 @@ def test_no_value_on_one_side_shows_the_other_whole():
     assert diff_json(ABSENT, ABSENT).same
 
 
+def test_a_large_value_added_whole_is_shown_two_levels_deep_and_a_dozen_members_wide():
+    orders = {"items": [{"id": i, "lines": [{"sku": "x"}]} for i in range(30)], "count": 30}
+    diff = diff_json(ABSENT, orders)
+    shown = [(line.kind, line.depth, line.key, line.text) for line in diff.lines]
+    assert shown[:4] == [
+        ("added", 0, "", "{"),
+        ("added", 1, '"items": ', "["),
+        ("added", 2, "[0] ", "{…} 2 keys"),
+        ("added", 2, "[1] ", "{…} 2 keys"),
+    ]
+    assert ("elided", 2, "", f"{30 - WHOLE_SHOWN} more items") in shown
+    assert ("added", 1, '"count": ', "30") in shown
+    assert len(shown) == WHOLE_SHOWN + 6
+
+
 def test_unchanged_members_past_a_few_are_counted_on_one_line():
     a = {f"k{i}": i for i in range(50)}
     b = {**a, "k49": "new"}
@@ -147,7 +163,7 @@ def test_the_walk_budget_bounds_the_work_and_later_differences_show_as_one_line(
 def test_deeply_nested_values_neither_recurse_without_end_nor_draw_past_the_indent_cap():
     deep_a: object = "a"
     deep_b: object = "b"
-    for _ in range(5_000):
+    for _ in range(1_500):  # deeper than Python recurses
         deep_a, deep_b = [deep_a], [deep_b]
     assert not same_json(deep_a, deep_b)
     diff = diff_json(deep_a, deep_b)

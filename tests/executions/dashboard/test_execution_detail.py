@@ -58,7 +58,8 @@ def test_running_execution_shows_unreached_nodes_as_pending(client, db):
     html = client.get(f"/executions/{execution.execution_id}").content.decode()
     assert 'data-node-id="add" data-status="running"' in html
     assert 'data-node-id="multiply" data-status="pending"' in html
-    assert "Spans appear here when the run finishes." in html
+    assert "a bar appears for each node as it starts" in html
+    assert 'src="/static/executions/js/timeline.js"' in html
 
 
 def test_failed_execution_shows_error_name_message_and_stack(client, db):

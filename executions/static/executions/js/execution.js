@@ -1,7 +1,9 @@
-/* One execution: tabs, the node panel, live node colours, and the run's actions. Node events
-   recolour the graph at once; then the server's partials (header, actions, timeline, trace, node
-   details) are re-fetched so the page always ends on the recorded truth, including after a
-   dropped stream. Cancel, Re-run and "Retry from this node" POST JSON to the API (its
+/* One execution: tabs, the node panel, live node colours, progress, and the run's actions. Node
+   events recolour the graph, move the progress count and the timeline's open bars at once;
+   span.ended adds its spans to the timeline and trace (timeline.js). The server's partials are
+   re-fetched when the stream (re)connects and when the run ends, so the page always ends on the
+   recorded truth, including after a dropped stream; a node event re-fetches only the node
+   details (for the selected node's panel), never the timeline. Cancel, Re-run and "Retry from this node" POST JSON to the API (its
    content-type rule stands in for CSRF tokens); a re-run opens the new run's page. */
 "use strict";
 
@@ -194,20 +196,30 @@
     }
   });
 
-  /* A timeline row shows the same attributes and events as its trace row: copy them on open
-     rather than sending every span's details twice. */
-  parts.timeline.addEventListener(
-    "toggle",
-    (event) => {
-      const row = event.target;
-      if (!row.open || row.querySelector(".span-detail")) return;
-      const source = parts.trace.querySelector(
-        `.trace-row[data-span-id="${CSS.escape(row.dataset.spanId)}"] .span-detail`,
-      );
-      if (source) row.append(source.cloneNode(true));
+  const timeline = c4cTimeline.mount({
+    timelineHolder: parts.timeline,
+    traceHolder: parts.trace,
+    glyphs,
+    onCount(count) {
+      for (const counter of document.querySelectorAll("[data-span-counter]")) counter.textContent = count;
     },
-    true,
-  );
+  });
+
+  /* "3 of 10 done, 2 running": every defined node counted once, from the node details. */
+  function renderProgress() {
+    const target = parts.header.querySelector("[data-progress]");
+    if (!target) return;
+    const all = Object.values(nodes);
+    const done = all.filter((n) => n.status === "completed" || n.status === "failed").length;
+    const active = all.filter((n) => n.status === "running").length;
+    target.textContent = c4c.progressText(done, all.length, active);
+  }
+
+  function nodesChanged() {
+    timeline.setNodes(nodes, config.dataset.status === "running");
+    renderProgress();
+  }
+  nodesChanged();
 
   function swap(name, html) {
     if (parts[name].dataset.html === html) return;
@@ -225,19 +237,31 @@
     if (hadFocus && !cancelDialog.open) parts.actions.querySelector("button")?.focus({ preventScroll: true });
   }
 
+  /* The server's truth. The timeline and trace are swapped only when `whole` was asked for (a
+     (re)connect, the run's end): in between, the live events keep them. */
+  let whole = true;
   const refresh = c4c.coalesce(async () => {
+    const swapSpans = whole;
+    whole = false;
     const data = await c4c.fetchJSON(config.dataset.live);
     swap("header", data.header);
     swapActions(data.actions, data.status);
-    swap("timeline", data.timeline);
-    swap("trace", data.trace);
+    if (swapSpans) {
+      swap("timeline", data.timeline);
+      swap("trace", data.trace);
+      timeline.adopt();
+    }
     config.dataset.status = data.status;
     for (const [id, detail] of Object.entries(data.nodes)) setNode(id, detail);
     nodes = data.nodes;
-    const count = parts.timeline.querySelector("[data-span-count]")?.dataset.spanCount || "0";
-    for (const counter of document.querySelectorAll("[data-span-counter]")) counter.textContent = count;
+    nodesChanged();
     c4c.refreshTimes(parts.header);
   }, 250);
+
+  function refreshWhole() {
+    whole = true;
+    refresh();
+  }
 
   function showError(message) {
     actionError.textContent = message;
@@ -295,7 +319,7 @@
       } finally {
         // Refused or not, the page catches up with what is stored (a run that just ended).
         cancelDialog.close();
-        refresh();
+        refreshWhole();
       }
     }),
   );
@@ -307,21 +331,29 @@
   const mine = (handler) => (data) => {
     if (data.executionId && data.executionId !== config.dataset.executionId) return;
     handler(data);
-    refresh();
   };
+
+  /* A node changed: drawn at once; its panel, if open, gets the stored details (its input). */
+  const nodeEvent = (changes) =>
+    mine((data) => {
+      setNode(data.nodeId, changes(data));
+      nodesChanged();
+      if (selected === data.nodeId) refresh();
+    });
 
   // A finished execution with its spans saved will not change: no stream to hold open.
   if (config.dataset.status === "running" || config.dataset.spanCount === "0") {
     c4c.stream(
       config.dataset.stream,
       {
-        "node.started": mine((data) => setNode(data.nodeId, { status: "running", startTime: new Date(data.timestamp).toISOString() })),
-        "node.completed": mine((data) => setNode(data.nodeId, { status: data.status || "completed", output: data.output, error: data.error })),
-        "workflow.completed": mine(() => {}),
-        "workflow.failed": mine(() => {}),
-        "workflow.result": mine(() => {}),
+        "node.started": nodeEvent((data) => ({ status: "running", startTime: new Date(data.timestamp).toISOString(), endTime: undefined })),
+        "node.completed": nodeEvent((data) => ({ status: data.status || "completed", endTime: new Date(data.timestamp).toISOString(), output: data.output, error: data.error })),
+        "span.ended": mine((data) => timeline.addSpans(data.spans)),
+        "workflow.completed": mine(refreshWhole),
+        "workflow.failed": mine(refreshWhole),
+        "workflow.result": mine(refreshWhole),
       },
-      refresh,
+      refreshWhole,
     );
   }
 })();

@@ -83,12 +83,58 @@
     } else {
       data.rows.forEach(applyRow);
     }
+    paintProgress();
     c4c.refreshTimes(rows);
   }, 150);
 
   function sync() {
     resync = true;
     refresh();
+  }
+
+  /* Node progress of running rows ("3 of 10 done, 2 running"): node statuses per running
+     execution, from the node details of executions.initial and executions.update and from the
+     node events, painted into the rows' [data-progress] cells (re-rendered rows included). */
+  const progress = new Map();
+
+  function noteNodes(execution) {
+    if (execution.status !== "running") {
+      progress.delete(execution.executionId);
+      return;
+    }
+    const statuses = progress.get(execution.executionId) || new Map();
+    for (const [id, detail] of Object.entries(execution.nodeDetails || {})) statuses.set(id, detail.status);
+    progress.set(execution.executionId, statuses);
+  }
+
+  function noteNode(data, status) {
+    const statuses = progress.get(data.executionId) || new Map();
+    statuses.set(data.nodeId, status);
+    progress.set(data.executionId, statuses);
+    paintProgress();
+  }
+
+  function paintProgress() {
+    for (const cell of rows.querySelectorAll("td[data-progress]")) {
+      const statuses = progress.get(cell.closest("tr").dataset.executionId);
+      if (!statuses) continue;
+      const values = [...statuses.values()];
+      const done = values.filter((s) => s === "completed" || s === "failed").length;
+      const active = values.filter((s) => s === "running").length;
+      const total = Number(cell.dataset.nodeCount) || 0;
+      const count = document.createElement("span");
+      count.className = "muted";
+      count.textContent = `/${total}`;
+      const parts = [String(done), count];
+      if (active) {
+        const running = document.createElement("span");
+        running.className = "running-count";
+        running.textContent = `${active} running`;
+        parts.push(running);
+      }
+      cell.replaceChildren(...parts);
+      cell.title = c4c.progressText(done, total, active);
+    }
   }
 
   /* Our rows are re-rendered from the server, so the stream need only name what changed:
@@ -99,11 +145,18 @@
   c4c.stream(
     streamUrl.href,
     {
-      "executions.initial": sync,
+      "executions.initial": (data) => {
+        progress.clear();
+        (data.executions || []).forEach(noteNodes);
+        sync();
+      },
       "executions.update": (data) => {
         for (const execution of data.executions || []) changed.add(execution.executionId);
+        (data.executions || []).forEach(noteNodes);
         refresh();
       },
+      "node.started": (data) => noteNode(data, "running"),
+      "node.completed": (data) => noteNode(data, data.status || "completed"),
     },
     sync,
   );

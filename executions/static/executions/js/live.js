@@ -136,5 +136,10 @@ window.c4c = (() => {
   refreshTimes();
   setInterval(refreshTimes, 1000);
 
-  return { coalesce, stream, fetchJSON, csrfToken, fragment, refreshTimes, formatDuration, showConnection };
+  /* A run's node progress as the list and the detail page say it: "3 of 10 done, 2 running". */
+  function progressText(done, total, running) {
+    return `${done} of ${total} done${running ? `, ${running} running` : ""}`;
+  }
+
+  return { coalesce, stream, fetchJSON, csrfToken, fragment, refreshTimes, formatDuration, showConnection, progressText };
 })();

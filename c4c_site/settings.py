@@ -363,9 +363,10 @@ C4C_MAX_QUEUED = env_int("C4C_MAX_QUEUED", 1_000)
 # Bounded reads (executions.serializers, executions.api.views): no list page or execution body is
 # larger than C4C_MAX_RESPONSE_BYTES (a page ends early with a nextCursor, an execution too large
 # leaves out its heaviest parts and says so in `tooLarge`), and at most C4C_LIST_READS list pages
-# are read at once per process, so clients paging through history never starve the runs.
+# are read at once per process, each thread resting as long as it computed, so clients paging
+# through history never starve the runs.
 C4C_MAX_RESPONSE_BYTES = env_int("C4C_MAX_RESPONSE_BYTES", 8 * 1024 * 1024, minimum=64 * 1024)
-C4C_LIST_READS = env_int("C4C_LIST_READS", 2, minimum=1)
+C4C_LIST_READS = env_int("C4C_LIST_READS", 1, minimum=1)
 
 # Metrics (GET /metrics, executions.metrics). Without C4C_METRICS_DIR each process counts in its
 # own memory: the server and its run pool are one process, so that is the whole service. Several

@@ -10,6 +10,7 @@ surrogate an input let through): such an execution is shown as a marker that say
 """
 
 import json
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -418,6 +419,8 @@ def list_json(
     used = 0
     cut_after: Execution | None = None
     for index, row in enumerate(rows):
+        # Other threads (the runs) get the GIL between items, not only every switch interval.
+        time.sleep(0)
         text = encoded_item(list_item(row, shape))
         if used + len(text) + 1 > budget:
             if encoded:

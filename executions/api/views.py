@@ -14,6 +14,7 @@ on; as it is, ninja adds one call (~30 us) per request and the bytes on the wire
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import wraps
@@ -304,11 +305,12 @@ async def execute(request: HttpRequest) -> HttpResponse:
     return _accepted(execution, 202, **({"ignoredKeys": ignored} if ignored else {}))
 
 
-# List reads get a few threads of their own (C4C_LIST_READS, default 2) instead of the shared
-# pool every sync call of every request runs on: however many clients page through history at
-# once, the rest wait their turn in line and the runs keep the CPU they need (BENCHMARKS.md,
-# "Reading history while runs go on").
-DEFAULT_LIST_READS = 2
+# List reads get a thread of their own (C4C_LIST_READS, default 1) instead of the shared pool
+# every sync call of every request runs on, and after each page that thread rests as long as it
+# computed: however many clients page through history at once, they wait their turn in line and
+# list reads hold at most about half of the process's Python time (the GIL), the runs the rest
+# (BENCHMARKS.md, "Reading history while runs go on").
+DEFAULT_LIST_READS = 1
 _list_readers: ThreadPoolExecutor | None = None
 _list_readers_lock = threading.Lock()
 
@@ -323,8 +325,10 @@ def _list_reader() -> ThreadPoolExecutor:
 
 
 def _read_listing(query: ListQuery) -> bytes:
-    """_listing on a list thread; as the run pool does, an SQLite connection is kept for the
-    thread's next read and any other closed (a PostgreSQL session per idle thread is waste)."""
+    """_listing on a list thread, which then rests as long as it computed. As the run pool does,
+    an SQLite connection is kept for the thread's next read and any other closed (a PostgreSQL
+    session per idle thread is waste)."""
+    computed_from = time.thread_time()
     try:
         return _listing(query)
     finally:
@@ -332,6 +336,7 @@ def _read_listing(query: ListQuery) -> bytes:
             close_old_connections()
         else:
             connections.close_all()
+        time.sleep(time.thread_time() - computed_from)
 
 
 def _listing(query: ListQuery) -> bytes:

@@ -4,9 +4,10 @@ start(): record the row (running, under this process's lease) -> workflow.starte
 executions.update. run(): per node run: record running -> node.started -> the engine runs it
 (each retry: the failed attempt and its due time recorded -> executions.update; the next attempt
 recorded -> node.started) -> record completed (or failed) -> node.completed -> executions.update;
-then record the result -> spans -> workflow.completed | workflow.failed -> workflow.result ->
-executions.update. Each event is emitted after its write commits (live/events.py), so no client
-sees what is not stored.
+then record the result -> the spans not saved yet -> span.ended -> workflow.completed |
+workflow.failed -> workflow.result -> executions.update. Spans are saved and announced
+(span.ended) while the run goes on, in batches at node starts (SpanFeed). Each event is emitted
+after its write commits (live/events.py), so no client sees what is not stored.
 
 Durability (executions.leases holds the runs of this process and keeps their leases):
 - resume(): a run whose process died is taken over (executions.dispatch.sweep) and continues
@@ -52,7 +53,7 @@ from workflows.secrets import Redactor
 from . import leases, store, tracing
 from .leases import HeldRun
 from .live import events
-from .models import Execution, ExecutionStatus, NodeExecution, NodeStatus
+from .models import Execution, ExecutionStatus, NodeExecution, NodeStatus, Span
 from .payloads import TRUNCATED_KEY
 from .secrets import node_output, protect_output, protect_run, unsealed_run
 from .serializers import run_result
@@ -75,6 +76,56 @@ def definition_to_run(snapshot: dict[str, Any]) -> WorkflowDefinition:
     if known is not None and known.to_json_dict() == snapshot:
         return known
     return WorkflowDefinition.model_validate(snapshot)
+
+
+# A run's ended spans are saved and announced (span.ended) at the next node start once this long
+# has passed since the last batch: a slow run shows each node's spans as it ends, and a fast one
+# pays one INSERT and one event per batch, not per span (BENCHMARKS.md, "Live timeline").
+SPAN_BATCH_SECONDS = 0.2
+
+
+class SpanFeed:
+    """Saves and announces a run's spans while it goes on, in batches (see SPAN_BATCH_SECONDS).
+
+    Spans come from the run's tracing.Collection, each taken once; `rest()` takes what is left
+    when the run ends. Branch threads may flush at once: one does, the others go on. A batch that
+    cannot be saved is logged and kept for the run's end, so a span write never fails a run.
+    """
+
+    def __init__(self, execution: Execution, collection: tracing.Collection) -> None:
+        self.execution = execution
+        self.collection = collection
+        self.saved: list[Span] = []
+        self._unsaved: list[Span] = []
+        self._due = 0.0
+        self._lock = threading.Lock()
+
+    def flush(self) -> None:
+        now = time.monotonic()
+        if now < self._due or not self._lock.acquire(blocking=False):
+            return
+        try:
+            ended = self.collection.take()
+            if not ended:
+                return
+            rows = tracing.span_rows(ended)
+            try:
+                store.spans_add(execution=self.execution, spans=rows)
+            except Exception:
+                logger.exception("Spans of %s not saved yet", self.execution.execution_id)
+                self._unsaved.extend(rows)
+                return
+            self._due = now + SPAN_BATCH_SECONDS
+            self.saved.extend(rows)
+            events.emit_span_ended(self.execution, rows)
+        finally:
+            self._lock.release()
+
+    def rest(self) -> list[Span]:
+        """The spans not saved yet (the run has ended: no flush runs any more)."""
+        with self._lock:
+            rest, self._unsaved = self._unsaved + tracing.span_rows(self.collection.take()), []
+        return rest
 
 
 class ExecutionRecorder:
@@ -101,6 +152,12 @@ class ExecutionRecorder:
             self._rows[(row.node_id, row.visit)] = row
         self._interrupted = interrupted
         self._lock = threading.Lock()
+        self.span_feed: SpanFeed | None = None
+
+    def _flush_spans(self) -> None:
+        """A node starts: the spans that ended before it go out first (when a batch is due)."""
+        if self.span_feed is not None:
+            self.span_feed.flush()
 
     def nodes(self) -> list[NodeExecution]:
         with self._lock:
@@ -133,6 +190,7 @@ class ExecutionRecorder:
         input: dict[str, Any],
         started_at: Any,
     ) -> None:
+        self._flush_spans()
         row = store.node_start(
             execution=self.execution,
             node=node,
@@ -172,6 +230,7 @@ class ExecutionRecorder:
         attempt: int,
         started_at: datetime,
     ) -> None:
+        self._flush_spans()
         row = store.node_attempt_start(
             node=self._row(node.id, visit),
             attempt=attempt,
@@ -428,6 +487,7 @@ def _run_held(
     redactor = Redactor.for_run(definition, input, trigger_event=trigger_event)
     recorder = ExecutionRecorder(execution, recorded or (), interrupted, redactor)
     with tracing.collect(execution.execution_id) as collected, redactor.active():
+        feed = recorder.span_feed = SpanFeed(execution, collected)
         try:
             checkpoints: list[Checkpoint] = []
             if recorded is not None:
@@ -477,9 +537,11 @@ def _run_held(
             return stored_output(execution)
         nodes = NodeExecution.objects.checkpoints_of(execution)
         announce_finish = False
-    spans = store.spans_record(execution=execution, spans=tracing.span_rows(collected.spans))
+    rest = store.spans_record(execution=execution, spans=feed.rest())
+    spans = sorted(feed.saved + rest, key=lambda s: (s.start_time_us, s.span_id))
     body = run_result(execution, spans)
     output = RunOutput(body, events.encode(body))
+    events.emit_span_ended(execution, rest)
     if announce_finish:
         events.emit_workflow_finished(execution)
     events.emit_workflow_result(execution, output.json)

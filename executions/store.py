@@ -440,8 +440,18 @@ def execution_finish(*, execution: Execution, result: RunResult) -> Execution:
     return execution
 
 
+def spans_add(*, execution: Execution, spans: Sequence[Span]) -> None:
+    """Save spans a run ended while it goes on (one batched INSERT, one commit): a run that dies
+    keeps the spans it had so far. spans_record() saves the rest when the run ends."""
+    for span in spans:
+        span.execution = execution
+    with transaction.atomic(), _connection().cursor() as cursor:
+        sql.spans_insert(cursor, spans)
+
+
 def spans_record(*, execution: Execution, spans: Sequence[Span]) -> list[Span]:
-    """Save a run's spans in one batched INSERT and note the trace id on the execution."""
+    """Save the spans a run had not saved yet when it ended (spans_add saved the others) in one
+    batched INSERT, and note the trace id (its root span's, which ends last) on the execution."""
     for span in spans:
         span.execution = execution
     trace_id = next((s.trace_id for s in spans if not s.parent_span_id), "")

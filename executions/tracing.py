@@ -31,11 +31,24 @@ _MAX_UNCLAIMED_TRACES = 256
 
 
 class Collection:
-    """The spans of one execution, filled by the processor while the run lasts."""
+    """The spans of one execution, filled by the processor while the run lasts.
 
-    def __init__(self, execution_id: str) -> None:
+    `take()` hands out the spans that ended since the last take, each once, so the runtime can
+    save and announce them while the run goes on; `spans` keeps them all for the result.
+    """
+
+    def __init__(self, execution_id: str, lock: threading.Lock) -> None:
         self.execution_id = execution_id
         self.spans: list[ReadableSpan] = []
+        self._lock = lock
+        self._taken = 0
+
+    def take(self) -> list[ReadableSpan]:
+        """The spans that ended since the last take (none taken twice), oldest first."""
+        with self._lock:
+            fresh = self.spans[self._taken :]
+            self._taken = len(self.spans)
+        return fresh
 
 
 class ExecutionSpanProcessor(SpanProcessor):
@@ -50,7 +63,7 @@ class ExecutionSpanProcessor(SpanProcessor):
 
     @contextmanager
     def collect(self, execution_id: str) -> Iterator[Collection]:
-        collection = Collection(execution_id)
+        collection = Collection(execution_id, self._lock)
         with self._lock:
             self._collections[execution_id] = collection
         try:

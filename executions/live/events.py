@@ -5,7 +5,7 @@ source, and every event passes through `_send` (the test suite checks each paylo
 its shape). Payloads are built as dicts from values the store already made JSON-native and encoded
 once with json.dumps, whatever the number of channels: this runs ~14 times per execution, so it
 validates nothing it built itself. Channels: "executions" carries every event of every execution
-for the list; "execution-<id>" carries one execution's events.
+for the list (but span.ended); "execution-<id>" carries one execution's events.
 
 executions.update carries the execution's summary with the node details the caller passes: the
 node that just changed for a node update, every node when the execution starts or ends. A list
@@ -33,8 +33,8 @@ from django_eventstream.views import get_listener_manager
 
 from workflows.definitions import NodeType
 
-from ..models import Execution, ExecutionCounter, ExecutionStatus, NodeExecution
-from ..serializers import execution_summary
+from ..models import Execution, ExecutionCounter, ExecutionStatus, NodeExecution, Span
+from ..serializers import execution_summary, span_json
 from .buffer import MemoryEventStorage
 from .payloads import (
     ExecutionEvent,
@@ -42,6 +42,8 @@ from .payloads import (
     ExecutionsUpdate,
     NodeCompleted,
     NodeStarted,
+    SpanEnded,
+    SpanJson,
     WorkflowFinished,
     WorkflowStarted,
 )
@@ -206,6 +208,19 @@ def emit_workflow_finished(execution: Execution) -> None:
     if message is not None:
         event["error"] = message
     _emit(event)
+
+
+def emit_span_ended(execution: Execution, spans: list[Span]) -> None:
+    """span.ended with `spans` (nothing when there are none), on the execution's channel only:
+    the list has no use for spans, and c4c's list clients never see an event they do not know."""
+    if not spans:
+        return
+    event: SpanEnded = {
+        **_base(execution, "span.ended"),
+        "spans": [cast(SpanJson, span_json(span)) for span in spans],
+    }
+    channels = (execution_channel(execution.execution_id),)
+    transaction.on_commit(partial(_send, channels, event["type"], encode(event)))
 
 
 def emit_workflow_result(execution: Execution, result_json: str) -> None:

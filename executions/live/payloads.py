@@ -160,6 +160,15 @@ class WorkflowFinished(ExecutionEvent):
     error: NotRequired[str]
 
 
+class SpanEnded(ExecutionEvent):
+    """span.ended (not in c4c; the execution's own stream only): spans of a run that ended since
+    its last span.ended, oldest first, as RunResult's `spans` carries them. Sent in batches while
+    the run goes on (at a node's start, at most every runtime.SPAN_BATCH_SECONDS), the rest just
+    before workflow.completed | workflow.failed; each span once."""
+
+    spans: list[SpanJson]
+
+
 class WorkflowResult(ExecutionEvent):
     result: RunResult
 
@@ -199,6 +208,7 @@ EVENT_SHAPES: dict[str, Any] = {
     "workflow.completed": WorkflowFinished,
     "workflow.failed": WorkflowFinished,
     "workflow.result": WorkflowResult,
+    "span.ended": SpanEnded,
     "executions.update": ExecutionsUpdate,
     "executions.initial": ExecutionsInitial,
     "workflow.stream.connected": StreamConnected,

@@ -9,7 +9,7 @@ import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, ClassVar, Literal, TypedDict
 
@@ -17,6 +17,7 @@ from django.db import connections, models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from .conditions import ValueCondition
 from .cursors import Position, encode_cursor
 
 
@@ -117,13 +118,37 @@ class ExecutionRows:
 
 @dataclass(frozen=True, slots=True)
 class ExecutionFilters:
-    """What a list may be narrowed to; an empty field narrows nothing. Times must be aware."""
+    """What a list may be narrowed to, all AND-ed; an empty field narrows nothing.
+
+    Times must be aware; durations are whole ms, both bounds inclusive, and a run still going
+    has none (a duration bound leaves it out). `values` are conditions on the input or outputs
+    (executions.conditions). `oldest`/`newest` bound the rows a search may scan, both inclusive:
+    executions.filters sets them so a condition no index serves reads a bounded number of rows.
+    Parsed from requests in executions.filters. `apply()` (SQL) and `matches()` (a row already
+    read) select the same rows: tests pin it.
+    """
 
     statuses: tuple[str, ...] = ()
     workflow_id: str = ""
     started_after: datetime | None = None
     started_before: datetime | None = None
     execution_ids: tuple[str, ...] = ()
+    min_duration_ms: int | None = None
+    max_duration_ms: int | None = None
+    values: tuple[ValueCondition, ...] = ()
+    oldest: Position | None = None
+    newest: Position | None = None
+
+    @property
+    def scans(self) -> bool:
+        """Whether it has conditions no B-tree index serves (durations, values)."""
+        return bool(
+            self.values or self.min_duration_ms is not None or self.max_duration_ms is not None
+        )
+
+    def indexed(self) -> "ExecutionFilters":
+        """Only the conditions the indexes serve: status, workflow, start times, ids, window."""
+        return replace(self, min_duration_ms=None, max_duration_ms=None, values=())
 
     def apply(self, executions: "ExecutionQuerySet") -> "ExecutionQuerySet":
         if self.statuses:
@@ -136,17 +161,45 @@ class ExecutionFilters:
             executions = executions.filter(started_at__lt=self.started_before)
         if self.execution_ids:
             executions = executions.filter(execution_id__in=self.execution_ids)
+        if self.min_duration_ms is not None:
+            executions = executions.filter(execution_time_ms__gte=self.min_duration_ms)
+        if self.max_duration_ms is not None:
+            executions = executions.filter(execution_time_ms__lte=self.max_duration_ms)
+        for condition in self.values:
+            executions = executions.filter(condition.expression())
+        if self.oldest is not None:
+            # A plain bound first, so the index range starts there (as page() explains).
+            executions = executions.filter(started_at__gte=self.oldest.started_at).filter(
+                Q(started_at__gt=self.oldest.started_at) | Q(pk__gte=self.oldest.pk)
+            )
+        if self.newest is not None:
+            executions = executions.filter(started_at__lte=self.newest.started_at).filter(
+                Q(started_at__lt=self.newest.started_at) | Q(pk__lte=self.newest.pk)
+            )
         return executions
 
     def matches(self, execution: "Execution") -> bool:
-        """Whether a row read by id belongs in the list these filters select."""
+        """Whether a row read by id belongs in the list these filters select. With `values`,
+        the row needs its input and outputs (ExecutionQuerySet.load_values reads them)."""
+        place = (execution.started_at, execution.pk)
         return (
             (not self.statuses or execution.status in self.statuses)
             and (not self.workflow_id or execution.workflow_id == self.workflow_id)
             and (self.started_after is None or execution.started_at > self.started_after)
             and (self.started_before is None or execution.started_at < self.started_before)
             and (not self.execution_ids or execution.execution_id in self.execution_ids)
+            and _within(execution.execution_time_ms, self.min_duration_ms, self.max_duration_ms)
+            and all(c.holds(execution.input, execution.outputs) for c in self.values)
+            and (self.oldest is None or place >= (self.oldest.started_at, self.oldest.pk))
+            and (self.newest is None or place <= (self.newest.started_at, self.newest.pk))
         )
+
+
+def _within(value: int | None, low: int | None, high: int | None) -> bool:
+    """Whether `value` is in [low, high] (None: unbounded); no value is in a bounded range."""
+    if low is None and high is None:
+        return True
+    return value is not None and (low is None or value >= low) and (high is None or value <= high)
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +265,40 @@ class ExecutionQuerySet(models.QuerySet["Execution"]):
             older=encode_cursor(found[-1]) if found and more_older else None,
             newer=encode_cursor(found[0]) if found and more_newer else None,
         )
+
+    def scan_bound(
+        self,
+        filters: ExecutionFilters,
+        *,
+        rows: int,
+        after: Position | None = None,
+        before: Position | None = None,
+    ) -> Position | None:
+        """The `rows`-th row the filters' indexed conditions select from the cursor on (older
+        than `after`, or newer than `before`), or None when there are fewer: how far a search
+        whose other conditions scan row by row may read. One index walk of `rows` entries.
+        """
+        executions = filters.indexed().apply(self.all())
+        if before is not None:
+            executions = executions.filter(started_at__gte=before.started_at).filter(
+                Q(started_at__gt=before.started_at) | Q(pk__gt=before.pk)
+            )
+            ordered = executions.order_by("started_at", "id")
+        else:
+            if after is not None:
+                executions = executions.filter(started_at__lte=after.started_at).filter(
+                    Q(started_at__lt=after.started_at) | Q(pk__lt=after.pk)
+                )
+            ordered = executions.order_by("-started_at", "-id")
+        found = list(ordered.values_list("started_at", "id")[rows - 1 : rows])
+        return Position(*found[0]) if found else None
+
+    def load_values(self, executions: list["Execution"]) -> None:
+        """Read the input and outputs of rows read without them (a page's rows), in one query:
+        what ExecutionFilters.matches() needs for conditions on values."""
+        by_pk = {execution.pk: execution for execution in executions}
+        for pk, input, outputs in self.filter(pk__in=by_pk).values_list("pk", "input", "outputs"):
+            by_pk[pk].input, by_pk[pk].outputs = input, outputs
 
     def detail(self, execution_id: str) -> ExecutionRows | None:
         """One execution, every column and its definition, with its node runs and spans: three
@@ -606,3 +693,43 @@ class Span(models.Model):
     @property
     def duration_ms(self) -> float:
         return (self.end_time_us - self.start_time_us) / 1000
+
+
+class BulkActionStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+
+
+class BulkAction(models.Model):
+    """A cancel or re-run over many executions, done in the background (executions.bulk).
+
+    Its own bookkeeping only: each execution it touches is written by the runtime's cancel and
+    rerun, as a single cancel or re-run is. `total` runs were counted and confirmed; `done` of
+    them have been handled so far, each one `succeeded` (cancelled, or re-run), `skipped`
+    (already ended, or still running for a re-run) or `failed` (its error in `errors`).
+    """
+
+    bulk_id = models.CharField(max_length=40, unique=True)
+    action = models.CharField(max_length=16)
+    selection = models.TextField(help_text="The filter or the runs it acts on, in words.")
+    status = models.CharField(
+        max_length=16, choices=BulkActionStatus.choices, default=BulkActionStatus.RUNNING
+    )
+    total = models.PositiveIntegerField()
+    done = models.PositiveIntegerField(default=0)
+    succeeded = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True, help_text="The first few failures.")
+    started_runs = models.JSONField(
+        default=list, blank=True, help_text="The executions a re-run started."
+    )
+    started_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.bulk_id}"

@@ -33,9 +33,10 @@ from workflows.definitions import WorkflowDefinition
 from workflows.library import workflow_library
 from workflows.validation import parse_definition
 
-from .. import dispatch, runtime, secrets, store
+from .. import bulk, dispatch, runtime, secrets, store
+from ..filters import search
 from ..limits import JsonRejected, load_json
-from ..models import Execution, ExecutionCounter, ExecutionFilters, ExecutionStatus
+from ..models import BulkAction, Execution, ExecutionCounter, ExecutionFilters, ExecutionStatus
 from ..payloads import bounded
 from ..serializers import (
     execution_json,
@@ -45,11 +46,14 @@ from ..serializers import (
     workflow_summary,
 )
 from .bodies import json_object
+from .bulk_schemas import BulkAccepted, BulkChanged, BulkCount, BulkProgress
 from .openapi import json_body, query_parameters
 from .requests import (
     IDEMPOTENCY_KEY_HEADER,
     IDEMPOTENCY_KEY_MAX_CHARS,
     BadRequest,
+    BulkCountQuery,
+    BulkRequest,
     ExecuteRequest,
     ListQuery,
     RerunRequest,
@@ -340,18 +344,52 @@ def _read_listing(query: ListQuery) -> bytes:
 
 
 def _listing(query: ListQuery) -> bytes:
-    page = Execution.objects.page(
+    found = search(
         query.filters(),
         limit=query.limit,
         shape=query.shape(),
         after=query.position(),
         offset=query.offset,
     )
-    return list_json(page.rows, query.shape(), ExecutionCounter.objects.stats(), page.older)
+    page = found.page
+    body = list_json(
+        page.rows,
+        query.shape(),
+        ExecutionCounter.objects.stats(),
+        page.older or found.stopped_cursor,
+    )
+    if found.stopped is not None and not body.endswith(b'"cutShort":true}'):
+        # The rows it checked held no more matches: nextCursor goes on from the last checked.
+        stopped = {"checkedRuns": found.scanned, "message": found.message}
+        body = body[:-1] + b',"searchStopped":' + to_json(stopped) + b"}"
+    return body
 
 
 def _json(content: bytes) -> HttpResponse:
     return HttpResponse(content, content_type="application/json")
+
+
+# Query parameters that may be given more than once: every value counts.
+_REPEATED = frozenset({"status", "where", "executionId"})
+
+
+def _query_params(request: HttpRequest) -> dict[str, Any]:
+    """The query string for a request model: repeatable names as lists, others' last value."""
+    return {
+        name: values if name in _REPEATED else values[-1] for name, values in request.GET.lists()
+    }
+
+
+SEARCH_DESCRIPTION = (
+    "Filters (all AND-ed): `status`, `workflowId`, `startedAfter`/`startedBefore`, "
+    "`minDuration`/`maxDuration` (ms) and `where`, conditions on values inside the input or "
+    'outputs: `where=input.orderId = 4711`, `where=output.customer.country = "DE"` (syntax '
+    "under the `where` parameter). On PostgreSQL `=` conditions use GIN indexes. A condition no "
+    "index serves (a duration; any `where` on SQLite; `!=`, `<`, ... on PostgreSQL) is checked "
+    "row by row over at most C4C_SEARCH_SCAN_ROWS runs (default 10,000) per page: when those "
+    "hold no more matches the answer has `searchStopped` {checkedRuns, message} and a "
+    "`nextCursor` that goes on from the last run checked."
+)
 
 
 @router.get(
@@ -359,17 +397,106 @@ def _json(content: bytes) -> HttpResponse:
     response={200: ExecutionList, 400: ErrorBody},
     url_name="list",
     summary="Executions, newest first, with stats and a cursor to the next page",
+    description=SEARCH_DESCRIPTION,
     openapi_extra=query_parameters(ListQuery),
 )
 async def executions(request: HttpRequest) -> HttpResponse:
-    params: dict[str, Any] = {k: request.GET.getlist(k) for k in request.GET}
-    params = {k: v if k == "status" else v[-1] for k, v in params.items()}
     try:
-        query: ListQuery = parse(ListQuery, params)
+        query: ListQuery = parse(ListQuery, _query_params(request))
+        query.filters()
     except BadRequest as exc:
         return _bad(exc)
     read = sync_to_async(_read_listing, thread_sensitive=False, executor=_list_reader())
     return _json(await read(query))
+
+
+def _bulk_refused(exc: bulk.BulkRefused) -> JsonResponse:
+    if isinstance(exc, bulk.Changed):
+        return _error(exc.message, 409, count=exc.counted.count, expect=exc.counted.token)
+    return _error(exc.message, exc.status)
+
+
+def _bulk_count(query: BulkCountQuery) -> dict[str, Any]:
+    return bulk.count(query.action, query.selection()).as_json()
+
+
+# Registered before /workflow/executions/{execution_id}: the first path that matches is routed.
+@router.get(
+    "/workflow/executions/bulk/count",
+    response={200: BulkCount, 400: ErrorBody, 422: ErrorBody},
+    url_name="bulk-count",
+    summary="Count the runs a bulk cancel or re-run would take, and the token to confirm it",
+    description="The runs are those the filter parameters select (as GET /workflow/executions "
+    "reads them), or the `executionId`s given. Send `expect` back with POST "
+    "/workflow/executions/bulk. 422: more runs than one action takes (C4C_BULK_MAX_CANCELS, "
+    "C4C_BULK_MAX_RERUNS), or a filter that would check more than C4C_SEARCH_SCAN_ROWS runs row "
+    "by row.",
+    openapi_extra=query_parameters(BulkCountQuery),
+)
+async def bulk_count(request: HttpRequest) -> HttpResponse:
+    try:
+        query: BulkCountQuery = parse(BulkCountQuery, _query_params(request))
+        query.selection()
+    except BadRequest as exc:
+        return _bad(exc)
+    try:
+        counted = await sync_to_async(_bulk_count, thread_sensitive=False)(query)
+    except bulk.BulkRefused as exc:
+        return _bulk_refused(exc)
+    return JsonResponse(counted)
+
+
+def _bulk_start(body: BulkRequest) -> BulkAction:
+    return bulk.start(body.action, body.selection(), body.expect)
+
+
+@router.post(
+    "/workflow/executions/bulk",
+    response={
+        202: BulkAccepted,
+        400: ErrorBody,
+        409: BulkChanged,
+        415: ErrorBody,
+        422: ErrorBody,
+    },
+    url_name="bulk",
+    summary="Cancel or re-run many runs in the background (not in c4c)",
+    description="Acts on exactly the runs GET /workflow/executions/bulk/count counted for the "
+    "same action and filter (or executionIds): if any run entered or left that set since, 409 "
+    "with the new `count` and `expect`, and nothing is done. Otherwise 202 at once; each run "
+    "goes through the same cancel or re-run as the single endpoints (a cancel skips runs that "
+    "ended, a re-run runs still going), and GET its `location` for progress.",
+    openapi_extra=json_body(BulkRequest),
+)
+@json_only
+async def bulk_start(request: HttpRequest) -> HttpResponse:
+    try:
+        body: BulkRequest = parse(BulkRequest, _json_object(request))
+        body.selection()
+    except BadRequest as exc:
+        return _bad(exc)
+    try:
+        job = await sync_to_async(_bulk_start, thread_sensitive=False)(body)
+    except bulk.BulkRefused as exc:
+        return _bulk_refused(exc)
+    location = reverse("executions-api:bulk-progress", args=[job.bulk_id])
+    answer = {"bulkId": job.bulk_id, "count": job.total, "status": job.status}
+    response = JsonResponse({**answer, "location": location}, status=202)
+    response["Location"] = location
+    return response
+
+
+@router.get(
+    "/workflow/executions/bulk/{bulk_id}",
+    response={200: BulkProgress, 404: ErrorBody},
+    url_name="bulk-progress",
+    summary="How far a bulk cancel or re-run got",
+)
+async def bulk_progress(request: HttpRequest, bulk_id: str) -> HttpResponse:
+    job = await sync_to_async(bulk.progress, thread_sensitive=False)(bulk_id)
+    if job is None:
+        return _error(f"Bulk action '{bulk_id}' not found", 404)
+    return JsonResponse(bulk.as_json(job))
 
 
 def _execution_json(execution_id: str) -> bytes | None:

@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import machine, report, suite
+from bench import list_load, machine, report, suite
 from bench.server import REPO_ROOT, Server, start_server
 
-PHASES = ("throughput", "nodes", "events", "history")
+PHASES = ("throughput", "nodes", "events", "history", "list_load")
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
 
 
@@ -66,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     servers: dict[str, Server] = {}
     try:
-        live_phases = [p for p in phases if p != "history"]
+        live_phases = [p for p in phases if p not in ("history", "list_load")]
         if live_phases:
             servers["main"] = server = _start(workdir / "main", results, "start")
             for phase in live_phases:
@@ -86,6 +86,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             log("phase history ...")
             results["phases"]["history"] = suite.run_history(server, settings)
             results["footprint"]["rss_after"]["history"] = server.memory_mib()
+        if "list_load" in phases:
+            # A server of its own on a history of its own.
+            log("phase list_load ...")
+            history, seconds = (2_000, 3.0) if args.quick else (20_000, 10.0)
+            results["phases"]["list_load"] = list_load.run(
+                workdir / "list_load", history=history, seconds=seconds
+            )
     finally:
         for name, server in servers.items():
             server.stop()  # first, so the log holds everything the server buffered

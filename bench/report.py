@@ -7,6 +7,8 @@ import operator
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from bench.list_load import summary_rows
+
 _OPS = {">=": operator.ge, "<=": operator.le}
 
 
@@ -126,6 +128,10 @@ def rows(results: dict[str, Any]) -> list[Row]:
                 _pair(growth["fill_per_s"], growth["db_bytes_per_execution"]),
             )
         )
+    if "list_load" in phases:
+        out += [
+            Row(metric, value, unit) for metric, value, unit in summary_rows(phases["list_load"])
+        ]
     api_bytes = _get(phases, "throughput", "db_bytes_per_execution")
     if api_bytes is not None:
         row = Row("DB bytes per simple-math execution (API-written)", api_bytes, "B", "none")

@@ -143,6 +143,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "accounts.context_processors.auth_mode",
             ],
         },
     },
@@ -202,7 +203,6 @@ AUTHENTICATION_BACKENDS = [
 ]
 MIDDLEWARE += ["axes.middleware.AxesMiddleware", "c4c_site.middleware.site_auth"]
 API_MIDDLEWARE += ["c4c_site.middleware.api_auth"]
-TEMPLATES[0]["OPTIONS"]["context_processors"].append("accounts.context_processors.auth_mode")
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "executions:list"
 LOGOUT_REDIRECT_URL = "login"

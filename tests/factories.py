@@ -13,9 +13,12 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
 from django.test import TestCase
 from django.utils import timezone
 
+from accounts.models import ApiToken
 from executions import runtime, store
 from executions.models import Execution, ExecutionStatus, NodeExecution, NodeStatus, Span
 from tests.workflows.helpers import C4C_SIMPLE_MATH
@@ -272,3 +275,30 @@ def attempts_of(row: NodeExecution) -> list[dict[str, Any]]:
     """The node run's recorded attempts (a list only once there was more than one)."""
     assert row.attempts is not None, f"{row} ran one attempt: it has no attempt list"
     return list(row.attempts)
+
+
+def user(
+    username: str | None = None,
+    *,
+    groups: Sequence[str] = (),
+    permissions: Sequence[str] = (),
+    **fields: Any,
+) -> Any:
+    """A user with the password `password`, in the named groups (the migration's) and holding
+    `permissions` ("executions.view_execution", ...) of its own."""
+    made = get_user_model().objects.create_user(
+        username=username or f"user-{next(_numbers)}", password="password", **fields
+    )
+    made.groups.set(Group.objects.filter(name__in=groups))
+    codenames = [permission.split(".", 1)[1] for permission in permissions]
+    made.user_permissions.set(
+        Permission.objects.filter(content_type__app_label="executions", codename__in=codenames)
+    )
+    return made
+
+
+def api_token(owner: Any = None, *, permissions: Sequence[str] = (), name: str = "") -> str:
+    """A fresh API token (the full one, as issued) of `owner`, or of a new user holding
+    `permissions`."""
+    _, token = ApiToken.objects.issue(owner or user(permissions=permissions), name)
+    return token

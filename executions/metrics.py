@@ -138,7 +138,7 @@ def forget_dead_processes(directory: str) -> list[int]:
     }
     dead = sorted(pid for pid in pids if pid != os.getpid() and not _alive(pid))
     for pid in dead:
-        multiprocess.mark_process_dead(pid, directory)
+        multiprocess.mark_process_dead(pid, directory)  # type: ignore[no-untyped-call]
     return dead
 
 
@@ -149,7 +149,7 @@ def render() -> bytes:
         return generate_latest(_registry)
     forget_dead_processes(directory)
     registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry, path=directory)
+    multiprocess.MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
     registry.register(_running)
     return generate_latest(registry)
 

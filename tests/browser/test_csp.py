@@ -53,7 +53,8 @@ class Watched:
 
     def open(self, url: str) -> Any:
         response = self.page.goto(url, wait_until="load")
-        assert response is not None and response.ok, url
+        assert response is not None, url
+        assert response.ok, url
         policy = response.headers.get("content-security-policy", "")
         assert "script-src 'self'" in policy, (url, policy)
         assert "unsafe-inline" not in policy, (url, policy)
@@ -100,7 +101,8 @@ def test_the_detail_page_with_its_timeline_and_trace_has_no_csp_violation(
     expect(bars.first).to_be_visible()
     # Each bar is placed and sized by the page's scripts through the CSSOM, not a style attribute.
     widths = bars.evaluate_all("bars => bars.map(bar => bar.getBoundingClientRect().width)")
-    assert widths and all(width > 0 for width in widths), widths
+    assert widths
+    assert all(width > 0 for width in widths), widths
     page.get_by_role("tab", name=re.compile("Trace")).click()
     expect(page.locator("#panel-trace .trace-row").first).to_be_visible()
     assert watched.problems() == []

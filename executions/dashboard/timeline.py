@@ -1,7 +1,9 @@
 """Spans arranged for the Timeline (Gantt) and Trace (tree) tabs.
 
-Both tabs show the same depth-first walk of the span tree; doing it once on the server keeps the
-page script small and lets the partials be re-rendered for live updates.
+Both tabs show the same depth-first walk of the span tree, rendered here for the page's first
+paint and for its catch-up after a reconnect. Each row carries its span's times, parent and
+depth as data attributes: the page's timeline.js places the bars (zoom and pan change only the
+view), adds the spans span.ended brings in the same order, and draws running nodes as open bars.
 
 The engine opens one procedure span per attempt under the node's span (`procedure.attempt`), so
 a retried node has one bar per attempt: the rows name the attempt where a node had more than one.
@@ -13,7 +15,6 @@ from dataclasses import dataclass
 
 from ..models import Span
 
-_MIN_BAR_PCT = 0.4
 _TARGET_TICKS = 6
 ATTEMPT_ATTRIBUTE = "procedure.attempt"
 
@@ -22,16 +23,9 @@ ATTEMPT_ATTRIBUTE = "procedure.attempt"
 class SpanRow:
     span: Span
     depth: int
-    offset_pct: float
-    width_pct: float
     has_children: bool
     # The attempt this span ran, when that is worth saying (_shown_attempt), else None.
     attempt: int | None = None
-
-    @property
-    def indent_rem(self) -> float:
-        """Indentation capped so that a deep tree stays readable on a phone."""
-        return min(self.depth, 12) * 0.9
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +59,7 @@ def time_axis(total_ms: float) -> list[Tick]:
 
 
 def span_rows(spans: Sequence[Span]) -> list[SpanRow]:
-    """Spans depth-first under their parents, each with its bar's position on a shared scale.
+    """Spans depth-first under their parents (siblings by start, the longer first).
 
     A span whose parent is not among them (a trace that began in an HTTP request, or a parent
     not yet saved) is shown as a root rather than dropped.
@@ -83,9 +77,6 @@ def span_rows(spans: Sequence[Span]) -> list[SpanRow]:
             roots.append(span)
 
     retried = _retried_parents(children)
-    start = min(span.start_time_us for span in spans)
-    end = max(span.end_time_us for span in spans)
-    total = max(end - start, 1)
     rows: list[SpanRow] = []
     seen: set[str] = set()
     stack: list[tuple[Span, int]] = [(root, 0) for root in reversed(roots)]
@@ -95,14 +86,10 @@ def span_rows(spans: Sequence[Span]) -> list[SpanRow]:
             continue
         seen.add(span.span_id)
         kids = children.get(span.span_id, [])
-        offset = min((span.start_time_us - start) / total * 100, 100 - _MIN_BAR_PCT)
-        width = (span.end_time_us - span.start_time_us) / total * 100
         rows.append(
             SpanRow(
                 span=span,
                 depth=depth,
-                offset_pct=round(offset, 3),
-                width_pct=round(max(min(width, 100 - offset), _MIN_BAR_PCT), 3),
                 has_children=bool(kids),
                 attempt=_shown_attempt(span, retried),
             )

@@ -17,10 +17,11 @@ from .streams import LIST_VIEWS
 PREFIX = "event."
 REF_TEMPLATE = "#/components/schemas/" + PREFIX + "{model}"
 
-# The list stream carries every event but the per-execution greeting; an execution's stream
-# carries that execution's events, not the list's.
+# The list stream carries every event but the per-execution greeting and span.ended; an
+# execution's stream carries that execution's events (span.ended too), not the list's.
 _LIST_ONLY = {"executions.initial", "executions.update"}
-_LIST_EVENTS = {k: v for k, v in EVENT_SHAPES.items() if k != "workflow.stream.connected"}
+_EXECUTION_ONLY = {"workflow.stream.connected", "span.ended"}
+_LIST_EVENTS = {k: v for k, v in EVENT_SHAPES.items() if k not in _EXECUTION_ONLY}
 _EXECUTION_EVENTS = {k: v for k, v in EVENT_SHAPES.items() if k not in _LIST_ONLY}
 
 
@@ -86,7 +87,9 @@ def stream_paths() -> tuple[dict[str, Any], dict[str, Any]]:
         ),
         "/workflow/executions/{execution_id}/stream": _stream(
             "Execution stream",
-            "One execution's events from its first; may be opened before the run starts.",
+            "One execution's events from its first; may be opened before the run starts. "
+            "span.ended (only here) carries the spans that ended since the last one, in batches "
+            "while the run goes on and the rest just before workflow.completed | workflow.failed.",
             _EXECUTION_EVENTS,
             definitions,
         ),

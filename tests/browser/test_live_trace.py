@@ -18,7 +18,9 @@ RUNNING = re.compile("Running")
 
 
 def _start_long_run(server) -> str:
-    started = api(server, "/workflow/execute", {"workflowId": "long-running-workflow", "async": True})
+    started = api(
+        server, "/workflow/execute", {"workflowId": "long-running-workflow", "async": True}
+    )
     return str(started["executionId"])
 
 
@@ -40,7 +42,9 @@ def test_timeline_shows_bars_for_the_first_nodes_while_the_run_goes_on(shared_se
     expect(settle).to_be_visible(timeout=15_000)
     expect(status).to_have_text(RUNNING)
     for node in ("start", "warm-up", "fetch-data"):
-        expect(timeline.locator(f'.tl-row:not(.tl-open)[data-node-id="{node}"]').first).to_be_visible()
+        expect(
+            timeline.locator(f'.tl-row:not(.tl-open)[data-node-id="{node}"]').first
+        ).to_be_visible()
     width = settle.locator(".tl-bar").bounding_box()["width"]
     page.wait_for_timeout(500)
     assert settle.locator(".tl-bar").bounding_box()["width"] > width

@@ -1,5 +1,8 @@
+import pytest
+
 from executions.dashboard.timeline import span_rows, time_axis
 from executions.models import Span
+from tests import factories
 
 
 def _span(span_id: str, parent: str, start_ms: int, end_ms: int) -> Span:
@@ -30,20 +33,11 @@ def test_spans_are_nested_depth_first_under_their_parents():
     assert not rows[2].has_children
 
 
-def test_bars_are_to_scale_on_a_shared_axis():
-    rows = span_rows([_span("root", "", 0, 200), _span("half", "root", 100, 200)])
-    by_id = {row.span.span_id: row for row in rows}
-    assert by_id["root"].offset_pct == 0
-    assert by_id["root"].width_pct == 100
-    assert by_id["half"].offset_pct == 50
-    assert by_id["half"].width_pct == 50
-
-
-def test_zero_length_spans_still_get_a_visible_bar_inside_the_track():
-    rows = span_rows([_span("root", "", 0, 100), _span("instant", "root", 100, 100)])
-    instant = rows[1]
-    assert instant.width_pct > 0
-    assert instant.offset_pct + instant.width_pct <= 100
+def test_siblings_follow_their_start_the_longer_first_when_they_start_together():
+    rows = span_rows(
+        [_span("late", "", 50, 60), _span("short", "", 0, 10), _span("long", "", 0, 40)]
+    )
+    assert [row.span.span_id for row in rows] == ["long", "short", "late"]
 
 
 def test_orphans_and_self_parents_become_roots_instead_of_disappearing():
@@ -105,3 +99,39 @@ def test_a_later_attempt_alone_still_says_its_number():
     """A resumed run records only the attempts it ran: attempt 2 alone is still attempt 2."""
     rows = span_rows([_span("node", "", 0, 10), _attempt("a2", "node", 0, 2)])
     assert rows[1].attempt == 2
+
+
+def _part(client, execution, name: str) -> str:
+    return str(client.get(f"/executions/{execution.execution_id}/live").json()[name])
+
+
+@pytest.mark.django_db
+def test_rows_carry_their_times_and_tree_for_the_live_script_and_no_style(client):
+    execution = factories.execution(nodes={"add": "completed"}, spans=3)
+    timeline, trace = _part(client, execution, "timeline"), _part(client, execution, "trace")
+    spans = list(Span.objects.filter(execution=execution))
+    for span in spans:
+        assert (
+            f'data-span-id="{span.span_id}" data-parent-id="{span.parent_span_id}" '
+            f'data-start-us="{span.start_time_us}" data-end-us="{span.end_time_us}"'
+        ) in timeline
+    assert timeline.count('class="tl-bar') == trace.count('class="trace-row"') == len(spans)
+    assert 'data-depth="0"' in trace
+    assert 'data-depth="1"' in trace
+    # Placed by timeline.js (the CSP allows no style attribute): zoom and pan buttons are named.
+    assert "style=" not in timeline + trace
+    for label in ("Zoom in", "Zoom out", "Pan left", "Pan right"):
+        assert f'aria-label="{label}"' in timeline
+    assert 'role="group" aria-label="Span timeline"' in timeline
+
+
+@pytest.mark.django_db
+def test_a_running_run_without_spans_has_the_rows_to_fill_in_live(client):
+    execution = factories.execution(status="running", nodes={"add": "running"})
+    timeline, trace = _part(client, execution, "timeline"), _part(client, execution, "trace")
+    assert "data-tl-rows" in timeline
+    assert "data-trace" in trace
+    assert "a bar appears for each node as it starts" in timeline
+    assert "the tree grows as nodes start and end" in trace
+    header = _part(client, execution, "header")
+    assert "data-progress" in header

@@ -1,0 +1,99 @@
+"""span.ended: a run's spans are saved and pushed while it goes on, each once, before its end."""
+
+import json
+from typing import Any
+
+import pytest
+from django_eventstream.utils import get_storage
+from pydantic import BaseModel
+
+from executions.live import events
+from executions.models import Span
+from tests import factories
+from workflows.context import ProcedureContext
+from workflows.definitions import WorkflowDefinition
+from workflows.registry import ProcedureRegistry, procedure, procedure_registry
+
+pytestmark = pytest.mark.django_db
+
+
+def _sent(channel: str, run: Any) -> list[tuple[str, dict[str, Any]]]:
+    since = get_storage().get_current_id(channel)
+    run()
+    return [(e.type, json.loads(e.data)) for e in get_storage().get_events(channel, since, 1_000)]
+
+
+def _ended(sent: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    return [span["spanId"] for name, data in sent if name == "span.ended" for span in data["spans"]]
+
+
+def test_every_span_goes_out_once_before_the_run_ends(math_workflow) -> None:
+    sent = _sent(
+        events.execution_channel("spans-1"),
+        lambda: factories.finished_run(workflow=math_workflow, execution_id="spans-1"),
+    )
+    names = [name for name, _ in sent]
+    ended = _ended(sent)
+    stored = Span.objects.filter(execution__execution_id="spans-1")
+    assert len(ended) == len(set(ended))
+    assert set(ended) == set(stored.values_list("span_id", flat=True))
+    last_batch = max(i for i, name in enumerate(names) if name == "span.ended")
+    assert last_batch < names.index("workflow.completed") < names.index("workflow.result")
+    result = dict(sent)["workflow.result"]["result"]
+    assert {span["spanId"] for span in result["spans"]} == set(ended)
+
+
+def test_the_list_stream_never_carries_span_ended(math_workflow) -> None:
+    sent = _sent(
+        events.LIST_CHANNEL,
+        lambda: factories.finished_run(workflow=math_workflow, execution_id="spans-2"),
+    )
+    assert "workflow.result" in dict(sent)
+    assert "span.ended" not in dict(sent)
+
+
+class Nothing(BaseModel):
+    pass
+
+
+class Saved(BaseModel):
+    spans: list[str]
+
+
+@pytest.fixture
+def saved_spans(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`test.saved_spans`: the names of the spans its run has saved when it runs."""
+    own = ProcedureRegistry()
+
+    @procedure("test.saved_spans", registry=own)
+    def saved(data: Nothing, ctx: ProcedureContext) -> Saved:
+        rows = Span.objects.filter(execution__execution_id=ctx.execution_id)
+        return Saved(spans=sorted(rows.values_list("name", flat=True)))
+
+    found = own.get("test.saved_spans")
+    assert found is not None
+    monkeypatch.setitem(procedure_registry()._procedures, "test.saved_spans", found)
+
+
+def test_a_nodes_spans_are_saved_before_the_next_node_runs(saved_spans) -> None:
+    workflow = WorkflowDefinition.model_validate(
+        {
+            "id": "saved-spans",
+            "name": "Saved spans",
+            "startNode": "add",
+            "nodes": [
+                {
+                    "id": "add",
+                    "type": "procedure",
+                    "procedureName": "math.add",
+                    "config": {"a": 1, "b": 2},
+                    "next": "look",
+                },
+                {"id": "look", "type": "procedure", "procedureName": "test.saved_spans"},
+            ],
+        }
+    )
+    execution = factories.finished_run(workflow=workflow, execution_id="spans-3")
+    # What a crash at that moment would have kept: the first node's span and its procedure's.
+    assert execution.outputs["look"] == {"spans": ["math.add", "workflow.node.procedure"]}
+    assert Span.objects.filter(execution=execution).count() == 5

@@ -3,7 +3,8 @@
 Every process of a worker node holds the runs it claims under a lease of its own (executions.
 leases): a pool process killed mid-run (an OOM kill) stops renewing, and once the lease lapses
 any worker or web process takes the run over and it resumes. The node's main process runs no
-tasks; from the moment it is ready it sweeps for such runs and queues them again.
+tasks; from the moment it is ready it sweeps for such runs and queues them again. Beat prunes
+what retention says has expired (executions.tasks.prune).
 """
 
 import os
@@ -19,6 +20,20 @@ app = Celery("c4c_site")
 # from c4c_site.settings.
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@app.on_after_configure.connect
+def _prune_on_beat(sender: Celery, **kwargs: Any) -> None:
+    """Scaled out, pruning runs here: `celery -A c4c_site beat` sends executions.prune every
+    C4C_PRUNE_INTERVAL_SECONDS (it deletes nothing while no retention is set). Run one beat; a
+    second would only prune twice, which is safe."""
+    from executions.conf import app_settings
+
+    sender.add_periodic_task(
+        app_settings.C4C_PRUNE_INTERVAL_SECONDS,
+        sender.signature("executions.prune"),
+        name="c4c-prune",
+    )
 
 
 @worker_ready.connect

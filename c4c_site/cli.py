@@ -1,5 +1,5 @@
 """The `c4c` console command: serve the dashboard, list workflows, run one from the shell,
-create the first user, and issue, list and revoke API tokens.
+prune old runs, create the first user, and issue, list and revoke API tokens.
 
 Each subcommand lives in a small function registered on the parser; later features add theirs
 the same way.
@@ -99,6 +99,20 @@ def cmd_exec(args: argparse.Namespace) -> int:
         if result.get("error"):
             print(f"  error: {result['error']['message']}")
     return 0 if result["status"] == "completed" else 1
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    """Delete finished runs past their retention, or --older-than AGE (the `prune` command)."""
+    _setup_django()
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    try:
+        call_command("prune", older_than=args.older_than, dry_run=args.dry_run)
+    except CommandError as exc:
+        print(f"c4c prune: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def cmd_createsuperuser(args: argparse.Namespace) -> int:
@@ -203,6 +217,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--execution-id", help="choose the execution id (default: generated)")
     run.add_argument("--json", action="store_true", help="print the c4c result as JSON")
     run.set_defaults(handler=cmd_exec)
+
+    prune = sub.add_parser("prune", help="delete finished runs past their retention")
+    prune.add_argument(
+        "--older-than", metavar="AGE", help="every finished run older than AGE (12h, 30d, 2w)"
+    )
+    prune.add_argument("--dry-run", action="store_true", help="print what would go; delete none")
+    prune.set_defaults(handler=cmd_prune)
 
     first = sub.add_parser(
         "createsuperuser", help="create the first account (Django's createsuperuser)"

@@ -311,6 +311,37 @@ C4C_SERVER_ID = os.environ.get("C4C_SERVER_ID", "").strip() or socket.gethostnam
 if "/" in C4C_SERVER_ID:
     raise ImproperlyConfigured(f"C4C_SERVER_ID must not contain '/', not {C4C_SERVER_ID!r}")
 
+# Retention (executions.retention, `c4c prune`): how many days a finished run is kept, by its
+# start time. Unset (the default) keeps every run forever: an upgrade deletes nothing by
+# surprise. C4C_RETENTION_DAYS_COMPLETED / _FAILED / _CANCELLED override it per status ("forever"
+# keeps that status). Running runs are never pruned. A serving process on inline dispatch prunes
+# every C4C_PRUNE_INTERVAL_SECONDS; on Celery, beat does (c4c_site.celery). C4C_PRUNE_BATCH
+# executions go per transaction (bench/prune.py measured ~200 to stay well under 100 ms).
+
+
+def env_days(name: str) -> float | None:
+    """A retention in days (> 0), "forever" (infinity), or None when the variable is unset."""
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return None
+    if raw == "forever":
+        return float("inf")
+    try:
+        days = float(raw)
+    except ValueError:
+        days = 0.0
+    if not days > 0:
+        raise ImproperlyConfigured(f"{name} must be a number of days above 0 or 'forever'")
+    return days
+
+
+C4C_RETENTION_DAYS = env_days("C4C_RETENTION_DAYS")
+C4C_RETENTION_DAYS_COMPLETED = env_days("C4C_RETENTION_DAYS_COMPLETED")
+C4C_RETENTION_DAYS_FAILED = env_days("C4C_RETENTION_DAYS_FAILED")
+C4C_RETENTION_DAYS_CANCELLED = env_days("C4C_RETENTION_DAYS_CANCELLED")
+C4C_PRUNE_INTERVAL_SECONDS = env_int("C4C_PRUNE_INTERVAL_SECONDS", 600, minimum=1)
+C4C_PRUNE_BATCH = env_int("C4C_PRUNE_BATCH", 200, minimum=1)
+
 
 def redis_options(name: str, url: str) -> dict[str, Any]:
     """redis.Redis() keywords for a redis://, rediss:// or unix:// URL, as redis-py reads it.

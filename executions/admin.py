@@ -1,13 +1,20 @@
-"""Admin: inspect executions with their node runs and spans, read-only (the store writes them)."""
+"""Admin: inspect executions with their node runs and spans, read-only (the store writes them),
+and delete finished ones through the store (executions.store.executions_delete), one or many:
+their node runs, spans and counters go with them exactly as when pruning. A running execution
+cannot be deleted (cancel it first); the admin says so and deletes nothing.
+"""
 
 from typing import TYPE_CHECKING, Any
 
-from django.contrib import admin
-from django.http import HttpRequest
+from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
 
-from .models import Execution, NodeExecution, Span
+from . import store
+from .models import EXECUTION_TRANSITIONS, Execution, NodeExecution, Span, unfinished
 
 if TYPE_CHECKING:
     # django-stubs makes the admin classes generic; Django's own take no subscript at run time.
@@ -81,6 +88,44 @@ class ExecutionAdmin(_Admin):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        """Deleting here would bypass the store and leave the status counters wrong."""
-        return False
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        """Django's "delete selected" refuses a selection with running executions (below)."""
+        actions = super().get_actions(request)
+        if "delete_selected" in actions:
+            actions["delete_selected"] = (
+                type(self).delete_finished,
+                "delete_selected",
+                delete_selected.short_description,
+            )
+        return actions
+
+    def delete_finished(
+        self, request: HttpRequest, queryset: QuerySet[Execution]
+    ) -> HttpResponse | None:
+        running = queryset.filter(status__in=unfinished(EXECUTION_TRANSITIONS)).count()
+        if running:
+            verb = "is" if running == 1 else "are"
+            which = f"{running} of the {queryset.count()} selected executions {verb}"
+            self.message_user(request, _running_message(which), messages.ERROR)
+            return None
+        return delete_selected(self, request, queryset)
+
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        execution = self.get_object(request, object_id)
+        if execution is not None and execution.status in unfinished(EXECUTION_TRANSITIONS):
+            self.message_user(request, _running_message("This execution is"), messages.ERROR)
+            change = reverse("admin:executions_execution_change", args=[execution.pk])
+            return HttpResponseRedirect(change)
+        return super().delete_view(request, object_id, extra_context)
+
+    def delete_model(self, request: HttpRequest, obj: Execution) -> None:
+        store.executions_delete(pks=[obj.pk])
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Execution]) -> None:
+        store.executions_delete(pks=list(queryset.values_list("pk", flat=True)))
+
+
+def _running_message(which: str) -> str:
+    return f"{which} still running and cannot be deleted: cancel, then delete. Nothing was deleted."

@@ -79,6 +79,32 @@ class ExecutionsSettings:
         return [str(key) for key in getattr(settings, "C4C_SECRETS_KEYS", []) if key]
 
     @property
+    def C4C_RETENTION_DAYS(self) -> float | None:
+        """Days a finished run is kept (by its start time) before pruning deletes it. None (the
+        default): kept forever, so an upgrade deletes nothing by surprise."""
+        days = getattr(settings, "C4C_RETENTION_DAYS", None)
+        return None if days is None else float(days)
+
+    def retention_days(self, status: str) -> float | None:
+        """Days runs that ended `status` are kept: C4C_RETENTION_DAYS_<STATUS> (completed,
+        failed, cancelled), else C4C_RETENTION_DAYS; None or infinity: kept forever."""
+        days = getattr(settings, f"C4C_RETENTION_DAYS_{status.upper()}", None)
+        kept = self.C4C_RETENTION_DAYS if days is None else float(days)
+        return None if kept is None or kept == float("inf") else kept
+
+    @property
+    def C4C_PRUNE_INTERVAL_SECONDS(self) -> float:
+        """How often a serving process prunes on its own (inline dispatch, retention set); a
+        backlog is worked through a short slice per heartbeat tick until it is gone."""
+        return float(getattr(settings, "C4C_PRUNE_INTERVAL_SECONDS", 600))
+
+    @property
+    def C4C_PRUNE_BATCH(self) -> int:
+        """Executions deleted per transaction: small enough that a batch holds the database's
+        write lock well under 100 ms (bench/prune.py measures it)."""
+        return int(getattr(settings, "C4C_PRUNE_BATCH", 200))
+
+    @property
     def C4C_REPLAY_EVENTS(self) -> int:
         """Events each SSE channel keeps for Last-Event-ID replay."""
         return int(getattr(settings, "C4C_REPLAY_EVENTS", 500))

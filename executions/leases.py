@@ -11,7 +11,10 @@ own names; our database is the only coordinator):
 - every third of C4C_LEASE_SECONDS, one UPDATE renews the leases of every run it holds;
 - in a serving process (a daphne process, a Celery worker: `enable_sweep`), every second (or
   third of a lease, if shorter), the sweep (executions.dispatch.sweep) takes over the runs whose
-  lease lapsed.
+  lease lapsed;
+- in a serving process that prunes (`enable_prune`: inline dispatch), every tick, the periodic
+  prune (executions.retention.PeriodicPrune), which does nothing until its interval is up and
+  then deletes in slices short enough to keep the leases renewed on time.
 
 Holding nothing costs nothing: no query. A forked child (a Celery pool process) starts with
 nothing held and its own heartbeat, since threads do not survive a fork.
@@ -107,6 +110,7 @@ class Heartbeat:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._sweep: Callable[[], object] | None = None
+        self._prune: Callable[[], object] | None = None
         self._wake = threading.Event()
 
     def ensure_running(self) -> None:
@@ -125,11 +129,18 @@ class Heartbeat:
         self.ensure_running()
         self._wake.set()
 
+    def enable_prune(self, prune: Callable[[], object]) -> None:
+        """Prune from this process too (a daphne process on inline dispatch)."""
+        self._prune = prune
+        self.ensure_running()
+
     def reset_after_fork(self) -> None:
-        """A forked child holds nothing, has no heartbeat thread, and sweeps only if told to."""
+        """A forked child holds nothing, has no heartbeat thread, and sweeps or prunes only if
+        told to."""
         self._lock = threading.Lock()
         self._thread = None
         self._sweep = None
+        self._prune = None
         self._wake = threading.Event()
 
     def _loop(self) -> None:
@@ -153,6 +164,9 @@ class Heartbeat:
                 if sweep is not None and now - swept >= min(every, SWEEP_SECONDS):
                     swept = now
                     sweep()
+                prune = self._prune
+                if prune is not None:
+                    prune()
                 if not held and not idle:
                     idle = True
                     connections.close_all()

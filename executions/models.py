@@ -343,6 +343,28 @@ class ExecutionQuerySet(models.QuerySet["Execution"]):
             .order_by("lease_expires_at")[:limit]
         )
 
+    def prunable(self, cutoffs: Mapping[str, datetime]) -> "ExecutionQuerySet":
+        """The finished runs past their keep-by: for each status in `cutoffs` (only finished
+        ones count: a running run is never pruned), those started before its cutoff."""
+        finished = set(cutoffs) - set(unfinished(EXECUTION_TRANSITIONS))
+        past = Q(pk__in=[])
+        for status in finished:
+            past |= Q(status=status, started_at__lt=cutoffs[status])
+        return self.filter(past)
+
+    def prunable_batch(self, status: str, before: datetime, *, limit: int) -> list[int]:
+        """The keys of up to `limit` of the oldest `status` runs started before `before`: one
+        range of the status index. A running status selects nothing."""
+        if status in unfinished(EXECUTION_TRANSITIONS):
+            return []
+        oldest = self.filter(status=status, started_at__lt=before).order_by("started_at", "id")
+        return list(oldest.values_list("pk", flat=True)[:limit])
+
+    def prunable_counts(self, cutoffs: Mapping[str, datetime]) -> dict[str, int]:
+        """How many runs of each status pruning would delete now (what --dry-run prints)."""
+        counted = self.prunable(cutoffs).values_list("status").annotate(n=models.Count("pk"))
+        return {status: count for status, count in counted.order_by()}
+
     def held_elsewhere(self, execution_ids: Collection[str], owner: str) -> dict[str, str]:
         """Of the executions `execution_ids`, those `owner` may no longer run, each with why:
         its status when it ended (cancelled, by another process) or "taken" (another process
@@ -410,6 +432,22 @@ def defined_node_count(definition: Any) -> int:
     return len(nodes) if isinstance(nodes, list) else 0
 
 
+class DefinitionSnapshotQuerySet(models.QuerySet["DefinitionSnapshot"]):
+    def unused(self) -> "DefinitionSnapshotQuerySet":
+        """Snapshots no execution points to (their last run was pruned or deleted)."""
+        return self.exclude(models.Exists(Execution.objects.filter(snapshot=models.OuterRef("pk"))))
+
+    def unused_keys(self, *, limit: int) -> list[str]:
+        return list(self.unused().order_by().values_list("pk", flat=True)[:limit])
+
+    def left_unused_by(self, cutoffs: Mapping[str, datetime]) -> "DefinitionSnapshotQuerySet":
+        """Snapshots that pruning with `cutoffs` would leave unused (and then delete)."""
+        kept = Execution.objects.exclude(
+            pk__in=Execution.objects.prunable(cutoffs).values("pk")
+        ).filter(snapshot=models.OuterRef("pk"))
+        return self.exclude(models.Exists(kept))
+
+
 class DefinitionSnapshot(models.Model):
     """A definition that ran, stored once however many runs used it (keyed by its hash).
 
@@ -425,6 +463,8 @@ class DefinitionSnapshot(models.Model):
     definition = models.JSONField(help_text="The definition as c4c's JSON.")
     node_count = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
+
+    objects = DefinitionSnapshotQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -657,6 +697,64 @@ class NodeExecution(models.Model):
 
     def __str__(self) -> str:
         return f"{self.execution_id}:{self.node_id}#{self.visit}"
+
+
+class NodeLogQuerySet(models.QuerySet["NodeLog"]):
+    def of_node(
+        self, execution: "Execution", node_id: str, *, after: int = 0, limit: int
+    ) -> list["NodeLog"]:
+        """The lines every run of one node logged, in the order they were written (their id),
+        after line id `after`: at most `limit` of them, each with its node run (for the visit).
+        One indexed query."""
+        return list(
+            self.select_related("node")
+            .only("node__visit", *NODE_LOG_FIELDS)
+            .filter(node__execution=execution, node__node_id=node_id, pk__gt=after)
+            .order_by("pk")[:limit]
+        )
+
+
+NODE_LOG_FIELDS = (
+    "node",
+    "attempt",
+    "number",
+    "level",
+    "logger",
+    "message",
+    "logged_at",
+    "dropped",
+)
+
+
+class NodeLog(models.Model):
+    """One line a procedure logged during one attempt of a node run (workflows.logs).
+
+    A node run that logs nothing has none: the common node pays nothing. Each attempt keeps at
+    most C4C_MAX_LOG_LINES lines and C4C_MAX_LOG_BYTES bytes; its last line says how many more
+    were dropped (`dropped`), when any were. Written by the store in one INSERT per batch.
+    """
+
+    node = models.ForeignKey(NodeExecution, on_delete=models.CASCADE, related_name="logs")
+    attempt = models.PositiveIntegerField()
+    number = models.PositiveIntegerField(help_text="Its place among the attempt's lines, from 1.")
+    level = models.CharField(max_length=16)
+    logger = models.CharField(max_length=200, blank=True)
+    message = models.TextField(blank=True)
+    logged_at = models.DateTimeField()
+    dropped = models.PositiveIntegerField(
+        default=0, help_text="On an attempt's last line: how many lines past the caps it dropped."
+    )
+
+    objects = NodeLogQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["node", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["node", "attempt", "number"], name="node_log_line_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.node_id}#{self.attempt}.{self.number} {self.level}"
 
 
 class SpanStatusCode(models.TextChoices):

@@ -19,7 +19,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, models, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
@@ -555,3 +555,59 @@ def execution_discard(*, execution: Execution) -> bool:
             return False
         _bump(Counter({ExecutionStatus.RUNNING: -1}))
     return True
+
+
+def _finished() -> list[str]:
+    """The statuses a run cannot leave: only such runs are ever deleted."""
+    return [status for status, targets in EXECUTION_TRANSITIONS.items() if not targets]
+
+
+def _delete_dependents(deleted: Sequence[tuple[int, str, str]]) -> None:
+    """What hangs off the deleted executions, as each relation's on_delete says: their node runs
+    and spans go, a re-run of one forgets what it re-ran. Read off the model's relations, so a
+    model added later that points to executions is handled too (a PROTECT one refuses)."""
+    for related in Execution._meta.related_objects:
+        field = related.field
+        by_key = field.target_field.attname == Execution._meta.pk.attname
+        keys = [pk if by_key else execution_id for pk, execution_id, _ in deleted]
+        rows = related.related_model._base_manager.filter(**{f"{field.attname}__in": keys})
+        if related.on_delete is models.CASCADE:
+            rows.delete()
+        elif related.on_delete is models.SET_NULL:
+            rows.update(**{field.attname: None})
+        elif related.on_delete is not models.DO_NOTHING:
+            raise StoreError(f"{related.related_model.__name__} keeps executions from deletion")
+
+
+def executions_delete(*, pks: Collection[int]) -> Counter[str]:
+    """Delete the finished executions among `pks` with everything hanging off them, and move the
+    counters down by what went, in one transaction; returns how many went per status.
+
+    A running (or queued) execution is never deleted: it is left out. The DELETE returns the
+    rows it deleted and the counters move by those only, so two pruners deleting the same rows
+    at once (or a pruner and an admin) count each row once.
+    """
+    with transaction.atomic(), _connection().cursor() as cursor:
+        deleted = sql.executions_delete(cursor, list(pks), _finished())
+        if not deleted:
+            return Counter()
+        _delete_dependents(deleted)
+        gone = Counter(status for _, _, status in deleted)
+        _bump(Counter({status: -count for status, count in gone.items()}))
+    return gone
+
+
+def snapshots_delete_unused(*, keys: Collection[str]) -> int:
+    """Delete the definition snapshots among `keys` that no execution points to; how many went.
+
+    0 when a run started with one of them meanwhile (PostgreSQL finds the new reference when
+    the delete commits): they stay for the next prune. This process writes any of them again
+    when it next runs that definition.
+    """
+    for key in keys:
+        _snapshots.forget(key)
+    try:
+        with transaction.atomic(), _connection().cursor() as cursor:
+            return sql.snapshots_delete_unused(cursor, list(keys))
+    except IntegrityError:
+        return 0

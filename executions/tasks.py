@@ -6,7 +6,7 @@ it from what it recorded: nothing for a new run, the done node runs of one taken
 process died, the reused node runs of a re-run. The message carries the execution id and a new
 run's input; the row holds the definition snapshot (and the input of a run queued again). Tasks
 are `shared_task`s: they bind to whatever Celery app the project runs (`current_app`), never to
-this project's own.
+this project's own. `prune` deletes what retention says has expired; beat runs it (c4c_site.celery).
 """
 
 import logging
@@ -14,7 +14,7 @@ from typing import Any
 
 from celery import shared_task
 
-from . import dispatch, runtime, store
+from . import dispatch, retention, runtime, store
 from .models import Execution
 
 logger = logging.getLogger(__name__)
@@ -49,3 +49,20 @@ def run_execution(
         execution, runtime.resume, execution=execution, input=input
     )
     return str(result.body["status"])
+
+
+@shared_task(name="executions.prune")
+def prune() -> dict[str, Any]:
+    """Delete the finished runs past their retention (executions.retention), run by Celery beat
+    when scaled out; with no retention set it deletes nothing. Safe beside any other pruner."""
+    limits = retention.cutoffs()
+    if not limits:
+        return {"executions": {}, "snapshots": 0}
+    report = retention.prune(limits)
+    logger.info(
+        "Pruned %d executions (%s) and %d definition snapshots",
+        sum(report.executions.values()),
+        dict(report.executions),
+        report.snapshots,
+    )
+    return {"executions": dict(report.executions), "snapshots": report.snapshots}

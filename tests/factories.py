@@ -78,6 +78,7 @@ def execution(
     spans: int = 0,
     owner: str | None = None,
     node_outputs: Mapping[str, Any] | None = None,
+    rerun_of: str | None = None,
 ) -> Execution:
     """A run of `workflow` left in `status`, written step by step through the store.
 
@@ -86,7 +87,8 @@ def execution(
     what `node_outputs` names for its id.
     `owner` is the process holding the run's lease (default: this one; "" queued for a worker). A
     finished run ends RUN_TIME after it started; a failed one carries `error` (default
-    NODE_ERROR). `spans` spans are recorded: the run's root and its children.
+    NODE_ERROR). `spans` spans are recorded: the run's root and its children. `rerun_of` names
+    the execution it re-runs.
     """
     defined = definition(workflow)
     started = started_at or timezone.now() - timedelta(seconds=30)
@@ -96,6 +98,7 @@ def execution(
         input=input if input is not None else {},
         started_at=started,
         owner=owner,
+        rerun_of=rerun_of,
     )
     outputs = _run_nodes(row, defined, started, nodes or {}, node_outputs or {})
     if status in (ExecutionStatus.COMPLETED, ExecutionStatus.FAILED):

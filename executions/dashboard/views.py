@@ -6,6 +6,7 @@ read goes through the executions core's QuerySet methods (`page`, `detail`, `sta
 stored execution that cannot be shown renders as a notice saying why, never as a 500.
 """
 
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -20,11 +21,11 @@ from django.views.decorators.http import require_GET
 from workflows.library import workflow_library
 
 from ..cursors import BadPosition, decode_cursor
+from ..filters import FilterError, Search, as_json, as_params, describe, from_params, search
 from ..models import (
     Execution,
     ExecutionCounter,
     ExecutionFilters,
-    ExecutionPage,
     ExecutionRows,
     ExecutionStatus,
     NodeStatus,
@@ -46,35 +47,87 @@ class BadPageInput(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class ListFilters:
-    """The list page's filters as the page's form sends them."""
+    """The list page's filters as its form sends them, kept as typed to fill the form again.
+
+    What they select is read by executions.filters (the API's parser: the same names, but
+    `workflow` for workflowId), so the page's URL is a shareable search; FilterError names what
+    it cannot read. Times without an offset (a date picker's) are UTC.
+    """
 
     status: str
     workflow: str
+    started_after: str = ""
+    started_before: str = ""
+    min_duration: str = ""
+    max_duration: str = ""
+    where: str = ""
 
     @classmethod
     def from_request(cls, request: HttpRequest) -> "ListFilters":
-        status = request.GET.get("status", "").strip()
-        if status and status not in ExecutionStatus.values:
-            allowed = ", ".join(ExecutionStatus.values)
-            raise BadPageInput(f"status must be one of {allowed}, not {status!r}")
-        return cls(status=status, workflow=request.GET.get("workflow", "").strip())
+        def value(name: str) -> str:
+            return request.GET.get(name, "").strip()
+
+        made = cls(
+            status=value("status"),
+            workflow=value("workflow"),
+            started_after=value("startedAfter"),
+            started_before=value("startedBefore"),
+            min_duration=value("minDuration"),
+            max_duration=value("maxDuration"),
+            where=" and ".join(w.strip() for w in request.GET.getlist("where") if w.strip()),
+        )
+        made.selection()
+        return made
+
+    def _pairs(self) -> tuple[tuple[str, str], ...]:
+        return (
+            ("status", self.status),
+            ("workflow", self.workflow),
+            ("startedAfter", self.started_after),
+            ("startedBefore", self.started_before),
+            ("minDuration", self.min_duration),
+            ("maxDuration", self.max_duration),
+            ("where", self.where),
+        )
 
     def selection(self) -> ExecutionFilters:
-        return ExecutionFilters(
-            statuses=(self.status,) if self.status else (), workflow_id=self.workflow
-        )
+        params = {name: [value] for name, value in self._pairs() if value}
+        return from_params(params, workflow_param="workflow")
 
     def query(self) -> str:
         """The filters as a query string, to carry them across pages and live refreshes."""
-        pairs = (("status", self.status), ("workflow", self.workflow))
-        return urlencode({name: value for name, value in pairs if value})
+        return urlencode({name: value for name, value in self._pairs() if value})
+
+    @property
+    def narrowed(self) -> bool:
+        return any(value for _, value in self._pairs())
+
+    @property
+    def advanced(self) -> bool:
+        """Whether a filter beyond status and workflow is set (its fields then start open)."""
+        return any(value for name, value in self._pairs() if name not in ("status", "workflow"))
+
+    def picker(self, name: str) -> str:
+        """A time as a datetime-local input shows it (UTC, no offset)."""
+        selected = self.selection()
+        moment = selected.started_after if name == "after" else selected.started_before
+        return moment.strftime("%Y-%m-%dT%H:%M:%S") if moment else ""
+
+    @property
+    def after_picker(self) -> str:
+        return self.picker("after")
+
+    @property
+    def before_picker(self) -> str:
+        return self.picker("before")
 
 
-def _page(request: HttpRequest, filters: ListFilters) -> ExecutionPage:
+def _search(request: HttpRequest, filters: ListFilters) -> Search:
     """The page of rows the request's `after` or `before` cursor asks for (the first page
-    without one); BadPosition when a cursor is not one this server made."""
+    without one), its row-by-row checks bounded (executions.filters.search); BadPosition when a
+    cursor is not one this server made."""
     after, before = request.GET.get("after", ""), request.GET.get("before", "")
-    return Execution.objects.page(
+    return search(
         filters.selection(),
         limit=PAGE_SIZE,
         shape="row",
@@ -103,17 +156,24 @@ def home(request: HttpRequest) -> HttpResponse:
 def execution_list(request: HttpRequest) -> HttpResponse:
     try:
         filters = ListFilters.from_request(request)
-        page = _page(request, filters)
-    except (BadPageInput, BadPosition) as error:
+        found = _search(request, filters)
+    except (FilterError, BadPosition) as error:
         return _bad_input(request, error)
+    selection = filters.selection()
     workflows = _workflow_choices()
     filter_workflows = list(workflows)
     if filters.workflow and all(wf["id"] != filters.workflow for wf in workflows):
         # Executions of a workflow no longer in the code can still be filtered on.
         filter_workflows.append({"id": filters.workflow, "name": filters.workflow, "version": ""})
     context = {
-        "page": page,
+        "page": found.page,
+        "search": found,
+        "searching_newer": bool(request.GET.get("before")),
         "filters": filters,
+        "selection_words": describe(selection),
+        # What the bulk actions send: the count's query string and the POST's `filter`.
+        "bulk_query": urlencode(as_params(selection)),
+        "bulk_filter": json.dumps(as_json(selection)),
         "stats": ExecutionCounter.objects.stats(),
         "statuses": ExecutionStatus.choices,
         "workflows": workflows,
@@ -129,7 +189,7 @@ def execution_list_live(request: HttpRequest) -> JsonResponse:
     """Fresh partials for the list: the named rows after an update, or the whole first page."""
     try:
         filters = ListFilters.from_request(request)
-    except BadPageInput as error:
+    except FilterError as error:
         return JsonResponse({"error": str(error)}, status=400)
     stats_html = render_to_string(
         "executions/_stats.html", {"stats": ExecutionCounter.objects.stats()}, request
@@ -138,6 +198,9 @@ def execution_list_live(request: HttpRequest) -> JsonResponse:
     if ids:
         selection = filters.selection()
         named = ExecutionFilters(execution_ids=ids)
+        found = Execution.objects.page(named, limit=len(ids), shape="row").executions
+        if selection.values:
+            Execution.objects.load_values(found)
         rows = [
             {
                 "id": execution.execution_id,
@@ -145,13 +208,11 @@ def execution_list_live(request: HttpRequest) -> JsonResponse:
                 "matches": selection.matches(execution),
                 "html": render_to_string("executions/_row.html", {"execution": execution}),
             }
-            for execution in Execution.objects.page(named, limit=len(ids), shape="row").executions
+            for execution in found
         ]
         return JsonResponse({"stats": stats_html, "rows": rows})
-    page_context = {
-        "page": Execution.objects.page(filters.selection(), limit=PAGE_SIZE, shape="row"),
-        "filters": filters,
-    }
+    first = search(filters.selection(), limit=PAGE_SIZE, shape="row")
+    page_context = {"page": first.page, "search": first, "filters": filters}
     return JsonResponse(
         {
             "stats": stats_html,

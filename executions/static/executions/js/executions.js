@@ -18,6 +18,15 @@
     select.addEventListener("change", () => select.form.requestSubmit());
   }
 
+  /* The filter form leaves its empty fields out, so a shared URL names only the filters set. */
+  for (const form of document.querySelectorAll("form[data-filter-form]")) {
+    form.addEventListener("formdata", (event) => {
+      for (const [name, value] of [...event.formData.entries()]) {
+        if (value === "") event.formData.delete(name);
+      }
+    });
+  }
+
   function rowFor(id) {
     return rows.querySelector(`tr[data-execution-id="${CSS.escape(id)}"]`);
   }

@@ -65,5 +65,15 @@ class WorkflowsSettings:
         case, `-` and `_`, a key matching a name it is or ends with (`x-api-key`, `dbPassword`)."""
         return list(_setting("C4C_SECRET_KEYS", DEFAULT_SECRET_KEYS))
 
+    @property
+    def C4C_MAX_LOG_LINES(self) -> int:
+        """Log lines kept per procedure attempt (workflows.logs); the rest are counted dropped."""
+        return int(_setting("C4C_MAX_LOG_LINES", 1_000))
+
+    @property
+    def C4C_MAX_LOG_BYTES(self) -> int:
+        """Bytes of log messages kept per procedure attempt; the rest are counted as dropped."""
+        return int(_setting("C4C_MAX_LOG_BYTES", 256 * 1024))
+
 
 app_settings = WorkflowsSettings()

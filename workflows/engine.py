@@ -47,6 +47,11 @@ data, definition, each node input once expanded - with its procedure's SecretStr
 each output); span attributes, exception events, status messages and every ErrorInfo carry only
 the redacted form, and log records made during the run are scrubbed. Procedures get real values.
 
+Logs (workflows.logs): when the observer has a node_logs hook, what each procedure attempt logs
+is captured (redacted, bounded), added to its procedure span as "log" events, and delivered to
+node_logs in batches while the attempt runs and with the rest when it ends, before its outcome
+is reported. An observer without the hook pays nothing for it.
+
 Workflow failures never raise: run_workflow returns a failed RunResult. Exceptions raised by the
 observer do propagate, because a run that cannot be recorded must not carry on unseen.
 """
@@ -85,6 +90,7 @@ from .errors import (
     WorkflowError,
 )
 from .expressions import evaluate
+from .logs import AttemptLog, LogLine, capture, finish
 from .observer import ErrorInfo, RunObserver, RunResult, RunStatus
 from .registry import Procedure, ProcedureRegistry, procedure_registry
 from .retry import RetryPolicy
@@ -312,6 +318,9 @@ class _Run:
         # workflow.current_* attributes, set once on the root span instead of per node.
         self.current: tuple[str, int, int] = (definition.start_node, 0, 0)
         self.span_base = {"workflow.id": definition.id, "workflow.execution_id": execution_id}
+        # The observer's node_logs hook; without one, no attempt captures its logs.
+        self.log_sink = getattr(observer, "node_logs", None)
+        self.log_limits = (app_settings.C4C_MAX_LOG_LINES, app_settings.C4C_MAX_LOG_BYTES)
 
     def execute(self) -> RunResult:
         definition = self.definition
@@ -741,7 +750,7 @@ class _Run:
             try:
                 output = self._attempt(node, proc, node_input, step)
                 break
-            except _RunStopped:
+            except (_RunStopped, _ObserverFailed):
                 raise
             except Exception as exc:
                 if policy is None or not _retryable(policy, step.attempt, exc):
@@ -794,15 +803,17 @@ class _Run:
             if deadline is None or node_deadline <= deadline:
                 deadline, run_deadline = node_deadline, False
         expired = self._workflow_timeout if run_deadline else functools.partial(_node_timeout, node)
+        log = self._attempt_log(node, step)
         try:
             with self._procedure_span(proc.name, span_attributes) as span:
-                output: dict[str, Any] = run_attempt(
-                    functools.partial(proc.invoke, node_input, context),
-                    signal,
-                    control=self.control,
-                    deadline=deadline,
-                    expired=expired,
-                )
+                with self._capturing(log, span):
+                    output: dict[str, Any] = run_attempt(
+                        functools.partial(proc.invoke, node_input, context),
+                        signal,
+                        control=self.control,
+                        deadline=deadline,
+                        expired=expired,
+                    )
                 # A failed attempt's span is ERROR (the tracer records the exception); c4c
                 # counts OK spans as successful.
                 span.set_status(Status(StatusCode.OK))
@@ -811,6 +822,9 @@ class _Run:
             if exc is signal.reason and (run_deadline or isinstance(exc, CancelledError)):
                 raise self._stopped(exc) from None
             raise
+        finally:
+            if log is not None:
+                finish(log)
 
     def _attempt_inline(
         self,
@@ -837,9 +851,11 @@ class _Run:
         )
         if self.control is not None and signal is not None and not self.control.watch(signal):
             raise self._stopped(self.control.error())
+        log = self._attempt_log(node, step)
         try:
             with self._procedure_span(proc.name, span_attributes) as span:
-                output = proc.invoke(node_input, context)
+                with self._capturing(log, span):
+                    output = proc.invoke(node_input, context)
                 span.set_status(Status(StatusCode.OK))
         except BaseException:
             # Stopped: the stop's reason wins over whatever the procedure raised on the way out
@@ -850,9 +866,46 @@ class _Run:
         finally:
             if self.control is not None and signal is not None:
                 self.control.unwatch(signal)
+            if log is not None:
+                finish(log)
         if self.control is not None and self.control.cancelled:
             raise self._stopped(self.control.error())
         return output
+
+    def _attempt_log(self, node: WorkflowNode, step: _Step) -> AttemptLog | None:
+        """Where this attempt's log lines go, or None when the observer takes no logs."""
+        if self.log_sink is None:
+            return None
+        max_lines, max_bytes = self.log_limits
+        deliver = functools.partial(
+            self._deliver_logs, node, step.index, step.visit, step.attempt
+        )
+        return AttemptLog(
+            deliver=deliver, redactor=self.secrets, max_lines=max_lines, max_bytes=max_bytes
+        )
+
+    @contextlib.contextmanager
+    def _capturing(self, log: AttemptLog | None, span: trace.Span) -> Iterator[None]:
+        """Capture the attempt's logs (as events of its span too) while the procedure runs."""
+        if log is None:
+            yield
+            return
+        log.span = span
+        with capture(log):
+            yield
+
+    def _deliver_logs(
+        self, node: WorkflowNode, index: int, visit: int, attempt: int, lines: list[LogLine]
+    ) -> None:
+        self._notify(
+            self.log_sink,
+            execution_id=self.execution_id,
+            node=node,
+            node_index=index,
+            visit=visit,
+            attempt=attempt,
+            lines=lines,
+        )
 
     def _condition(self, node: WorkflowNode) -> tuple[dict[str, Any], str | None]:
         config = node.config

@@ -27,6 +27,7 @@ from .definitions import WorkflowDefinition, WorkflowNode
 
 if TYPE_CHECKING:
     from .checkpoints import Checkpoint
+    from .logs import LogLine
 
 # cancelled: the RunControl was cancelled (error CancelledError). A workflow timeout is "failed"
 # with TimeoutError.
@@ -156,3 +157,23 @@ class RunObserver(Protocol):
     def branch_thread_finished(self) -> None:
         """Called last in each thread the engine started for a parallel branch, so an observer
         can release what it holds per thread (a database connection) before the thread ends."""
+
+
+class LogObserver(RunObserver, Protocol):
+    """An observer that also takes what procedures log (workflows.logs). The engine captures
+    logs only for an observer that has `node_logs`; one without it pays nothing."""
+
+    def node_logs(
+        self,
+        *,
+        execution_id: str,
+        node: WorkflowNode,
+        node_index: int,
+        visit: int,
+        attempt: int,
+        lines: "list[LogLine]",
+    ) -> None:
+        """Lines attempt `attempt` of the node run logged, oldest first, never empty. Called from
+        the process's log pump thread while the attempt runs (batches), and from the walking
+        thread with the rest when it ends, before the attempt's outcome is reported; calls for
+        one attempt never overlap. An exception aborts the run when the attempt ends."""

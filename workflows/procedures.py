@@ -3,7 +3,8 @@
 data.fetch reads from a deterministic in-process catalogue (no network: the engine package does no
 I/O and the examples must run the same everywhere); an app that needs real HTTP registers its own
 procedure. custom.delay honours settings.C4C_DELAY_SCALE (default 1.0) so tests and demos can
-run the long example quickly; it waits with ctx.sleep, so a cancel or a timeout ends it at once.
+run the long example quickly; it waits with ctx.sleep, so a cancel or a timeout ends it at once,
+and logs its wait (a line per second), so the node panel shows a long node's logs live.
 custom.flaky fails its first `failTimes` attempts, for retry demos: it counts by ctx.attempt, which
 a resumed run continues, so it needs no state of its own.
 """
@@ -19,6 +20,7 @@ from .context import ProcedureContext
 from .registry import procedure
 
 logger = logging.getLogger("workflows.custom.log")
+delay_log = logging.getLogger("workflows.custom.delay")
 
 
 def _number(value: Any) -> int | float:
@@ -94,7 +96,15 @@ class DelayOutput(BaseModel):
     tags=("timing",),
 )
 def delay(data: DelayInput, ctx: ProcedureContext) -> DelayOutput:
-    ctx.sleep(data.ms * app_settings.C4C_DELAY_SCALE / 1000)
+    """Logs the wait, then a line per second of it (what the node panel shows live)."""
+    seconds = data.ms * app_settings.C4C_DELAY_SCALE / 1000
+    delay_log.info("Waiting %d ms", data.ms)
+    waited = 0.0
+    while seconds - waited > 1.0:
+        ctx.sleep(1.0)
+        waited += 1.0
+        delay_log.info("Still waiting: %.0f of %.0f s", waited, seconds)
+    ctx.sleep(seconds - waited)
     return DelayOutput(delayed_ms=data.ms)
 
 

@@ -742,7 +742,7 @@ class NodeLog(models.Model):
     message = models.TextField(blank=True)
     logged_at = models.DateTimeField()
     dropped = models.PositiveIntegerField(
-        default=0, help_text="On an attempt's last line: how many lines past the caps it dropped."
+        default=0, help_text="On an attempt's last line: the lines it dropped past its caps."
     )
 
     objects = NodeLogQuerySet.as_manager()

@@ -20,7 +20,7 @@ from django.conf import settings
 from workflows.definitions import WorkflowDefinition
 
 from .cursors import encode_cursor
-from .models import Execution, ExecutionRows, NodeExecution, NodeStatus, Span
+from .models import Execution, ExecutionRows, NodeExecution, NodeLog, NodeStatus, Span
 
 # The JSON columns these shapes carry, and the types a client reads them as.
 _COLUMN_SHAPES: dict[str, tuple[type, ...]] = {
@@ -203,6 +203,25 @@ def span_json(span: Span) -> dict[str, Any]:
         data["status"]["message"] = span.status_message
     if span.events:
         data["events"] = span.events
+    return data
+
+
+def node_log_line(line: NodeLog, *, visit: int) -> dict[str, Any]:
+    """A logged line as GET .../nodes/<nodeId>/logs and node.log carry it: `id` orders lines
+    (and is the `after` cursor), `time` is ISO with ms; `dropped` only on a last line that
+    counts the lines an attempt dropped past its caps."""
+    data: dict[str, Any] = {
+        "id": line.pk,
+        "visit": visit,
+        "attempt": line.attempt,
+        "number": line.number,
+        "time": iso_ms(line.logged_at),
+        "level": line.level,
+        "logger": line.logger,
+        "message": line.message,
+    }
+    if line.dropped:
+        data["dropped"] = line.dropped
     return data
 
 

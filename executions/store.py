@@ -24,6 +24,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from workflows.definitions import WorkflowDefinition, WorkflowNode
+from workflows.logs import LogLine
 from workflows.observer import ErrorInfo, RunResult
 
 from . import sql
@@ -35,12 +36,13 @@ from .models import (
     Execution,
     ExecutionStatus,
     NodeExecution,
+    NodeLog,
     NodeStatus,
     Span,
     sources,
     unfinished,
 )
-from .payloads import bounded, storable
+from .payloads import bounded, storable, storable_text
 from .serializers import iso_ms
 
 _BOOT = uuid.uuid4().hex[:8]
@@ -447,6 +449,29 @@ def spans_add(*, execution: Execution, spans: Sequence[Span]) -> None:
         span.execution = execution
     with transaction.atomic(), _connection().cursor() as cursor:
         sql.spans_insert(cursor, spans)
+
+
+def node_logs_add(*, node: NodeExecution, attempt: int, lines: Sequence[LogLine]) -> list[NodeLog]:
+    """Save lines one attempt of a node run logged (workflows.logs) in one INSERT.
+
+    Not fenced by the lease, unlike the run's other writes: a line is what the attempt said,
+    true whichever process owns the run now, and it changes no status. Text a database cannot
+    hold (NUL, lone surrogates) is stored with U+FFFD in its place.
+    """
+    rows = [
+        NodeLog(
+            node=node,
+            attempt=attempt,
+            number=line.number,
+            level=line.level[:16],
+            logger=storable_text(line.logger[:200]),
+            message=storable_text(line.message),
+            logged_at=line.at,
+            dropped=line.dropped,
+        )
+        for line in lines
+    ]
+    return NodeLog.objects.bulk_create(rows)
 
 
 def spans_record(*, execution: Execution, spans: Sequence[Span]) -> list[Span]:

@@ -36,17 +36,26 @@ from workflows.validation import parse_definition
 from .. import bulk, dispatch, runtime, secrets, store
 from ..filters import search
 from ..limits import JsonRejected, load_json
-from ..models import BulkAction, Execution, ExecutionCounter, ExecutionFilters, ExecutionStatus
+from ..models import (
+    BulkAction,
+    Execution,
+    ExecutionCounter,
+    ExecutionFilters,
+    ExecutionStatus,
+    NodeLog,
+)
 from ..payloads import bounded
 from ..serializers import (
     execution_json,
     list_json,
+    node_log_line,
     run_result,
     to_json,
     workflow_summary,
 )
 from .bodies import json_object
 from .bulk_schemas import BulkAccepted, BulkChanged, BulkCount, BulkProgress
+from .log_schemas import NodeLogs, NodeLogsQuery
 from .openapi import json_body, query_parameters
 from .requests import (
     IDEMPOTENCY_KEY_HEADER,
@@ -517,6 +526,50 @@ async def execution(request: HttpRequest, execution_id: str) -> HttpResponse:
     if content is None:
         return _error(f"Execution '{execution_id}' not found", 404)
     return _json(content)
+
+
+def _node_logs(execution_id: str, node_id: str, query: NodeLogsQuery) -> dict[str, Any] | str:
+    """The body of GET .../nodes/<nodeId>/logs, or why there is none (404)."""
+    execution = Execution.objects.only("execution_id", "snapshot").filter(execution_id=execution_id)
+    found = execution.first()
+    if found is None:
+        return f"Execution '{execution_id}' not found"
+    lines = NodeLog.objects.of_node(found, node_id, after=query.after, limit=query.limit + 1)
+    if not lines:
+        nodes = found.definition.get("nodes") if isinstance(found.definition, dict) else None
+        if not any(isinstance(n, dict) and n.get("id") == node_id for n in nodes or ()):
+            return f"Execution '{execution_id}' has no node '{node_id}'"
+    more = len(lines) > query.limit
+    lines = lines[: query.limit]
+    return {
+        "executionId": execution_id,
+        "nodeId": node_id,
+        "lines": [node_log_line(line, visit=line.node.visit) for line in lines],
+        "nextAfter": lines[-1].pk if more else None,
+    }
+
+
+@router.get(
+    "/workflow/executions/{execution_id}/nodes/{node_id}/logs",
+    response={200: NodeLogs, 400: ErrorBody, 404: ErrorBody},
+    url_name="node-logs",
+    summary="What one node's procedure logged, every run and attempt of it (not in c4c)",
+    description="Lines oldest first (by `id`), each with its visit, attempt, level, logger, "
+    "time and message (secrets redacted). An attempt keeps C4C_MAX_LOG_LINES lines and "
+    "C4C_MAX_LOG_BYTES bytes; its last line then says how many more it dropped (`dropped`). "
+    "Lines arrive live as node.log events on the execution's stream. 404: no such execution, "
+    "or no such node in its definition.",
+    openapi_extra=query_parameters(NodeLogsQuery),
+)
+async def node_logs(request: HttpRequest, execution_id: str, node_id: str) -> HttpResponse:
+    try:
+        query: NodeLogsQuery = parse(NodeLogsQuery, {k: v[-1] for k, v in request.GET.lists()})
+    except BadRequest as exc:
+        return _bad(exc)
+    body = await sync_to_async(_node_logs, thread_sensitive=False)(execution_id, node_id, query)
+    if isinstance(body, str):
+        return _error(body, 404)
+    return JsonResponse(body)
 
 
 def _rerun(execution_id: str, from_node: str | None) -> Execution:

@@ -17,10 +17,10 @@ from .streams import LIST_VIEWS
 PREFIX = "event."
 REF_TEMPLATE = "#/components/schemas/" + PREFIX + "{model}"
 
-# The list stream carries every event but the per-execution greeting and span.ended; an
-# execution's stream carries that execution's events (span.ended too), not the list's.
+# The list stream carries every event but the per-execution greeting, span.ended and node.log;
+# an execution's stream carries that execution's events (those two too), not the list's.
 _LIST_ONLY = {"executions.initial", "executions.update"}
-_EXECUTION_ONLY = {"workflow.stream.connected", "span.ended"}
+_EXECUTION_ONLY = {"workflow.stream.connected", "span.ended", "node.log"}
 _LIST_EVENTS = {k: v for k, v in EVENT_SHAPES.items() if k not in _EXECUTION_ONLY}
 _EXECUTION_EVENTS = {k: v for k, v in EVENT_SHAPES.items() if k not in _LIST_ONLY}
 

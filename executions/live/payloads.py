@@ -169,6 +169,33 @@ class SpanEnded(ExecutionEvent):
     spans: list[SpanJson]
 
 
+class NodeLogLine(Payload):
+    """A line a procedure logged (executions.serializers.node_log_line)."""
+
+    id: int
+    visit: int
+    attempt: int
+    number: int
+    time: str
+    level: str
+    logger: str
+    message: str
+    dropped: NotRequired[int]
+
+
+class NodeLog(ExecutionEvent):
+    """node.log (not in c4c; the execution's own stream only): lines one attempt of a node run
+    logged since the last node.log for it, oldest first, each once. Batched: at most one event
+    per attempt every workflows.logs.LOG_BATCH_SECONDS while it runs, the rest when it ends
+    (before the node's node.completed, or its next node.started on a retry)."""
+
+    nodeId: str
+    nodeIndex: int
+    visit: int
+    attempt: int
+    lines: list[NodeLogLine]
+
+
 class WorkflowResult(ExecutionEvent):
     result: RunResult
 
@@ -209,6 +236,7 @@ EVENT_SHAPES: dict[str, Any] = {
     "workflow.failed": WorkflowFinished,
     "workflow.result": WorkflowResult,
     "span.ended": SpanEnded,
+    "node.log": NodeLog,
     "executions.update": ExecutionsUpdate,
     "executions.initial": ExecutionsInitial,
     "workflow.stream.connected": StreamConnected,

@@ -132,7 +132,8 @@ class DaphneServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"daphne exited early:\n{self.log()}")
             try:
-                with urllib.request.urlopen(f"{self.url}/workflow/definitions", timeout=1):
+                # /health: open whether or not the server requires sign-in (C4C_REQUIRE_AUTH).
+                with urllib.request.urlopen(f"{self.url}/health", timeout=1):
                     return
             except OSError:
                 time.sleep(0.1)

@@ -262,6 +262,9 @@ except ValueError as exc:
 # Executions: how much of one input/output is stored before it is replaced by a truncation
 # marker, how many runs the in-process pool runs at once, and where runs are dispatched.
 C4C_MAX_PAYLOAD_BYTES = env_int("C4C_MAX_PAYLOAD_BYTES", 64 * 1024)
+# Logs per node (workflows.logs): lines and bytes of messages kept per procedure attempt.
+C4C_MAX_LOG_LINES = env_int("C4C_MAX_LOG_LINES", 1_000, minimum=1)
+C4C_MAX_LOG_BYTES = env_int("C4C_MAX_LOG_BYTES", 256 * 1024, minimum=1)
 # SQLite has one write lock and the runs share one GIL: 4 run threads did 5-15% more executions/s
 # than 8 at 8-32 clients, with a p99 a third to a half lower (2 did better still, but would leave
 # too few runs that wait on slow procedures side by side). PostgreSQL takes concurrent writers.

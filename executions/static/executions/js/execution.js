@@ -154,6 +154,7 @@
       children.push(element("p", detail.status === "pending" ? "Not started yet." : "Not run in this execution.", "muted"));
     }
     panel.replaceChildren(...children);
+    c4cNodeLogs.show(detail.nodeId); // node_logs.js: the node's Logs section
   }
 
   function paint(id, status, reused) {
@@ -349,6 +350,7 @@
         "node.started": nodeEvent((data) => ({ status: "running", startTime: new Date(data.timestamp).toISOString(), endTime: undefined })),
         "node.completed": nodeEvent((data) => ({ status: data.status || "completed", endTime: new Date(data.timestamp).toISOString(), output: data.output, error: data.error })),
         "span.ended": mine((data) => timeline.addSpans(data.spans)),
+        "node.log": mine((data) => c4cNodeLogs.add(data)),
         "workflow.completed": mine(refreshWhole),
         "workflow.failed": mine(refreshWhole),
         "workflow.result": mine(refreshWhole),

@@ -95,6 +95,7 @@ class AttemptLog:
         self.bytes = 0
         self.dropped = 0
         self.closed = False
+        self.watched = False  # handed to the pump (only an attempt that logged is)
         # A delivery made by the pump that failed: the engine raises it when the attempt ends.
         self.error: BaseException | None = None
         self._pending: list[LogLine] = []
@@ -129,7 +130,8 @@ class AttemptLog:
                     timestamp=int(record.created * 1e9),
                 )
             first = len(self._pending) == 1
-        if first:
+        if first and not self.watched:
+            self.watched = True
             pump.watch(self)
 
     def _message(self, record: logging.LogRecord) -> str:
@@ -255,7 +257,8 @@ def capture(log: AttemptLog) -> Iterator[AttemptLog]:
     finally:
         _current.reset(token)
         log.close()
-        pump.forget(log)
+        if log.watched:
+            pump.forget(log)
 
 
 def finish(log: AttemptLog) -> None:

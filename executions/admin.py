@@ -89,14 +89,12 @@ class ExecutionAdmin(_Admin):
         return False
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        """Django's "delete selected" refuses a selection with running executions (below)."""
-        actions = super().get_actions(request)
+        """Django's "delete selected" (its confirmation page posts that name back), refusing a
+        selection with running executions first (delete_finished)."""
+        actions: dict[str, Any] = dict(super().get_actions(request))
         if "delete_selected" in actions:
-            actions["delete_selected"] = (
-                type(self).delete_finished,
-                "delete_selected",
-                delete_selected.short_description,
-            )
+            _, name, description = actions["delete_selected"]
+            actions[name] = (type(self).delete_finished, name, description)
         return actions
 
     def delete_finished(

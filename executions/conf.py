@@ -100,8 +100,8 @@ class ExecutionsSettings:
 
     @property
     def C4C_PRUNE_BATCH(self) -> int:
-        """Executions deleted per transaction: small enough that a batch holds the database's
-        write lock well under 100 ms (bench/prune.py measures it)."""
+        """Executions deleted per transaction, each batch its own short transaction so a writer
+        waits one batch at most (bench/prune.py times the sizes)."""
         return int(getattr(settings, "C4C_PRUNE_BATCH", 200))
 
     @property

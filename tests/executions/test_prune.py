@@ -49,11 +49,12 @@ def _prune(*args: str) -> str:
 def test_prune_deletes_finished_runs_past_retention_with_their_nodes_and_spans(
     settings,
 ) -> None:
-    settings.C4C_RETENTION_DAYS = 30
+    settings.C4C_RETENTION_DAYS = 20
     old = factories.execution(execution_id="old", started_at=_ago(40), nodes=DONE, spans=3)
     factories.execution(execution_id="recent", started_at=_ago(10), nodes=DONE, spans=3)
     factories.execution(execution_id="old-failed", status="failed", started_at=_ago(31))
-    factories.execution(execution_id="old-cancelled", status="cancelled", started_at=_ago(45))
+    # Cancelled under 24 days after its start: PostgreSQL's execution_time_ms is an int4.
+    factories.execution(execution_id="old-cancelled", status="cancelled", started_at=_ago(22))
     output = _prune()
     assert _ids() == {"recent"}
     assert not NodeExecution.objects.filter(execution_id=old.pk).exists()
@@ -69,15 +70,15 @@ def test_prune_deletes_finished_runs_past_retention_with_their_nodes_and_spans(
 def test_per_status_overrides_keep_failed_runs_longer_and_cancelled_ones_forever(
     settings,
 ) -> None:
-    settings.C4C_RETENTION_DAYS = 30
-    settings.C4C_RETENTION_DAYS_FAILED = 90
+    settings.C4C_RETENTION_DAYS = 5
+    settings.C4C_RETENTION_DAYS_FAILED = 15
     settings.C4C_RETENTION_DAYS_CANCELLED = float("inf")
-    factories.execution(execution_id="completed-40d", started_at=_ago(40))
-    factories.execution(execution_id="failed-40d", status="failed", started_at=_ago(40))
-    factories.execution(execution_id="failed-100d", status="failed", started_at=_ago(100))
-    factories.execution(execution_id="cancelled-1y", status="cancelled", started_at=_ago(365))
+    factories.execution(execution_id="completed-8d", started_at=_ago(8))
+    factories.execution(execution_id="failed-8d", status="failed", started_at=_ago(8))
+    factories.execution(execution_id="failed-20d", status="failed", started_at=_ago(20))
+    factories.execution(execution_id="cancelled-20d", status="cancelled", started_at=_ago(20))
     _prune()
-    assert _ids() == {"failed-40d", "cancelled-1y"}
+    assert _ids() == {"failed-8d", "cancelled-20d"}
     _counters_match_rows()
 
 
@@ -222,10 +223,10 @@ def test_celery_beat_sends_the_prune_task_every_interval() -> None:
 def test_counters_stay_exact_when_pruning_while_runs_start_and_finish() -> None:
     """Two pruners and two threads starting and finishing old runs at once, on real commits."""
     for _ in range(40):
-        factories.execution(started_at=_ago(40), nodes=DONE, spans=2)
+        factories.execution(started_at=_ago(20), nodes=DONE, spans=2)
     stop = threading.Event()
     errors: list[BaseException] = []
-    limits = retention.cutoffs(older_than=timedelta(days=30))
+    limits = retention.cutoffs(older_than=timedelta(days=10))
 
     def guarded(work: Callable[[], None]) -> None:
         try:
@@ -238,7 +239,7 @@ def test_counters_stay_exact_when_pruning_while_runs_start_and_finish() -> None:
     def start_runs() -> None:
         for index in range(30):
             status = ("completed", "failed", "running", "cancelled")[index % 4]
-            factories.execution(status=status, started_at=_ago(40), nodes={"add": "completed"})
+            factories.execution(status=status, started_at=_ago(20), nodes={"add": "completed"})
 
     def prune_until_stopped() -> None:
         while not stop.is_set():

@@ -1,0 +1,383 @@
+"""Every dashboard page is usable without a mouse, in both colour schemes and on a phone.
+
+Three checks per page, each in real Chromium against the session's daphne server:
+
+- axe-core (vendored in tests/browser/vendor/, injected before the page's own scripts, so the
+  page's Content-Security-Policy stays on) finds no serious or critical violation, in the light
+  and in the dark colour scheme, on each state a person can reach: the detail page's graph,
+  timeline and trace tabs, its node panel, the execute dialog;
+- Tab walks through every control a pointer could use, and each one it lands on shows a focus
+  indicator (an outline or a box-shadow, or for a graph node its box drawn in the focus style);
+- at 375 x 812 CSS pixels the page itself never scrolls sideways (wide tables and the graph
+  scroll inside their own boxes), and the graph and timeline still answer a tap.
+"""
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.conftest import DaphneServer
+
+from .conftest import VIEWPORTS, api, screenshot
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+AXE = (Path(__file__).parent / "vendor" / "axe.min.js").read_text()
+BLOCKING = ("serious", "critical")
+PHONE = {"width": 375, "height": 812}
+NO_RUNS = "no-such-workflow-a11y"
+
+RUN_AXE = """
+async () => {
+  const result = await axe.run(document, { resultTypes: ["violations"] });
+  return result.violations.map((v) => ({
+    id: v.id,
+    impact: v.impact,
+    help: v.help,
+    nodes: v.nodes.slice(0, 5).map((n) => `${n.target.join(" ")}: ${n.failureSummary}`),
+  }));
+}
+"""
+
+# A name for a control that stays the same when a live update renders it again.
+CONTROL_KEY = """
+const controlKey = (el) => [
+  el.tagName, el.id, el.getAttribute("href"), el.getAttribute("aria-label"), el.name, el.value,
+  (el.textContent || "").trim().slice(0, 40),
+].join("|");
+"""
+
+# The controls a pointer could use, each by its key.
+CONTROLS = (
+    "() => {"
+    + CONTROL_KEY
+    + """
+  const selector = [
+    "a[href]", "button", "input:not([type=hidden])", "select", "textarea", "summary",
+    "[tabindex]", "[contenteditable=true]",
+  ].join(",");
+  const shown = (el) => el.checkVisibility({ visibilityProperty: true }) &&
+    el.getClientRects().length > 0 && !el.closest("[inert], dialog:not([open])");
+  return [...document.querySelectorAll(selector)]
+    .filter((el) => !el.disabled && el.tabIndex >= 0 && shown(el))
+    .map(controlKey);
+}
+"""
+)
+
+# Tab starts from the top of the page, whatever has focus now (an autofocus field, a tab).
+FROM_THE_TOP = """
+() => {
+  const start = document.createElement("span");
+  start.tabIndex = -1;
+  document.body.prepend(start);
+  start.focus();
+  start.addEventListener("blur", () => start.remove(), { once: true });
+}
+"""
+
+# What Tab landed on, and how it shows focus: null when nothing on screen says so.
+FOCUSED = (
+    "() => {"
+    + CONTROL_KEY
+    + """
+  const el = document.activeElement;
+  if (!el || el === document.body) return null;
+  const style = getComputedStyle(el);
+  const drawn = (width, kind) => kind !== "none" && parseFloat(width) > 0;
+  let indicator = null;
+  if (drawn(style.outlineWidth, style.outlineStyle)) indicator = "outline";
+  else if (style.boxShadow && style.boxShadow !== "none") indicator = "box-shadow";
+  else if (el instanceof SVGElement) {
+    const box = el.querySelector(".node-box");
+    if (box && parseFloat(getComputedStyle(box).strokeWidth) >= 3) indicator = "node box";
+  }
+  return {
+    control: controlKey(el),
+    focusVisible: el.matches(":focus-visible"),
+    indicator,
+    html: el.outerHTML.slice(0, 120),
+  };
+}
+"""
+)
+
+PAGE_WIDTH = "() => [document.documentElement.scrollWidth, document.body.scrollWidth, innerWidth]"
+
+
+@dataclass(frozen=True)
+class Runs:
+    finished: str
+    compare_a: str
+    compare_b: str
+
+
+@pytest.fixture(scope="module")
+def runs(shared_server: DaphneServer) -> Runs:
+    def run(workflow_id: str, run_input: dict[str, Any]) -> str:
+        result = api(
+            shared_server, "/workflow/execute", {"workflowId": workflow_id, "input": run_input}
+        )
+        assert result["status"] == "completed"
+        return str(result["executionId"])
+
+    return Runs(
+        finished=run("simple-math-workflow", {}),
+        compare_a=run("branching-workflow", {}),
+        compare_b=run("branching-workflow", {"minimum": 50}),
+    )
+
+
+def pages(runs: Runs) -> dict[str, str]:
+    """Every page a person reaches, by a name for the failure messages."""
+    return {
+        "list with runs": "/executions",
+        "list, empty": f"/executions?workflow={NO_RUNS}",
+        "list, filtered": "/executions?status=completed&workflow=simple-math-workflow",
+        "detail, finished": f"/executions/{runs.finished}",
+        "workflows": "/workflows",
+        "compare": f"/executions/compare?a={runs.compare_a}&b={runs.compare_b}",
+        "sign in": "/login",
+        "execution not found": "/executions/wf_exec_a11y_missing",
+        "page not found": "/no-such-page",
+        "bad request": "/executions?status=bogus",
+    }
+
+
+@pytest.fixture
+def new_page(browser: Any) -> Iterator[Callable[..., Any]]:
+    """A fresh context per page with axe loaded before the page's scripts; script errors and
+    refused scripts fail the test."""
+    contexts: list[Any] = []
+    errors: list[str] = []
+
+    def new_page_(*, scheme: str = "light", viewport: dict[str, int] | None = None) -> Any:
+        context = browser.new_context(viewport=viewport or VIEWPORTS["laptop"], color_scheme=scheme)
+        context.add_init_script(AXE)
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        page.on("pageerror", lambda error: errors.append(f"{page.url}: {error}"))
+        page.on(
+            "console",
+            lambda message: (
+                errors.append(f"{page.url}: {message.text}")
+                # 404 and 400 pages are fetched on purpose.
+                if message.type == "error"
+                and not message.text.startswith("Failed to load resource")
+                else None
+            ),
+        )
+        return page
+
+    yield new_page_
+    for context in contexts:
+        context.close()
+    assert errors == []
+
+
+def _open(page: Any, url: str) -> Any:
+    page.goto(url, wait_until="load")
+    page.wait_for_function("typeof axe === 'object'")
+    return page
+
+
+def _blocking(page: Any, where: str) -> list[str]:
+    return [
+        f"{where}: {v['impact']} {v['id']} ({v['help']})\n    " + "\n    ".join(v["nodes"])
+        for v in page.evaluate(RUN_AXE)
+        if v["impact"] in BLOCKING
+    ]
+
+
+def _open_node_panel(page: Any) -> None:
+    node = page.locator("#panel-graph .node[tabindex]").first
+    node.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#node-panel")).not_to_contain_text("Select a node")
+
+
+def _detail_states(page: Any, where: str) -> list[str]:
+    """The detail page's views one after the other: graph with a node open, timeline, trace."""
+    _open_node_panel(page)
+    found = _blocking(page, f"{where}, graph and node panel")
+    for tab in ("Timeline", "Trace"):
+        page.get_by_role("tab", name=re.compile(tab)).click()
+        expect(page.locator(f"#panel-{tab.lower()}")).to_be_visible()
+        found += _blocking(page, f"{where}, {tab.lower()}")
+    return found
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_every_page_has_no_serious_axe_violation(shared_server, runs, new_page, scheme):
+    found: list[str] = []
+    for name, path in pages(runs).items():
+        page = _open(new_page(scheme=scheme), shared_server.url + path)
+        found += _blocking(page, name)
+        if name == "detail, finished":
+            found += _detail_states(page, name)
+        if name == "list with runs":
+            page.get_by_role("button", name="Execute…").click()
+            expect(page.get_by_role("dialog", name="Execute a workflow")).to_be_visible()
+            found += _blocking(page, f"{name}, execute dialog")
+        page.context.close()
+    assert found == [], f"{scheme} scheme:\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_a_running_execution_has_no_serious_axe_violation(shared_server, new_page, scheme):
+    started = api(
+        shared_server, "/workflow/execute", {"workflowId": "long-running-workflow", "async": True}
+    )
+    page = _open(
+        new_page(scheme=scheme), f"{shared_server.url}/executions/{started['executionId']}"
+    )
+    expect(page.locator("#panel-graph .node[data-status='running']").first).to_be_visible()
+    found = _blocking(page, "detail, running")
+    found += _detail_states(page, "detail, running")
+    screenshot(page, f"a11y-running-{scheme}", full_page=False)
+    assert found == [], f"{scheme} scheme:\n" + "\n".join(found)
+
+
+def _tab_through(page: Any) -> tuple[list[str], list[dict[str, Any]]]:
+    """Tab from the top of the page until focus leaves it or comes round again; the controls
+    there are and the stops Tab made."""
+    controls: list[str] = page.evaluate(CONTROLS)
+    stops: list[dict[str, Any]] = []
+    page.evaluate(FROM_THE_TOP)
+    for _ in range(len(controls) + 5):
+        page.keyboard.press("Tab")
+        stop = page.evaluate(FOCUSED)
+        if stop is None or (stops and stop["control"] == stops[0]["control"]):
+            break
+        stops.append(stop)
+    return controls, stops
+
+
+def _keyboard_problems(page: Any, where: str) -> list[str]:
+    controls, stops = _tab_through(page)
+    if not stops:
+        return [f"{where}: Tab stops nowhere"]
+    problems = [
+        f"{where}: focus not shown on {stop['html']}"
+        for stop in stops
+        if not stop["focusVisible"] or stop["indicator"] is None
+    ]
+    reached = {stop["control"] for stop in stops}
+    problems += [f"{where}: Tab never reaches {key}" for key in controls if key not in reached]
+    return problems
+
+
+def test_tab_reaches_every_control_and_shows_where_focus_is(shared_server, runs, new_page):
+    problems: list[str] = []
+    for name, path in pages(runs).items():
+        page = _open(new_page(), shared_server.url + path)
+        if page.locator("#list-config").count():
+            # The list renders its rows again once its stream is up: tab through those.
+            expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+        problems += _keyboard_problems(page, name)
+        if name == "detail, finished":
+            for tab in ("Timeline", "Trace"):
+                page.get_by_role("tab", name=re.compile(tab)).click()
+                problems += _keyboard_problems(page, f"{name}, {tab.lower()}")
+        page.context.close()
+    assert problems == [], "\n".join(problems)
+
+
+def test_keyboard_alone_opens_views_nodes_and_the_execute_dialog(shared_server, runs, new_page):
+    page = _open(new_page(), f"{shared_server.url}/executions/{runs.finished}")
+    graph_tab = page.get_by_role("tab", name="Graph")
+    graph_tab.focus()
+    page.keyboard.press("ArrowRight")
+    timeline_tab = page.get_by_role("tab", name=re.compile("Timeline"))
+    expect(timeline_tab).to_be_focused()
+    expect(timeline_tab).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#panel-timeline")).to_be_visible()
+    page.keyboard.press("ArrowLeft")
+    expect(graph_tab).to_have_attribute("aria-selected", "true")
+    _open_node_panel(page)
+
+    listing = _open(new_page(), f"{shared_server.url}/executions")
+    opener = listing.get_by_role("button", name="Execute…")
+    opener.focus()
+    listing.keyboard.press("Enter")
+    dialog = listing.get_by_role("dialog", name="Execute a workflow")
+    expect(dialog).to_be_visible()
+    assert listing.evaluate(
+        "document.getElementById('execute-dialog').contains(document.activeElement)"
+    )
+    listing.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(opener).to_be_focused()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_chosen_theme_overrides_the_system_and_is_remembered(shared_server, new_page, scheme):
+    other = "dark" if scheme == "light" else "light"
+    page = _open(new_page(scheme=scheme), f"{shared_server.url}/workflows")
+    background = "getComputedStyle(document.body).backgroundColor"
+    system_background = page.evaluate(background)
+    toggle = page.get_by_role("button", name=re.compile("theme", re.IGNORECASE))
+    toggle.click()
+    while page.evaluate("document.documentElement.dataset.theme") != other:
+        toggle.click()
+    expect(toggle).to_contain_text(other.capitalize())
+    themed_background = page.evaluate(background)
+    assert themed_background != system_background
+    assert page.evaluate("getComputedStyle(document.documentElement).colorScheme") == other
+
+    page.goto(f"{shared_server.url}/executions", wait_until="load")
+    assert page.evaluate("document.documentElement.dataset.theme") == other
+    assert page.evaluate(background) == themed_background
+    assert _blocking(page, f"list, {other} chosen on a {scheme} system") == []
+
+
+def test_phone_layout_never_scrolls_the_page_sideways(shared_server, runs, new_page):
+    wide: list[str] = []
+
+    def check(page: Any, where: str) -> None:
+        document, body, viewport = page.evaluate(PAGE_WIDTH)
+        if max(document, body) > viewport:
+            wide.append(f"{where}: {max(document, body)} px wide in a {viewport} px viewport")
+
+    for name, path in pages(runs).items():
+        page = _open(new_page(viewport=PHONE), shared_server.url + path)
+        check(page, name)
+        if name == "detail, finished":
+            _open_node_panel(page)
+            check(page, f"{name}, node panel")
+            for tab in ("Timeline", "Trace"):
+                page.get_by_role("tab", name=re.compile(tab)).click()
+                check(page, f"{name}, {tab.lower()}")
+        page.context.close()
+    assert wide == [], "\n".join(wide)
+
+
+def test_phone_list_and_detail_stay_usable(shared_server, runs, new_page):
+    listing = _open(new_page(viewport=PHONE), f"{shared_server.url}/executions")
+    row = listing.locator(f'tr[data-execution-id="{runs.finished}"]')
+    expect(row).to_be_visible()
+    # The row's link to its run fits on screen, whatever the table does with the rest.
+    link = row.locator(f'a[href$="/executions/{runs.finished}"]:visible').first
+    box = link.bounding_box()
+    assert box is not None
+    assert box["x"] >= 0
+    assert box["x"] + box["width"] <= PHONE["width"]
+    screenshot(listing, "a11y-list-phone", full_page=False)
+
+    page = _open(new_page(viewport=PHONE), f"{shared_server.url}/executions/{runs.finished}")
+    node = page.locator("#panel-graph .node[tabindex]").first
+    node.click()
+    expect(page.locator("#node-panel")).not_to_contain_text("Select a node")
+    page.get_by_role("tab", name=re.compile("Timeline")).click()
+    bar = page.locator("#panel-timeline .tl-bar").first
+    expect(bar).to_be_visible()
+    bar_box = bar.bounding_box()
+    assert bar_box is not None
+    assert 0 <= bar_box["x"] < PHONE["width"]
+    screenshot(page, "a11y-detail-timeline-phone", full_page=False)

@@ -4,10 +4,7 @@ login page makes the dashboard's own API calls work, CSRF check included; a toke
 `c4c token create` works against the server."""
 
 import json
-import os
 import re
-import subprocess
-import sys
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -18,37 +15,18 @@ from typing import Any
 import pytest
 
 from tests.accounts.conftest import bearer
-from tests.conftest import C4C, ROOT, DaphneServer
+from tests.accounts.live import run_against, secured_server
+from tests.conftest import C4C, DaphneServer
 from tests.executions.conftest import SseReader, http
 from tests.workflows.helpers import C4C_SIMPLE_MATH
 
 pytestmark = pytest.mark.slow
 
-USERS = """
-from django.contrib.auth.models import Group, User
-for name, group in [("viewer", "viewer"), ("operator", "operator"), ("nobody", None)]:
-    user = User.objects.create_user(name, password="password")
-    if group:
-        user.groups.add(Group.objects.get(name=group))
-"""
-
-
-def _run(server: DaphneServer, *args: str) -> str:
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{server.db_path}"}
-    done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
-
 
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaphneServer]:
-    server = DaphneServer(
-        tmp_path_factory.mktemp("secured-server"),
-        env={"C4C_REQUIRE_AUTH": "true", "C4C_DELAY_SCALE": "0.1"},
-    )
-    server.start()
+    server = secured_server(tmp_path_factory.mktemp("secured-server"))
     try:
-        _run(server, sys.executable, "manage.py", "shell", "-c", USERS)
         yield server
     finally:
         server.stop()
@@ -56,7 +34,8 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaphneServer]:
 
 @pytest.fixture(scope="module")
 def tokens(secured: DaphneServer) -> dict[str, str]:
-    return {name: _run(secured, str(C4C), "token", "create", name) for name in ("viewer", "nobody")}
+    names = ("viewer", "nobody")
+    return {name: run_against(secured, str(C4C), "token", "create", name) for name in names}
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

@@ -104,8 +104,9 @@ class ListFilters:
 
     @property
     def advanced(self) -> bool:
-        """Whether a filter beyond status and workflow is set (its fields then start open)."""
-        return any(value for name, value in self._pairs() if name not in ("status", "workflow"))
+        """Whether a time or duration is set (their fields then start shown)."""
+        hidden = ("startedAfter", "startedBefore", "minDuration", "maxDuration")
+        return any(value for name, value in self._pairs() if name in hidden)
 
     def picker(self, name: str) -> str:
         """A time as a datetime-local input shows it (UTC, no offset)."""

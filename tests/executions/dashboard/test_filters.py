@@ -156,4 +156,4 @@ def test_list_filters_read_back_from_their_query_string() -> None:
     assert selected.workflow_id == "wf"
     assert selected.min_duration_ms == 3
     assert filters.advanced
-    assert not ListFilters(status="failed", workflow="").advanced
+    assert not ListFilters(status="failed", workflow="", where="input.a = 1").advanced

@@ -2,6 +2,7 @@
 reused nodes, a retried node's attempts. (The buttons' behaviour is pinned in tests/browser.)"""
 
 import json
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -81,7 +82,9 @@ def test_a_rerun_links_its_original_and_marks_its_reused_nodes(client, db):
     ) in html
     assert f'data-rerun-of="{original.execution_id}"' in html
     assert 'data-node-id="add" data-status="completed" data-reused="true"' in html
-    assert 'aria-label="add, procedure, completed, reused"' in html
+    # A node is named by its title and its status text, which says it was reused.
+    assert 'aria-labelledby="g-name-add g-state-add"' in html
+    assert re.search(r'id="g-state-add"[^>]*>.*?\(reused\)</tspan></text>', html)
     assert 'data-node-id="multiply" data-status="pending" transform' in html
     assert "reused from the original run" in html
     nodes = _node_details(html)

@@ -1,9 +1,11 @@
 """Spans arranged for the Timeline (Gantt) and Trace (tree) tabs.
 
-Both tabs show the same depth-first walk of the span tree, rendered here for the page's first
-paint and for its catch-up after a reconnect. Each row carries its span's times, parent and
-depth as data attributes: the page's timeline.js places the bars (zoom and pan change only the
-view), adds the spans span.ended brings in the same order, and draws running nodes as open bars.
+Both tabs show the same depth-first walk of the span tree. The page gets it as one JSON array
+(`SpanRows.payload`, for its first paint and its catch-up after a reconnect) and its script,
+timeline.js, draws both tabs from it: 2,000 spans as template rows with their attribute tables
+took seconds to render, the JSON takes milliseconds. The script places the bars (zoom and pan
+change only the view), adds the spans span.ended brings in the same order, and draws running
+nodes as open bars.
 
 The engine opens one procedure span per attempt under the node's span (`procedure.attempt`), so
 a retried node has one bar per attempt: the rows name the attempt where a node had more than one.
@@ -12,6 +14,7 @@ a retried node has one bar per attempt: the rows name the attempt where a node h
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ..models import Span
 
@@ -26,6 +29,32 @@ class SpanRow:
     has_children: bool
     # The attempt this span ran, when that is worth saying (_shown_attempt), else None.
     attempt: int | None = None
+
+
+class SpanRows(list[SpanRow]):
+    """span_rows()'s rows, and what the page script reads of them."""
+
+    @property
+    def payload(self) -> list[dict[str, Any]]:
+        """Each row as JSON in walk order: the span with its times in microseconds (the script
+        places bars at that precision), its depth, and the attempt the row names."""
+        return [
+            {
+                "id": row.span.span_id,
+                "parent": row.span.parent_span_id,
+                "name": row.span.name,
+                "kind": row.span.kind,
+                "startUs": row.span.start_time_us,
+                "endUs": row.span.end_time_us,
+                "status": row.span.status_code,
+                "message": row.span.status_message,
+                "attributes": row.span.attributes,
+                "events": row.span.events,
+                "depth": row.depth,
+                "attempt": row.attempt,
+            }
+            for row in self
+        ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,14 +87,14 @@ def time_axis(total_ms: float) -> list[Tick]:
     return ticks
 
 
-def span_rows(spans: Sequence[Span]) -> list[SpanRow]:
+def span_rows(spans: Sequence[Span]) -> SpanRows:
     """Spans depth-first under their parents (siblings by start, the longer first).
 
     A span whose parent is not among them (a trace that began in an HTTP request, or a parent
     not yet saved) is shown as a root rather than dropped.
     """
     if not spans:
-        return []
+        return SpanRows()
     ids = {span.span_id for span in spans}
     children: dict[str, list[Span]] = {}
     roots: list[Span] = []
@@ -77,7 +106,7 @@ def span_rows(spans: Sequence[Span]) -> list[SpanRow]:
             roots.append(span)
 
     retried = _retried_parents(children)
-    rows: list[SpanRow] = []
+    rows = SpanRows()
     seen: set[str] = set()
     stack: list[tuple[Span, int]] = [(root, 0) for root in reversed(roots)]
     while stack:

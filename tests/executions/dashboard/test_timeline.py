@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from executions.dashboard.timeline import span_rows, time_axis
@@ -106,20 +108,23 @@ def _part(client, execution, name: str) -> str:
 
 
 @pytest.mark.django_db
-def test_rows_carry_their_times_and_tree_for_the_live_script_and_no_style(client):
+def test_the_page_script_gets_every_span_in_tree_order_with_its_times(client):
     execution = factories.execution(nodes={"add": "completed"}, spans=3)
-    timeline, trace = _part(client, execution, "timeline"), _part(client, execution, "trace")
-    spans = list(Span.objects.filter(execution=execution))
-    for span in spans:
-        assert (
-            f'data-span-id="{span.span_id}" data-parent-id="{span.parent_span_id}" '
-            f'data-start-us="{span.start_time_us}" data-end-us="{span.end_time_us}"'
-        ) in timeline
-    assert timeline.count('class="tl-bar') == trace.count('class="trace-row"') == len(spans)
-    assert 'data-depth="0"' in trace
-    assert 'data-depth="1"' in trace
+    timeline = _part(client, execution, "timeline")
+    island = timeline.split('<script id="span-rows" type="application/json">', 1)[1]
+    rows = json.loads(island.split("</script>", 1)[0])
+    stored = {span.span_id: span for span in Span.objects.filter(execution=execution)}
+    assert [row["id"] for row in rows] == [
+        row.span.span_id for row in span_rows(list(stored.values()))
+    ]
+    for row in rows:
+        span = stored[row["id"]]
+        assert (row["startUs"], row["endUs"]) == (span.start_time_us, span.end_time_us)
+        assert row["parent"] == span.parent_span_id
+        assert row["attributes"] == span.attributes
+    assert [row["depth"] for row in rows] == [0, 1, 1]
     # Placed by timeline.js (the CSP allows no style attribute): zoom and pan buttons are named.
-    assert "style=" not in timeline + trace
+    assert "style=" not in timeline + _part(client, execution, "trace")
     for label in ("Zoom in", "Zoom out", "Pan left", "Pan right"):
         assert f'aria-label="{label}"' in timeline
     assert 'role="group" aria-label="Span timeline"' in timeline

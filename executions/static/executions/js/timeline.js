@@ -1,7 +1,8 @@
 /* The Timeline (Gantt) and Trace (tree) tabs of one execution, kept live and zoomable.
 
-   The server renders both from the spans saved so far; this script then keeps one model of
-   rows: the spans (from the page, then from each span.ended event) and, for a node that has
+   The server sends the spans saved so far as one JSON array (#span-rows, in the tree's order);
+   this script draws both tabs from one model of rows: the spans (from the page, then from each
+   span.ended event) and, for a node that has
    started but whose span has not ended yet, an open row from the node's own times that grows to
    "now". New rows are inserted where they belong and nothing else is touched: the DOM is never
    rebuilt per event. Bars are placed by CSS from each row's --s (start) and --d (duration), in ms
@@ -67,32 +68,34 @@ window.c4cTimeline = (() => {
       };
     }
 
-    function fromDom() {
+    /* The partials' spans: the page's, or a catch-up's after they were swapped in. */
+    function fromPage() {
       rows.clear();
       root = timelineHolder.querySelector("[data-timeline]");
       list = root.querySelector("[data-tl-rows]");
       traceList = traceHolder.querySelector("[data-trace]");
       origin = Date.parse(root.dataset.startedAt);
-      const traceRows = new Map(
-        [...traceList.querySelectorAll(".trace-row")].map((li) => [li.dataset.spanId, li]),
-      );
-      for (const li of list.querySelectorAll(".tl-row")) {
-        const start = Number(li.dataset.startUs) / 1000;
+      for (const span of JSON.parse(root.querySelector("#span-rows").textContent)) {
+        const start = span.startUs / 1000;
         if (start < origin || Number.isNaN(origin)) origin = start;
-        const attempt = li.querySelector("[data-attempt]")?.dataset.attempt;
         rows.set(
-          li.dataset.spanId,
+          span.id,
           spanRow({
-            id: li.dataset.spanId,
-            parent: li.dataset.parentId,
+            id: span.id,
+            parent: span.parent,
             start,
-            end: Number(li.dataset.endUs) / 1000,
-            name: li.dataset.name,
-            status: li.dataset.status,
-            nodeId: li.dataset.nodeId,
-            attempt: attempt ? Number(attempt) : null,
-            tl: li,
-            tr: traceRows.get(li.dataset.spanId) || null,
+            end: span.endUs / 1000,
+            name: span.name,
+            status: span.status,
+            nodeId: span.attributes ? span.attributes["node.id"] : "",
+            attempt: span.attempt,
+            json: {
+              spanId: span.id,
+              kind: span.kind,
+              status: { code: span.status, message: span.message },
+              attributes: span.attributes,
+              events: span.events,
+            },
           }),
         );
       }
@@ -535,22 +538,19 @@ window.c4cTimeline = (() => {
       );
     }
 
-    /* A row's details: the trace row's (server-rendered, or built from the span's JSON). */
+    /* A row's attributes and events, built when it is first opened. */
     const opened = (event) => {
       const details = event.target;
       if (!details.open || details.querySelector(".span-detail")) return;
-      const li = details.closest("[data-span-id]");
-      const row = rows.get(li?.dataset.spanId);
-      const source = row?.tr?.querySelector(".span-detail");
-      if (source && row.tr !== li) details.append(source.cloneNode(true));
-      else if (row) details.append(spanDetail(row));
+      const row = rows.get(details.closest("[data-span-id]")?.dataset.spanId);
+      if (row) details.append(spanDetail(row));
     };
     timelineHolder.addEventListener("toggle", opened, true);
     traceHolder.addEventListener("toggle", opened, true);
 
     /* ---- what the page calls ------------------------------------------------------------------- */
 
-    fromDom();
+    fromPage();
     schedule();
     return {
       addSpans,
@@ -562,7 +562,7 @@ window.c4cTimeline = (() => {
       },
       /* The server's partials were swapped in: take their rows, keep the view. */
       adopt() {
-        fromDom();
+        fromPage();
         schedule();
       },
       count() {

@@ -1,6 +1,7 @@
 """`python -m bench`: start the app, run the phases, print a table and a JSON summary."""
 
 import argparse
+import asyncio
 import json
 import os
 import shutil
@@ -13,10 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import list_load, machine, report, suite
+from bench import detail_live, list_load, machine, report, suite
 from bench.server import REPO_ROOT, Server, start_server
 
-PHASES = ("throughput", "nodes", "events", "history", "list_load")
+PHASES = ("throughput", "nodes", "events", "detail", "history", "list_load")
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
 
 
@@ -75,6 +76,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                     data = suite.run_throughput(server, settings, profile_dir)
                 elif phase == "nodes":
                     data = suite.run_nodes(server, settings)
+                elif phase == "detail":
+                    length = 200 if args.quick else detail_live.NODES
+                    data = asyncio.run(
+                        detail_live.run(server.base_url, "127.0.0.1", server.port, nodes=length)
+                    )
                 else:
                     data = suite.run_events(server, settings, profile_dir)
                 results["phases"][phase] = data

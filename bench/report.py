@@ -7,6 +7,7 @@ import operator
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from bench import detail_live
 from bench.list_load import summary_rows
 
 _OPS = {">=": operator.ge, "<=": operator.le}
@@ -128,6 +129,11 @@ def rows(results: dict[str, Any]) -> list[Row]:
                 _pair(growth["fill_per_s"], growth["db_bytes_per_execution"]),
             )
         )
+    if "detail" in phases:
+        out += [
+            Row(metric, value, unit)
+            for metric, value, unit in detail_live.summary_rows(phases["detail"])
+        ]
     if "list_load" in phases:
         out += [
             Row(metric, value, unit) for metric, value, unit in summary_rows(phases["list_load"])

@@ -137,7 +137,10 @@ class SseReader:
                 raise
 
     def names(self) -> list[str]:
-        return [e.event for e in self.events if e.event not in {"stream-open", "keep-alive"}]
+        """The events in order, without the stream's own and span.ended (its batches depend on
+        timing: tests/executions/live/test_span_events.py checks them)."""
+        left_out = {"stream-open", "keep-alive", "span.ended"}
+        return [e.event for e in self.events if e.event not in left_out]
 
     def wait_for(self, predicate: Callable[[list[SseEvent]], bool], timeout: float = 15) -> None:
         deadline = time.monotonic() + timeout

@@ -6,7 +6,9 @@ executions.update. run(): per node run: record running -> node.started -> the en
 recorded -> node.started) -> record completed (or failed) -> node.completed -> executions.update;
 then record the result -> the spans not saved yet -> span.ended -> workflow.completed |
 workflow.failed -> workflow.result -> executions.update. Spans are saved and announced
-(span.ended) while the run goes on, in batches at node starts (SpanFeed). Each event is emitted
+(span.ended) while the run goes on, in batches at node starts (SpanFeed); the lines procedures
+log are saved and announced (node.log) in batches while they run and before each attempt's
+outcome (ExecutionRecorder.node_logs, workflows.logs). Each event is emitted
 after its write commits (live/events.py), so no client sees what is not stored.
 
 Durability (executions.leases holds the runs of this process and keeps their leases):
@@ -47,10 +49,11 @@ from workflows.checkpoints import Checkpoint
 from workflows.definitions import WorkflowDefinition, WorkflowNode
 from workflows.engine import run_workflow
 from workflows.library import workflow_library
+from workflows.logs import LogLine, pump
 from workflows.observer import ErrorInfo, RunResult
 from workflows.secrets import Redactor
 
-from . import leases, store, tracing
+from . import leases, metrics, store, tracing
 from .leases import HeldRun
 from .live import events
 from .models import Execution, ExecutionStatus, NodeExecution, NodeStatus, Span
@@ -59,6 +62,9 @@ from .secrets import node_output, protect_output, protect_run, unsealed_run
 from .serializers import run_result
 
 logger = logging.getLogger(__name__)
+
+# The log pump (workflows.logs) saves lines on its own thread: its connection closes with it.
+pump.on_thread_end.append(connections.close_all)
 
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 
@@ -218,6 +224,7 @@ class ExecutionRecorder:
         row = store.node_attempt_fail(
             node=self._row(node.id, visit), error=error, ended_at=ended_at, retry_at=retry_at
         )
+        metrics.node_retried(row)
         events.emit_executions_update(self.execution, [row])
 
     def node_attempt_started(
@@ -255,6 +262,7 @@ class ExecutionRecorder:
         row = store.node_complete(
             node=self._row(node.id, visit), output=stored, ended_at=ended_at, sealed_output=sealed
         )
+        metrics.node_finished(row)
         events.emit_node_completed(
             self.execution, row, node_index=node_index, next_node_id=next_node_id
         )
@@ -273,10 +281,34 @@ class ExecutionRecorder:
         ended_at: Any,
     ) -> None:
         row = store.node_fail(node=self._row(node.id, visit), error=error, ended_at=ended_at)
+        metrics.node_finished(row)
         events.emit_node_completed(
             self.execution, row, node_index=node_index, next_node_id=handled_by
         )
         events.emit_executions_update(self.execution, [row])
+
+    def node_logs(
+        self,
+        *,
+        execution_id: str,
+        node: WorkflowNode,
+        node_index: int,
+        visit: int,
+        attempt: int,
+        lines: list[LogLine],
+    ) -> None:
+        """Lines an attempt logged (workflows.logs): saved in one INSERT -> node.log. Called
+        from the log pump's thread while the attempt runs, and from the run's with the rest.
+        A batch that cannot be saved is logged and dropped: logs never fail a run."""
+        row = self._row(node.id, visit)
+        try:
+            saved = store.node_logs_add(node=row, attempt=attempt, lines=lines)
+        except Exception:
+            logger.exception(
+                "Log lines of %s node %s not saved", self.execution.execution_id, node.id
+            )
+            return
+        events.emit_node_log(self.execution, row, node_index=node_index, lines=saved)
 
     def node_reused(
         self, *, execution_id: str, node: WorkflowNode, node_index: int, checkpoint: Checkpoint

@@ -33,19 +33,24 @@ from django_eventstream.views import get_listener_manager
 
 from workflows.definitions import NodeType
 
-from ..models import Execution, ExecutionCounter, ExecutionStatus, NodeExecution, Span
-from ..serializers import execution_summary, span_json
+from .. import metrics
+from ..models import Execution, ExecutionCounter, ExecutionStatus, NodeExecution, NodeLog, Span
+from ..serializers import execution_summary, node_log_line, span_json
 from .buffer import MemoryEventStorage
 from .payloads import (
     ExecutionEvent,
     ExecutionSummary,
     ExecutionsUpdate,
     NodeCompleted,
+    NodeLogLine,
     NodeStarted,
     SpanEnded,
     SpanJson,
     WorkflowFinished,
     WorkflowStarted,
+)
+from .payloads import (
+    NodeLog as NodeLogEvent,
 )
 
 logger = logging.getLogger(__name__)
@@ -162,6 +167,7 @@ def emit_workflow_started(execution: Execution) -> None:
         **_base(execution, "workflow.started"),
         "startTime": int(execution.started_at.timestamp() * 1000),
     }
+    metrics.execution_started(execution)
     _emit(event)
 
 
@@ -207,6 +213,7 @@ def emit_workflow_finished(execution: Execution) -> None:
     message = (execution.error or {}).get("message")
     if message is not None:
         event["error"] = message
+    metrics.execution_finished(execution)
     _emit(event)
 
 
@@ -218,6 +225,25 @@ def emit_span_ended(execution: Execution, spans: list[Span]) -> None:
     event: SpanEnded = {
         **_base(execution, "span.ended"),
         "spans": [cast(SpanJson, span_json(span)) for span in spans],
+    }
+    channels = (execution_channel(execution.execution_id),)
+    transaction.on_commit(partial(_send, channels, event["type"], encode(event)))
+
+
+def emit_node_log(
+    execution: Execution, node: NodeExecution, *, node_index: int, lines: list[NodeLog]
+) -> None:
+    """node.log with lines one attempt just logged (saved rows), on the execution's channel
+    only, as span.ended: the list has no use for them."""
+    if not lines:
+        return
+    event: NodeLogEvent = {
+        **_base(execution, "node.log"),
+        "nodeId": node.node_id,
+        "nodeIndex": node_index,
+        "visit": node.visit,
+        "attempt": lines[0].attempt,
+        "lines": [cast(NodeLogLine, node_log_line(line, visit=node.visit)) for line in lines],
     }
     channels = (execution_channel(execution.execution_id),)
     transaction.on_commit(partial(_send, channels, event["type"], encode(event)))

@@ -82,10 +82,11 @@ ROW_FIELDS = (
     "ended_at",
     "execution_time_ms",
     "nodes_executed",
+    "error",
     "rerun_of",
     "rerun_from_node",
 )
-SUMMARY_FIELDS = (*ROW_FIELDS, "outputs", "error")
+SUMMARY_FIELDS = (*ROW_FIELDS, "outputs")
 NODE_FIELDS = (
     "execution_id",
     "node_id",
@@ -363,7 +364,7 @@ class ExecutionQuerySet(models.QuerySet["Execution"]):
     def prunable_counts(self, cutoffs: Mapping[str, datetime]) -> dict[str, int]:
         """How many runs of each status pruning would delete now (what --dry-run prints)."""
         counted = self.prunable(cutoffs).values_list("status").annotate(n=models.Count("pk"))
-        return {status: count for status, count in counted.order_by()}
+        return dict(counted.order_by())
 
     def held_elsewhere(self, execution_ids: Collection[str], owner: str) -> dict[str, str]:
         """Of the executions `execution_ids`, those `owner` may no longer run, each with why:
@@ -506,7 +507,7 @@ class Execution(models.Model):
     error = models.JSONField(null=True, blank=True, help_text="{name, message, stack}")
     # What `input` (and the definition) hold in REDACTED's place, encrypted (executions.secrets):
     # a resumed or re-run run gets its real secrets back. Null when the run has none.
-    sealed_secrets = models.TextField(
+    sealed_secrets = models.TextField(  # noqa: DJ001 - null is "nothing sealed", no empty seal
         null=True, blank=True, editable=False, help_text="The run's secrets, encrypted."
     )
     trace_id = models.CharField(max_length=32, blank=True)
@@ -681,7 +682,7 @@ class NodeExecution(models.Model):
     error = models.JSONField(null=True, blank=True)
     # The real output when `output` holds REDACTED in a secret's place, encrypted
     # (executions.secrets): the checkpoint a resumed run replays. Null when it has no secret.
-    sealed_output = models.TextField(
+    sealed_output = models.TextField(  # noqa: DJ001 - null is "nothing sealed", no empty seal
         null=True, blank=True, editable=False, help_text="The output's secrets, encrypted."
     )
 

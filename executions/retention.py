@@ -23,7 +23,6 @@ from . import store
 from .conf import app_settings
 from .models import EXECUTION_TRANSITIONS, DefinitionSnapshot, Execution
 
-
 _UNITS = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1)}
 _UNITS["w"] = 7 * _UNITS["d"]
 

@@ -147,6 +147,8 @@ def _row_fields(execution: Execution) -> dict[str, Any]:
         row["endTime"] = iso_ms(execution.ended_at)
     if execution.execution_time_ms is not None:
         row["executionTime"] = execution.execution_time_ms
+    if execution.error:
+        row["error"] = execution.error
     # The foreign key's column holds the original's execution_id: read without a query.
     if execution.rerun_of_id:
         row["rerunOf"] = execution.rerun_of_id
@@ -157,8 +159,8 @@ def _row_fields(execution: Execution) -> dict[str, Any]:
 
 def execution_row(execution: Execution) -> dict[str, Any]:
     """The default GET /workflow/executions item: what c4c's executions page reads (id, workflow,
-    status, times, nodesExecuted) from the columns a page row reads, without the outputs, node
-    details and spans that grow with the workflow (a marker if the stored row cannot be shown)."""
+    status, times, nodesExecuted, error) from the columns a page row reads, without the outputs,
+    node details and spans that grow with the workflow (a marker if the row cannot be shown)."""
     row = _row_fields(execution)
     problem = stored_problem(execution)
     return row if problem is None else list_row(cannot_show(row, problem))
@@ -169,8 +171,6 @@ def execution_summary(execution: Execution, nodes: Iterable[NodeExecution]) -> d
     summary = _row_fields(execution)
     summary["outputs"] = execution.outputs
     summary["nodeDetails"] = {n.node_id: node_detail(n) for n in nodes}
-    if execution.error:
-        summary["error"] = execution.error
     problem = stored_problem(execution)
     return summary if problem is None else cannot_show(summary, problem)
 

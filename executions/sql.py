@@ -191,8 +191,7 @@ def snapshots_delete_unused(cursor: CursorWrapper, keys: Sequence[str]) -> int:
         return 0
     key, table = _pk(DefinitionSnapshot), _table(DefinitionSnapshot)
     used = (
-        f"SELECT 1 FROM {_table(Execution)} "
-        f"WHERE {_column(Execution, 'snapshot')} = {table}.{key}"
+        f"SELECT 1 FROM {_table(Execution)} WHERE {_column(Execution, 'snapshot')} = {table}.{key}"
     )
     cursor.execute(
         f"DELETE FROM {table} WHERE {_in(key, len(keys))} AND NOT EXISTS ({used})", list(keys)

@@ -43,6 +43,12 @@ class Corruption:
     in_spans: bool = False
     # Spoils what the executions page's row shows (its count of nodes executed).
     in_page_row: bool = False
+    # Spoils a column of the API's default list row (models.ROW_FIELDS: the page's, and error).
+    in_api_row: bool = False
+
+    @property
+    def spoils_api_row(self) -> bool:
+        return self.in_page_row or self.in_api_row
 
 
 def _update(**columns: Any) -> Callable[[Execution], None]:
@@ -105,6 +111,7 @@ CASES = {
         NOT_UNICODE,
         CANNOT_SHOW,
         sqlite_only=True,
+        in_api_row=True,
     ),
     "surrogate-in-node-output": Corruption(
         _update_nodes(output={"text": SURROGATE}), NOT_UNICODE, CANNOT_SHOW, sqlite_only=True
@@ -130,7 +137,7 @@ CASES = {
         _update(nodes_executed=[{"id": 1}]), "other than node ids", CANNOT_SHOW, in_page_row=True
     ),
     "error-not-an-object": Corruption(
-        _update(error="boom"), "error is str, not dict or null", CANNOT_SHOW
+        _update(error="boom"), "error is str, not dict or null", CANNOT_SHOW, in_page_row=True
     ),
     "definition-not-an-object": Corruption(
         _redefine(["a"]), None, f"{CANNOT_DRAW}: the stored definition is list"
@@ -187,11 +194,21 @@ def _check_listed(items: list[dict[str, Any]], case: Corruption, *, spans: bool)
 @pytest.mark.django_db(transaction=True)
 def test_api_list_and_detail_serve_every_row(rows, client: Client) -> None:
     _, _, case = rows
-    for query, spans in (("", True), ("?fields=summary", False)):
+    for query, spans in (("?fields=full", True), ("?fields=summary", False)):
         response = client.get(f"/workflow/executions{query}")
         assert response.status_code == 200
         body = json.loads(response.content.decode("utf-8"))
         _check_listed(body["executions"], case, spans=spans)
+    # The default page reads the row's own columns only: it sees what spoils those.
+    response = client.get("/workflow/executions")
+    assert response.status_code == 200
+    rows = {item["executionId"]: item for item in json.loads(response.content)["executions"]}
+    assert "cannotBeShown" not in rows["good"]
+    if case.spoils_api_row:
+        assert case.reason is not None
+        assert case.reason in rows["bad"]["cannotBeShown"]
+    else:
+        assert "cannotBeShown" not in rows["bad"]
     good = client.get("/workflow/executions/good")
     assert good.status_code == 200
     _check_good(good.json()["execution"], spans=True)

@@ -877,9 +877,7 @@ class _Run:
         if self.log_sink is None:
             return None
         max_lines, max_bytes = self.log_limits
-        deliver = functools.partial(
-            self._deliver_logs, node, step.index, step.visit, step.attempt
-        )
+        deliver = functools.partial(self._deliver_logs, node, step.index, step.visit, step.attempt)
         return AttemptLog(
             deliver=deliver, redactor=self.secrets, max_lines=max_lines, max_bytes=max_bytes
         )

@@ -74,7 +74,12 @@ class ExecutionAdmin(_Admin):
     date_hierarchy = "started_at"
     ordering = ["-started_at", "-id"]
     inlines = [NodeExecutionInline, SpanInline]
-    readonly_fields = [f.name for f in Execution._meta.fields] + ["dashboard"]
+    # The sealed secrets are ciphertext: nothing to read, and no reason to show it to anyone.
+    exclude = ["sealed_secrets"]
+    readonly_fields = [
+        *(f.name for f in Execution._meta.fields if f.name != "sealed_secrets"),
+        "dashboard",
+    ]
     show_full_result_count = False
 
     @admin.display(description="Dashboard")

@@ -11,7 +11,8 @@ free again the moment the run is cancelled, whatever its procedures do.
 With C4C_DISPATCH=celery, background runs go to the broker and any number of worker processes run
 them: the row is recorded with no owner and a claim deadline (C4C_CLAIM_SECONDS), and the worker
 that takes the message claims it (executions.tasks). The message carries the execution id and,
-for a new run, its input as sent (the row keeps it cut at C4C_MAX_PAYLOAD_BYTES); a run queued
+for a new run, its input as sent (the row keeps it cut at C4C_MAX_PAYLOAD_BYTES and redacted),
+sealed (executions.secrets) so that no secret crosses or rests in the broker in clear; a run queued
 again by the sweep carries only the id. Publishing is bounded by C4C_BROKER_TIMEOUT whatever
 the broker does (it may refuse, or accept the connection and never answer): past it, or on a
 refusal, the recorded run is deleted - nothing was started, so the same request (same
@@ -46,7 +47,7 @@ from workflows.context import AttemptSignal
 from workflows.definitions import WorkflowDefinition
 from workflows.errors import CancelledError
 
-from . import leases, metrics, runtime, store
+from . import leases, metrics, runtime, secrets, store
 from .conf import app_settings
 from .models import Execution
 
@@ -205,8 +206,8 @@ class _Publisher:
         self._thread: threading.Thread | None = None
 
     def publish(self, execution_id: str, input: dict[str, Any] | None = None) -> None:
-        """Send the run's message: its id, and the input of a new run (None: the stored one)."""
-        job = _Publish((execution_id,) if input is None else (execution_id, None, input))
+        """Send the run's message (message_args)."""
+        job = _Publish(message_args(execution_id, input))
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
@@ -244,6 +245,12 @@ class _Publisher:
 
 
 publisher = _Publisher()
+
+
+def message_args(execution_id: str, input: dict[str, Any] | None) -> tuple[Any, ...]:
+    """executions.run_execution's arguments: the run's id, and a new run's input sealed (None:
+    the stored one)."""
+    return (execution_id,) if input is None else (execution_id, None, None, secrets.seal(input))
 
 
 def _start_on_celery(

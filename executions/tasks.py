@@ -4,7 +4,7 @@ The worker first claims the row (a compare-and-set: it becomes the owner of the 
 a message delivered twice runs once, and a run cancelled while queued is not run), then resumes
 it from what it recorded: nothing for a new run, the done node runs of one taken over after its
 process died, the reused node runs of a re-run. The message carries the execution id and a new
-run's input; the row holds the definition snapshot (and the input of a run queued again). Tasks
+run's input, sealed (executions.secrets); the row holds the definition snapshot (and the input of a run queued again). Tasks
 are `shared_task`s: they bind to whatever Celery app the project runs (`current_app`), never to
 this project's own. `prune` deletes what retention says has expired; beat runs it (c4c_site.celery).
 """
@@ -14,7 +14,7 @@ from typing import Any
 
 from celery import shared_task
 
-from . import dispatch, retention, runtime, store
+from . import dispatch, retention, runtime, secrets, store
 from .models import Execution
 
 logger = logging.getLogger(__name__)
@@ -22,15 +22,21 @@ logger = logging.getLogger(__name__)
 
 @shared_task(name="executions.run_execution")
 def run_execution(
-    execution_id: str, definition: Any = None, input: dict[str, Any] | None = None
+    execution_id: str,
+    definition: Any = None,
+    input: dict[str, Any] | None = None,
+    sealed_input: str | None = None,
 ) -> str:
     """Run a queued execution unless it is no longer waiting (cancelled, finished or taken).
 
     `input` is a new run's input as it was sent (the row keeps it cut past
     C4C_MAX_PAYLOAD_BYTES); a run queued again after its worker died has none and runs on the
-    stored one. `definition` is ignored (messages of an earlier version carried it): the row's
+    stored one. It comes sealed (`sealed_input`); messages of an earlier version carried it in
+    clear. `definition` is ignored (messages of an earlier version carried it): the row's
     snapshot is the one that runs.
     """
+    if sealed_input is not None:
+        input = secrets.unseal(sealed_input, what=f"the message of execution '{execution_id}'")
     execution = store.execution_claim(execution_id=execution_id, owner=store.process_owner())
     if execution is None:
         current = (

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.test import Client
 
+from executions import secrets
 from executions.models import Execution
 from tests import factories
 from workflows.definitions import WorkflowDefinition
@@ -120,6 +121,14 @@ def test_change_page_is_read_only_with_nodes_and_spans_in_execution_order(
     ] * 3
     assert [f.original.attributes.get("node.id") for f in span_rows] == [None, "n1", "n2", "n3"]
     assert f'<a href="/executions/{execution.execution_id}">Open on the dashboard</a>' in html
+
+
+def test_the_change_page_shows_no_sealed_secrets(admin_client: Client, runs) -> None:
+    execution = runs[0]
+    Execution.objects.filter(pk=execution.pk).update(sealed_secrets=secrets.seal({"k": "v"}))
+    response = admin_client.get(f"{CHANGELIST}{execution.pk}/change/")
+    assert response.status_code == 200
+    assert "sealed" not in response.content.decode().lower()
 
 
 def test_failed_node_and_error_show_on_the_change_page(admin_client: Client, runs) -> None:

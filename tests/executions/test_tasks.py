@@ -1,11 +1,12 @@
 """The Celery task in-process (eager): it claims its run, resumes it from what it recorded, and
 runs library workflows as written."""
 
+import json
 from typing import Any
 
 import pytest
 
-from executions import runtime, store, tasks
+from executions import dispatch, runtime, secrets, store, tasks
 from executions.models import Execution
 from tests import factories
 from tests.executions.conftest import math_definition
@@ -159,11 +160,30 @@ def test_a_new_run_uses_the_input_its_message_carries_not_the_stored_cut(setting
     sent = {"word": "hello", "padding": "x" * 1_000}
     factories.started_run(workflow=TEMPLATED, execution_id="big-input", input=sent, owner="")
 
-    done = tasks.run_execution.apply(args=("big-input", None, sent), throw=True)
+    done = tasks.run_execution.apply(args=dispatch.message_args("big-input", sent), throw=True)
 
     assert done.get() == "completed"
     row = Execution.objects.get(execution_id="big-input")
     assert row.outputs["say"]["message"] == "hello"
+
+
+def test_a_message_carries_a_new_runs_input_sealed_never_in_clear() -> None:
+    sent = {"word": "hello", "apiKey": "sk-live-in-the-broker"}
+
+    args = dispatch.message_args("sealed-input", sent)
+
+    assert "sk-live-in-the-broker" not in json.dumps(args)
+    assert secrets.unseal(args[-1], what="the message") == sent
+    assert dispatch.message_args("requeued", None) == ("requeued",)
+
+
+def test_a_message_of_an_earlier_version_with_the_input_in_clear_still_runs(settings) -> None:
+    sent = {"word": "hello"}
+    factories.started_run(workflow=TEMPLATED, execution_id="clear-input", input=sent, owner="")
+
+    done = tasks.run_execution.apply(args=("clear-input", None, sent), throw=True)
+
+    assert done.get() == "completed"
 
 
 def test_a_requeued_run_whose_input_was_stored_cut_fails_saying_why(settings) -> None:

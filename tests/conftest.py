@@ -82,17 +82,24 @@ def events_keep_their_contract(_sent_events_are_checked: None) -> Iterator[Event
     event_contract.assert_kept()
 
 
-@pytest.fixture(autouse=True)
-def runs_end_with_their_test() -> Iterator[None]:
-    """A run a test left going in this process is cancelled and waited for before the test's
-    database is flushed: on PostgreSQL its open transaction would deadlock the TRUNCATE."""
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """When a test's body ends, before any fixture is torn down: a run it left going in this
+    process is cancelled, and every walk and attempt on a procedure thread (an abandoned one too)
+    waited for. A write racing the database's flush deadlocks PostgreSQL's TRUNCATE, and one
+    meeting pytest-django's blocker mid-transaction leaves its thread's connection unusable."""
     yield
+    from executions import runtime
     from executions.leases import runs
+    from workflows.attempts import procedure_threads
 
-    for held in runs.snapshot().values():
-        held.control.cancel("The test that started this run has ended")
+    for execution_id, held in runs.snapshot().items():
+        try:
+            runtime.cancel(execution_id)  # as a user would: the row first, then the work
+        except Exception:  # ended meanwhile, or a test without the database
+            held.control.cancel("The test that started this run has ended")
     deadline = time.monotonic() + START_TIMEOUT_S
-    while runs.snapshot() and time.monotonic() < deadline:
+    while (runs.snapshot() or procedure_threads.working()) and time.monotonic() < deadline:
         time.sleep(0.01)
 
 

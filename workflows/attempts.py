@@ -24,7 +24,8 @@ from .context import AttemptSignal, RunControl
 class ProcedureThreads:
     """Daemon threads that run attempts: an idle one if there is one, else a new one.
 
-    At most `max_idle` threads wait for work; one idle for `idle_seconds` ends.
+    At most `max_idle` threads wait for work; one idle for `idle_seconds` ends. `working()`
+    counts the attempts still going, abandoned ones included (a shutdown or a test waits on it).
     """
 
     def __init__(self, *, max_idle: int = 16, idle_seconds: float = 60.0) -> None:
@@ -34,9 +35,15 @@ class ProcedureThreads:
         self._max_idle = max_idle
         self._idle_seconds = idle_seconds
         self._names = itertools.count(1)
+        self._working = 0
+
+    def working(self) -> int:
+        with self._lock:
+            return self._working
 
     def submit(self, job: Callable[[], None]) -> None:
         with self._lock:
+            self._working += 1
             spawn = self._idle == 0
             if not spawn:
                 self._idle -= 1  # that thread is promised this job
@@ -55,7 +62,11 @@ class ProcedureThreads:
                         self._idle -= 1
                         return
                 continue
-            job()
+            try:
+                job()
+            finally:
+                with self._lock:
+                    self._working -= 1
             with self._lock:
                 if self._idle >= self._max_idle:
                     return

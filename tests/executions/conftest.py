@@ -74,6 +74,10 @@ def http(
         return exc.code, dict(exc.headers), json.loads(exc.read() or b"null")
 
 
+# Events sent in batches whose number and place depend on timing.
+BATCHED_EVENTS = frozenset({"span.ended", "node.log"})
+
+
 @dataclass
 class SseEvent:
     event: str
@@ -137,9 +141,10 @@ class SseReader:
                 raise
 
     def names(self) -> list[str]:
-        """The events in order, without the stream's own and span.ended (its batches depend on
-        timing: tests/executions/live/test_span_events.py checks them)."""
-        left_out = {"stream-open", "keep-alive", "span.ended"}
+        """The events in order, without the stream's own, span.ended and node.log (their batches
+        depend on timing: tests/executions/live/test_span_events.py and
+        tests/executions/test_node_logs.py check them)."""
+        left_out = {"stream-open", "keep-alive", *BATCHED_EVENTS}
         return [e.event for e in self.events if e.event not in left_out]
 
     def wait_for(self, predicate: Callable[[list[SseEvent]], bool], timeout: float = 15) -> None:

@@ -19,7 +19,7 @@ from executions import dispatch, leases, runtime, store
 from executions.live import events
 from executions.models import Execution, NodeExecution
 from tests import factories
-from tests.executions.conftest import delay_definition, within
+from tests.executions.conftest import BATCHED_EVENTS, delay_definition, within
 from workflows.registry import ProcedureRegistry, procedure, procedure_registry
 
 # slow: they wait on real threads and the heartbeat.
@@ -100,11 +100,12 @@ def test_the_cancel_event_is_sent_once_and_the_result_after_it() -> None:
     # The pool thread lets go at once; the walk it left winds down and sends the result after.
     within(2.0, lambda: "workflow.result" in _sent_names(channel, since))
 
-    # The spans the walk had not sent yet go out with its end (span.ended), before the result.
+    # The spans and log lines the walk had not sent yet go out with its end (span.ended,
+    # node.log), before the result.
     sent = [
         (e.type, json.loads(e.data))
         for e in get_storage().get_events(channel, since)
-        if e.type != "span.ended"
+        if e.type not in BATCHED_EVENTS
     ]
     names = [name for name, _ in sent]
     assert names == ["workflow.failed", "workflow.result"]

@@ -17,6 +17,7 @@ import pytest
 
 from tests.conftest import DaphneServer
 from tests.executions.conftest import (
+    BATCHED_EVENTS,
     SIMPLE_MATH_NODE_EVENTS,
     SseEvent,
     delay_definition,
@@ -149,14 +150,16 @@ def test_reconnect_with_last_event_id_misses_nothing(shared_server: DaphneServer
     )
     first.wait_for(lambda evs: any(e.event == "node.started" for e in evs))
     last_id = [e.id for e in first.events if e.id][-1]
-    seen = [e.event for e in first.events if e.id and e.event != "span.ended"]
+    seen = [e.event for e in first.events if e.id and e.event not in BATCHED_EVENTS]
     first.close()
 
     time.sleep(1.0)
     second = sse(f"{url}/workflow/executions/resume-1/stream", {"Last-Event-ID": last_id})
     second.wait_for(lambda evs: any(e.event == "workflow.result" for e in evs))
     resumed = [
-        e.event for e in second.events if e.id and e.event not in {"stream-open", "span.ended"}
+        e.event
+        for e in second.events
+        if e.id and e.event != "stream-open" and e.event not in BATCHED_EVENTS
     ]
     assert seen + resumed == [
         "workflow.started",

@@ -35,7 +35,6 @@ from typing import Any, Literal
 
 from django.conf import settings
 from django.db import close_old_connections, connections
-from django.utils import timezone
 
 from . import dispatch, runtime, store
 from .filters import describe, too_wide
@@ -160,13 +159,12 @@ def start(action: Action, filters: ExecutionFilters, expect: str) -> BulkAction:
     counted = count(action, filters)
     if counted.token != expect:
         raise Changed(counted)
-    job = BulkAction.objects.create(
+    job = store.bulk_action_start(
         bulk_id=new_bulk_id(),
         action=action,
         selection=counted.description,
         total=counted.count,
         status=BulkActionStatus.RUNNING if counted.count else BulkActionStatus.COMPLETED,
-        ended_at=None if counted.count else timezone.now(),
     )
     if counted.count:
         _worker().submit(_run, job.pk, action, counted.execution_ids)
@@ -249,9 +247,13 @@ class _Progress:
         if time.monotonic() - self.written >= PROGRESS_SECONDS:
             self.write()
 
-    def write(self, **final: Any) -> None:
-        BulkAction.objects.filter(pk=self.pk).update(
-            **self.counts, errors=self.errors, started_runs=self.started_runs, **final
+    def write(self, status: str | None = None) -> None:
+        store.bulk_action_progress(
+            pk=self.pk,
+            counts=self.counts,
+            errors=self.errors,
+            started_runs=self.started_runs,
+            status=status,
         )
         self.written = time.monotonic()
 
@@ -271,6 +273,6 @@ def _run(pk: int, action: Action, execution_ids: tuple[str, ...]) -> None:
         done.errors.append(f"stopped: {type(exc).__name__}: {exc}")
     finally:
         try:
-            done.write(status=status, ended_at=timezone.now())
+            done.write(status=status)
         finally:
             connections.close_all()

@@ -542,7 +542,10 @@ def _run_held(
                 secrets=redactor,
             )
         except Exception as exc:
-            if not held.control.cancelled:
+            if isinstance(exc, store.TransitionError):
+                # Its row moved on (a cancel lands on the row before it reaches the control).
+                logger.info("Execution %s stopped: %s", execution.execution_id, exc)
+            elif not held.control.cancelled:
                 logger.exception("Execution %s aborted", execution.execution_id)
             result = failure_result(execution, exc)
     result = dataclasses.replace(

@@ -1,4 +1,4 @@
-"""The only code that writes executions, node runs and spans.
+"""The only code that writes executions, node runs, spans, logs and bulk actions' progress.
 
 Each function is one transaction and guards its status transition with a conditional write whose
 guard is read off the transition tables in models.py (`sources`, `unfinished`), so a finished
@@ -32,6 +32,8 @@ from .conf import app_settings
 from .models import (
     EXECUTION_TRANSITIONS,
     NODE_TRANSITIONS,
+    BulkAction,
+    BulkActionStatus,
     DefinitionSnapshot,
     Execution,
     ExecutionStatus,
@@ -636,3 +638,33 @@ def snapshots_delete_unused(*, keys: Collection[str]) -> int:
             return sql.snapshots_delete_unused(cursor, list(keys))
     except IntegrityError:
         return 0
+
+
+def bulk_action_start(
+    *, bulk_id: str, action: str, selection: str, total: int, status: str
+) -> BulkAction:
+    """A bulk cancel or re-run as counted and confirmed (executions.bulk): its progress row."""
+    ended_at = None if status == BulkActionStatus.RUNNING else timezone.now()
+    return BulkAction.objects.create(
+        bulk_id=bulk_id,
+        action=action,
+        selection=selection,
+        total=total,
+        status=status,
+        ended_at=ended_at,
+    )
+
+
+def bulk_action_progress(
+    *,
+    pk: int,
+    counts: dict[str, int],
+    errors: list[str],
+    started_runs: list[str],
+    status: str | None = None,
+) -> None:
+    """How far a bulk action got; with `status`, how it ended."""
+    ended: dict[str, Any] = {} if status is None else {"status": status, "ended_at": timezone.now()}
+    BulkAction.objects.filter(pk=pk).update(
+        **counts, errors=errors, started_runs=started_runs, **ended
+    )

@@ -4,9 +4,10 @@ The worker first claims the row (a compare-and-set: it becomes the owner of the 
 a message delivered twice runs once, and a run cancelled while queued is not run), then resumes
 it from what it recorded: nothing for a new run, the done node runs of one taken over after its
 process died, the reused node runs of a re-run. The message carries the execution id and a new
-run's input, sealed (executions.secrets); the row holds the definition snapshot (and the input of a run queued again). Tasks
-are `shared_task`s: they bind to whatever Celery app the project runs (`current_app`), never to
-this project's own. `prune` deletes what retention says has expired; beat runs it (c4c_site.celery).
+run's input, sealed (executions.secrets); the row holds the definition snapshot (and the input
+of a run queued again). Tasks are `shared_task`s: they bind to whatever Celery app the project
+runs (`current_app`), never to this project's own. `prune` deletes what retention says has
+expired; beat runs it (c4c_site.celery).
 """
 
 import logging

@@ -319,13 +319,15 @@ async def execute(request: HttpRequest) -> HttpResponse:
 
 
 # List reads get a thread of their own (C4C_LIST_READS, default 1) instead of the shared pool
-# every sync call of every request runs on, and after each page that thread rests as long as it
-# computed: however many clients page through history at once, they wait their turn in line and
-# list reads hold at most about half of the process's Python time (the GIL), the runs the rest
-# (BENCHMARKS.md, "Reading history while runs go on").
+# every sync call of every request runs on, and before each page that thread rests as long as it
+# computed the one before: however many clients page through history at once, they wait their
+# turn in line and list reads hold at most about half of the process's Python time (the GIL),
+# the runs the rest (BENCHMARKS.md, "Reading history while runs go on"). A read that finds the
+# thread rested answers at once.
 DEFAULT_LIST_READS = 1
 _list_readers: ThreadPoolExecutor | None = None
 _list_readers_lock = threading.Lock()
+_list_reader_rest = threading.local()
 
 
 def _list_reader() -> ThreadPoolExecutor:
@@ -338,9 +340,12 @@ def _list_reader() -> ThreadPoolExecutor:
 
 
 def _read_listing(query: ListQuery) -> bytes:
-    """_listing on a list thread, which then rests as long as it computed. As the run pool does,
-    an SQLite connection is kept for the thread's next read and any other closed (a PostgreSQL
-    session per idle thread is waste)."""
+    """_listing on a list thread, once it has rested as long as its last read computed. As the
+    run pool does, an SQLite connection is kept for the thread's next read and any other closed
+    (a PostgreSQL session per idle thread is waste)."""
+    rested = getattr(_list_reader_rest, "until", 0.0) - time.monotonic()
+    if rested > 0:
+        time.sleep(rested)
     computed_from = time.thread_time()
     try:
         return _listing(query)
@@ -349,7 +354,7 @@ def _read_listing(query: ListQuery) -> bytes:
             close_old_connections()
         else:
             connections.close_all()
-        time.sleep(time.thread_time() - computed_from)
+        _list_reader_rest.until = time.monotonic() + time.thread_time() - computed_from
 
 
 def _listing(query: ListQuery) -> bytes:

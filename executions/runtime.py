@@ -37,7 +37,7 @@ import string
 import threading
 import time
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -59,7 +59,7 @@ from .live import events
 from .models import Execution, ExecutionStatus, NodeExecution, NodeStatus, Span
 from .payloads import TRUNCATED_KEY
 from .secrets import node_output, protect_output, protect_run, unsealed_run
-from .serializers import run_result
+from .serializers import lighter_result, max_response_bytes, run_result
 
 logger = logging.getLogger(__name__)
 
@@ -389,6 +389,20 @@ class RunOutput(NamedTuple):
     json: str
 
 
+def result_output(execution: Execution, spans: Sequence[Span]) -> RunOutput:
+    """The run's c4c result in at most C4C_MAX_RESPONSE_BYTES (serializers.lighter_result)."""
+    body = run_result(execution, spans)
+    text = events.encode(body)
+    limit = max_response_bytes()
+    if len(text) <= limit:
+        return RunOutput(body, text)
+    for shape in lighter_result(body, len(text), limit):
+        lighter = events.encode(shape)
+        if len(lighter) <= limit:
+            break
+    return RunOutput(shape, lighter)
+
+
 def _error_info(stored: Any) -> ErrorInfo:
     error = stored if isinstance(stored, dict) else {}
     return ErrorInfo(
@@ -574,8 +588,7 @@ def _run_held(
         announce_finish = False
     rest = store.spans_record(execution=execution, spans=feed.rest())
     spans = sorted(feed.saved + rest, key=lambda s: (s.start_time_us, s.span_id))
-    body = run_result(execution, spans)
-    output = RunOutput(body, events.encode(body))
+    output = result_output(execution, spans)
     events.emit_span_ended(execution, rest)
     if announce_finish:
         events.emit_workflow_finished(execution)
@@ -605,8 +618,7 @@ def stored_output(execution: Execution) -> RunOutput:
     cancelled or lost before it started, or one whose walk was left behind on a cancel."""
     execution.refresh_from_db()
     rows = Execution.objects.detail(execution.execution_id)
-    body = run_result(execution, rows.spans if rows is not None else [])
-    return RunOutput(body, events.encode(body))
+    return result_output(execution, rows.spans if rows is not None else [])
 
 
 def resume(

@@ -394,6 +394,18 @@ def bounded_execution(
     return encoded_item(_too_large(shape, len(whole), limit, left_out))
 
 
+def lighter_result(result: Mapping[str, Any], size: int, limit: int) -> list[dict[str, Any]]:
+    """A c4c result of `size` bytes past `limit`, lighter and lighter: without its spans, then
+    without its outputs too, each with `tooLarge` saying so (the keys stay, empty, for c4c's
+    clients). The caller sends the first that fits, else the last."""
+    spanless = {**result, "spans": []}
+    bare = {**spanless, "outputs": {}}
+    return [
+        _too_large(spanless, size, limit, ["spans"]),
+        _too_large(bare, size, limit, ["spans", "outputs"]),
+    ]
+
+
 def execution_json(
     execution: Execution, nodes: Sequence[NodeExecution], spans: Sequence[Span]
 ) -> bytes:

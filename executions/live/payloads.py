@@ -33,6 +33,14 @@ class ErrorInfo(Payload):
     stack: str
 
 
+class TooLarge(Payload):
+    """What was left out of a body past C4C_MAX_RESPONSE_BYTES, and how large the whole was."""
+
+    bytes: int
+    limit: int
+    leftOut: list[str]
+
+
 class Stats(Payload):
     total: int
     completed: int
@@ -122,6 +130,8 @@ class RunResult(Payload):
     nodesExecuted: list[str]
     error: NotRequired[ErrorInfo]
     spans: list[SpanJson]
+    # Past C4C_MAX_RESPONSE_BYTES: the spans (then the outputs) left out, and why.
+    tooLarge: NotRequired[TooLarge]
 
 
 class ExecutionEvent(Payload):

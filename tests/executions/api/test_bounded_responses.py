@@ -16,7 +16,9 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from django_eventstream.utils import get_storage
 
+from executions.live import events
 from executions.models import Execution
 from tests import factories
 from tests.executions.conftest import math_definition
@@ -204,3 +206,47 @@ def test_a_first_item_larger_than_the_whole_bound_is_listed_lighter(
     assert body["cutShort"] is True
     _, rest = _get(client, f"/workflow/executions?fields=full&cursor={body['nextCursor']}")
     assert [item["executionId"] for item in rest["executions"]] == ["bounded-000"]
+
+
+def _execute(client: Client, definition: dict[str, Any], execution_id: str) -> tuple[bytes, Any]:
+    response = client.post(
+        "/workflow/execute",
+        data=json.dumps({"workflow": definition, "executionId": execution_id}),
+        content_type="application/json",
+    )
+    assert response.status_code == 200, response.content
+    return response.content, json.loads(response.content)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_result_past_the_bound_is_answered_and_announced_without_its_spans(
+    client: Client, settings
+) -> None:
+    definition = math_definition()
+    _, whole = _execute(client, definition, "result-whole")
+    assert "tooLarge" not in whole
+    size = len(json.dumps(whole, separators=(",", ":")))
+    settings.C4C_MAX_RESPONSE_BYTES = size - 200
+    since = get_storage().get_current_id(events.execution_channel("result-cut"))
+
+    content, result = _execute(client, definition, "result-cut")
+
+    assert len(content) <= size - 200
+    assert result["status"] == "completed"
+    assert result["spans"] == []
+    assert result["outputs"] == whole["outputs"]
+    assert result["tooLarge"]["leftOut"] == ["spans"]
+    sent = get_storage().get_events(events.execution_channel("result-cut"), since, limit=100)
+    [announced] = [json.loads(e.data) for e in sent if e.type == "workflow.result"]
+    assert announced["result"] == result
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_result_far_past_the_bound_keeps_its_identity_and_status(
+    client: Client, settings
+) -> None:
+    settings.C4C_MAX_RESPONSE_BYTES = 100  # less than even its identity takes: the lightest
+    _, result = _execute(client, math_definition(), "result-tiny")
+    assert (result["executionId"], result["status"]) == ("result-tiny", "completed")
+    assert (result["spans"], result["outputs"]) == ([], {})
+    assert result["tooLarge"]["leftOut"] == ["spans", "outputs"]

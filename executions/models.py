@@ -500,7 +500,7 @@ class Execution(models.Model):
     )
     started_at = models.DateTimeField()
     ended_at = models.DateTimeField(null=True, blank=True)
-    execution_time_ms = models.PositiveIntegerField(null=True, blank=True)
+    execution_time_ms = models.PositiveBigIntegerField(null=True, blank=True)
     input = models.JSONField(default=dict, blank=True)
     outputs = models.JSONField(default=dict, blank=True)
     nodes_executed = models.JSONField(default=list, blank=True)

@@ -102,6 +102,19 @@ def test_cancelled_execution_is_not_overwritten_by_a_late_success(math_workflow)
     }
 
 
+def test_a_run_cancelled_a_month_after_it_started_records_its_time(math_workflow) -> None:
+    """2**31 ms is under 25 days: a run that waits longer (a durable sleep, an approval) must
+    still record its time, on PostgreSQL's bigint as on SQLite."""
+    month_ago = timezone.now() - timedelta(days=30)
+    execution = factories.execution(status="running", workflow=math_workflow, started_at=month_ago)
+
+    cancelled = store.execution_cancel(execution_id=execution.execution_id)
+
+    assert cancelled.execution_time_ms is not None
+    assert cancelled.execution_time_ms >= 30 * 24 * 3600 * 1000
+    assert Execution.objects.get().execution_time_ms == cancelled.execution_time_ms
+
+
 def test_cancel_of_unknown_or_finished_execution_is_refused(math_workflow) -> None:
     with pytest.raises(store.ExecutionNotFound):
         store.execution_cancel(execution_id="nope")

@@ -27,6 +27,8 @@ _T = TypeVar("_T")
 _R = TypeVar("_R")
 
 EXECUTION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$"
+# Ids that name a path of the API rather than a run (/workflow/executions/bulk).
+RESERVED_EXECUTION_IDS = frozenset({"bulk"})
 
 
 class BadRequest(Exception):
@@ -92,6 +94,13 @@ class ExecuteRequest(BaseModel):
                 "executionId '{given}' and options.executionId '{option}' differ: "
                 "name the run once",
                 {"given": given, "option": option},
+            )
+        if self.run_id in RESERVED_EXECUTION_IDS:
+            raise PydanticCustomError(
+                "value_error",
+                "executionId '{given}' is reserved: /workflow/executions/{given} is the path of "
+                "bulk actions, so no run could be read there",
+                {"given": self.run_id},
             )
         return self
 

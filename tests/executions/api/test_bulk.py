@@ -216,3 +216,18 @@ def test_an_empty_selection_completes_at_once(client) -> None:
     )
     assert response.status_code == 202
     assert client.get(response.json()["location"]).json()["status"] == "completed"
+
+
+@pytest.mark.parametrize("where", ["executionId", "options"])
+def test_no_run_may_be_named_bulk_the_path_of_bulk_actions(client, db, where: str) -> None:
+    body: dict[str, Any] = {"workflowId": "simple-math-workflow"}
+    if where == "options":
+        body["options"] = {"executionId": "bulk"}
+    else:
+        body["executionId"] = "bulk"
+
+    response = client.post("/workflow/execute", body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert "executionId 'bulk' is reserved" in response.json()["error"]
+    assert not Execution.objects.exists()

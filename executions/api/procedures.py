@@ -26,6 +26,7 @@ from pydantic.json_schema import models_json_schema
 
 from workflows.errors import ProcedureInputError, ProcedureOutputError, validation_messages
 from workflows.registry import Procedure, procedure_registry
+from workflows.secrets import Redactor
 
 from .bodies import error, json_object, not_json
 from .requests import BadRequest
@@ -85,30 +86,44 @@ _encode = json.JSONEncoder(allow_nan=False, ensure_ascii=False).encode
 
 
 def _invoke(proc: Procedure, data: dict[str, Any]) -> HttpResponse:
+    """Its span and any log line it writes carry no secret of `data` (workflows.secrets), as a
+    procedure node's do; the caller, who sent them, gets its error messages as they are."""
+    redactor = Redactor()
+    redactor.learn(data)
+    redactor.learn_contract(proc.input_model, data)
     tracer = trace.get_tracer(TRACER_NAME)
-    with tracer.start_as_current_span(
-        proc.name,
-        attributes={"procedure.name": proc.name, "rpc.transport": "http"},
-        record_exception=False,
-        set_status_on_exception=False,
-    ) as span:
+    with (
+        redactor.active(),
+        tracer.start_as_current_span(
+            proc.name,
+            attributes={"procedure.name": proc.name, "rpc.transport": "http"},
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span,
+    ):
         try:
             output = proc.invoke(data)
             body = _encode(output)
         except (ProcedureInputError, ProcedureOutputError) as exc:
-            span.set_status(Status(StatusCode.ERROR, str(exc)))
+            span.set_status(Status(StatusCode.ERROR, redactor.redact_text(str(exc))))
             cause = exc.__cause__
             lines = validation_messages(cause) if isinstance(cause, ValidationError) else None
             return error(str(exc), 422, errors=lines or [str(exc)])
         except ValueError as exc:
             # Only the encoder raises ValueError after invoke: NaN or Infinity in the output.
             message = f"Output of {proc.name} is not JSON: {exc}"
-            span.set_status(Status(StatusCode.ERROR, message))
+            span.set_status(Status(StatusCode.ERROR, redactor.redact_text(message)))
             return error(message, 422, errors=[message])
         except Exception as exc:
             # c4c answers a procedure's own failure 400 with its message.
-            span.record_exception(exc)
-            span.set_status(Status(StatusCode.ERROR, str(exc)))
+            span.add_event(
+                "exception",
+                {
+                    "exception.type": type(exc).__name__,
+                    "exception.message": redactor.redact_text(str(exc)),
+                },
+            )
+            span.set_status(Status(StatusCode.ERROR, redactor.redact_text(str(exc))))
             return error(f"{proc.name} failed: {type(exc).__name__}: {exc}", 400)
         span.set_status(Status(StatusCode.OK))
     return HttpResponse(body, content_type="application/json")

@@ -154,6 +154,19 @@ def test_rpc_call_is_traced_like_a_procedure_node(
     assert all(s.attributes and s.attributes["procedure.name"] == "math.subtract" for s in done)
 
 
+def test_an_rpc_calls_span_never_holds_a_secret_it_was_sent(
+    client: Client, spans: InMemorySpanExporter
+) -> None:
+    secret = "sk-live-rpc-0123456789"
+    response = rpc(client, "data.fetch", {"source": secret, "token": secret})
+    assert response.status_code == 400  # the caller, who sent it, reads its own message
+    [span] = [s for s in spans.get_finished_spans() if s.name == "data.fetch"]
+    assert span.status.status_code == StatusCode.ERROR
+    exported = repr((span.status.description, span.attributes, [e.attributes for e in span.events]))
+    assert secret not in exported
+    assert "[redacted]" in (span.status.description or "")
+
+
 def test_openapi_document_is_3_1_and_describes_each_procedure_as_c4c_does(client: Client) -> None:
     response = client.get("/openapi.json")
     assert response.status_code == 200

@@ -16,7 +16,7 @@ from executions import runtime
 from executions.live import events
 from executions.models import NodeLog, Span
 from tests import factories
-from tests.executions.conftest import within
+from tests.executions.conftest import delay_definition, within
 from workflows.secrets import REDACTED
 
 API_KEY = "sk-test-4f1c9e2ab77d"
@@ -118,27 +118,11 @@ def test_an_attempt_past_its_caps_keeps_a_line_that_counts_the_dropped(settings:
     ]
 
 
-def workflow_of_delay(ms: int) -> dict[str, Any]:
-    return {
-        "id": "waits",
-        "name": "waits",
-        "startNode": "wait",
-        "nodes": [
-            {
-                "id": "wait",
-                "type": "procedure",
-                "procedureName": "custom.delay",
-                "config": {"ms": ms},
-            }
-        ],
-    }
-
-
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_long_nodes_lines_are_stored_and_sent_while_it_runs(settings: Any) -> None:
     settings.C4C_DELAY_SCALE = 1.0
-    definition = factories.definition(workflow_of_delay(3_000))
+    definition = factories.definition(delay_definition(3_000))
     execution = factories.started_run(workflow=definition, execution_id="logs-live")
     done = threading.Event()
 
@@ -180,7 +164,7 @@ def test_the_api_reads_a_nodes_lines_in_pages() -> None:
     assert quiet["lines"] == []
     assert quiet["nextAfter"] is None
 
-    factories.finished_run(workflow=workflow_of_delay(2_500), execution_id="logs-8")
+    factories.finished_run(workflow=delay_definition(2_500), execution_id="logs-8")
     first = client.get("/workflow/executions/logs-8/nodes/wait/logs?limit=1").json()
     assert [line["number"] for line in first["lines"]] == [1]
     rest = client.get(f"/workflow/executions/logs-8/nodes/wait/logs?after={first['nextAfter']}")

@@ -19,9 +19,11 @@ from typing import Any
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "c4c_site.settings")
 
+from c4c_site.request_line import answer_overlong_request_lines
 from executions.startup import instrument, start_sweeping
 
 instrument()
+answer_overlong_request_lines()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402

@@ -30,6 +30,8 @@ from .live.openapi import stream_paths
 
 logger = logging.getLogger(__name__)
 
+ERROR_BODY_REF = "#/components/schemas/ErrorBody"
+
 # Where a parameter came from, as ninja's error locations start: not a field name.
 _SOURCES = {"body", "query", "path", "header", "cookie", "form", "file"}
 
@@ -52,6 +54,15 @@ class C4CApi(NinjaAPI):
         components = schema["components"]["schemas"]
         for name, definition in {**stream_defs, **contract_defs}.items():
             components.setdefault(name, definition)
+        # The server answers a request line past 16 KiB with 414 before any view (c4c_site).
+        too_long = {
+            "description": "The request line is longer than the server reads",
+            "content": {"application/json": {"schema": {"$ref": ERROR_BODY_REF}}},
+        }
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                if isinstance(operation, dict) and "responses" in operation:
+                    operation["responses"].setdefault("414", too_long)
         return schema
 
 

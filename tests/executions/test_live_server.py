@@ -331,3 +331,16 @@ def test_api_checks_the_host_and_sends_nosniff(shared_server: DaphneServer) -> N
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=30)
     assert refused.value.code == 400
+
+
+def test_a_request_line_past_what_the_server_reads_is_answered_414_in_json(
+    shared_server: DaphneServer,
+) -> None:
+    """Twisted under daphne closed such a connection without a word (c4c_site.request_line)."""
+    ids = "&".join(f"executionId=run-{i:05d}" for i in range(1_500))
+    status, headers, body = http("GET", f"{shared_server.url}/workflow/executions?{ids}")
+    assert status == 414
+    assert headers["Content-Type"] == "application/json"
+    assert "longer than this server reads" in body["error"]
+    status, _, _ = http("GET", f"{shared_server.url}/health")
+    assert status == 200

@@ -181,7 +181,7 @@ def test_openapi_document_is_3_1_and_describes_each_procedure_as_c4c_does(client
     schemas = document["components"]["schemas"]
     assert schemas[body_schema["$ref"].rsplit("/", 1)[1]]["required"] == ["a", "b"]
     assert "result" in schemas[output_schema["$ref"].rsplit("/", 1)[1]]["properties"]
-    assert set(add["responses"]) == {"200", "400", "404", "415", "422"}
+    assert set(add["responses"]) == {"200", "400", "404", "414", "415", "422"}
 
 
 def test_openapi_document_describes_both_streams_as_server_sent_events(client: Client) -> None:

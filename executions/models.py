@@ -832,3 +832,41 @@ class BulkAction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.bulk_id}"
+
+
+# Webhooks ---------------------------------------------------------------------------------------
+
+DEFAULT_HOOK_IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+class WebhookHookQuerySet(models.QuerySet["WebhookHook"]):
+    def enabled_hook(self, hook_id: str) -> "WebhookHook | None":
+        """The hook POST /workflow/hooks/<hook_id> fires; None when unknown or disabled."""
+        return self.filter(hook_id=hook_id, enabled=True).first()
+
+
+class WebhookHook(models.Model):
+    """Another system's way to start a workflow: POST /workflow/hooks/<hook_id> (executions.api.
+    hooks), signed with the hook's secret. The secret is kept sealed (executions.secrets) so that
+    it can verify signatures, and is shown once, when it is created or rotated (admin)."""
+
+    hook_id = models.SlugField(max_length=100, unique=True)
+    workflow_id = models.CharField(max_length=200, help_text="The library workflow it starts.")
+    enabled = models.BooleanField(default=True)
+    sealed_secret = models.TextField(editable=False)
+    idempotency_header = models.CharField(
+        max_length=100,
+        default=DEFAULT_HOOK_IDEMPOTENCY_HEADER,
+        help_text="Header whose value makes a sender's retry answer the same run.",
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_fired_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = WebhookHookQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["hook_id"]
+        verbose_name = "webhook"
+
+    def __str__(self) -> str:
+        return self.hook_id

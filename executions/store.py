@@ -17,6 +17,7 @@ import uuid
 from collections import Counter
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
+from secrets import token_urlsafe
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, models, transaction
@@ -41,10 +42,12 @@ from .models import (
     NodeLog,
     NodeStatus,
     Span,
+    WebhookHook,
     sources,
     unfinished,
 )
 from .payloads import bounded, storable, storable_text
+from .secrets import seal
 from .serializers import iso_ms
 
 _BOOT = uuid.uuid4().hex[:8]
@@ -668,3 +671,51 @@ def bulk_action_progress(
     BulkAction.objects.filter(pk=pk).update(
         **counts, errors=errors, started_runs=started_runs, **ended
     )
+
+
+# Webhooks ---------------------------------------------------------------------------------------
+
+
+def _new_hook_secret(hook: WebhookHook) -> str:
+    secret = token_urlsafe(32)
+    hook.sealed_secret = seal(secret)
+    return secret
+
+
+def hook_save(hook: WebhookHook) -> str | None:
+    """A hook as edited (admin); a new one gets its secret, returned this once (else None)."""
+    secret = _new_hook_secret(hook) if hook.pk is None else None
+    hook.full_clean()
+    hook.save()
+    return secret
+
+
+def hook_create(
+    *, hook_id: str, workflow_id: str, enabled: bool = True, idempotency_header: str | None = None
+) -> tuple[WebhookHook, str]:
+    """A new hook and its secret (shown once: only its sealed form is kept)."""
+    hook = WebhookHook(hook_id=hook_id, workflow_id=workflow_id, enabled=enabled)
+    if idempotency_header is not None:
+        hook.idempotency_header = idempotency_header
+    secret = _new_hook_secret(hook)
+    hook.full_clean()
+    hook.save()
+    return hook, secret
+
+
+def hook_rotate_secret(hook: WebhookHook) -> str:
+    """A new secret for the hook, returned this once; the old one stops verifying at once."""
+    secret = _new_hook_secret(hook)
+    WebhookHook.objects.filter(pk=hook.pk).update(sealed_secret=hook.sealed_secret)
+    return secret
+
+
+def hook_fired(hook: WebhookHook) -> None:
+    """The hook just started a run."""
+    hook.last_fired_at = timezone.now()
+    WebhookHook.objects.filter(pk=hook.pk).update(last_fired_at=hook.last_fired_at)
+
+
+def hooks_delete(*, pks: list[int]) -> None:
+    """Hooks removed: their URLs answer 404 from now on (the runs they started stay)."""
+    WebhookHook.objects.filter(pk__in=pks).delete()

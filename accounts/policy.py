@@ -20,6 +20,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 _API = re.compile(API_PATHS)
 _OPEN_API = re.compile(r"^health$")
+# A webhook is authenticated by its own signature (executions.api.hooks), not by a user.
+_SIGNED_API = re.compile(r"^workflow/hooks/[^/]+$")
 UNSAFE: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^workflow/execute$"), EXECUTE),
     (re.compile(r"^rpc/[^/]+$"), EXECUTE),
@@ -46,6 +48,8 @@ def api_permission(method: str, path: str) -> str | None:
         return None
     if method.upper() in SAFE_METHODS:
         return VIEW
+    if method.upper() == "POST" and _SIGNED_API.match(relative):
+        return None
     for pattern, permission in UNSAFE:
         if pattern.match(relative):
             return permission

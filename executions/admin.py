@@ -14,7 +14,14 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from . import store
-from .models import EXECUTION_TRANSITIONS, Execution, NodeExecution, Span, unfinished
+from .models import (
+    EXECUTION_TRANSITIONS,
+    Execution,
+    NodeExecution,
+    Span,
+    WebhookHook,
+    unfinished,
+)
 
 if TYPE_CHECKING:
     # django-stubs makes the admin classes generic; Django's own take no subscript at run time.
@@ -132,3 +139,47 @@ class ExecutionAdmin(_Admin):
 
 def _running_message(which: str) -> str:
     return f"{which} still running and cannot be deleted: cancel, then delete. Nothing was deleted."
+
+
+# Webhooks ---------------------------------------------------------------------------------------
+
+if TYPE_CHECKING:
+    _HookAdmin = admin.ModelAdmin[WebhookHook]
+else:
+    _HookAdmin = admin.ModelAdmin
+
+
+def _secret_message(hook: WebhookHook, secret: str) -> str:
+    return (
+        f"The secret of hook '{hook.hook_id}' is {secret} - copy it now: it is shown only this "
+        "once. Sign each POST /workflow/hooks/<hookId> with it: X-C4C-Signature: sha256=<hex "
+        "HMAC-SHA256 of the raw body>."
+    )
+
+
+@admin.register(WebhookHook)
+class WebhookHookAdmin(_HookAdmin):
+    """Hooks (executions.api.hooks): the secret is made by the store and shown once, on adding
+    and on "rotate secret"; only its sealed form is kept, and no page shows it again."""
+
+    list_display = ("hook_id", "workflow_id", "enabled", "created_at", "last_fired_at")
+    list_filter = ("enabled",)
+    search_fields = ("hook_id", "workflow_id")
+    fields = ("hook_id", "workflow_id", "enabled", "idempotency_header")
+    actions = ("rotate_secret",)
+
+    def save_model(self, request: HttpRequest, obj: WebhookHook, form: Any, change: bool) -> None:
+        secret = store.hook_save(obj)
+        if secret is not None:
+            messages.warning(request, _secret_message(obj, secret))
+
+    def delete_model(self, request: HttpRequest, obj: WebhookHook) -> None:
+        store.hooks_delete(pks=[obj.pk])
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[WebhookHook]) -> None:
+        store.hooks_delete(pks=list(queryset.values_list("pk", flat=True)))
+
+    @admin.action(description="Rotate the secret of the selected hooks", permissions=["change"])
+    def rotate_secret(self, request: HttpRequest, queryset: QuerySet[WebhookHook]) -> None:
+        for hook in queryset:
+            messages.warning(request, _secret_message(hook, store.hook_rotate_secret(hook)))

@@ -22,7 +22,7 @@ from ninja.openapi.schema import OpenAPISchema
 from ninja.parser import Parser
 
 from . import metrics
-from .api import procedures, views
+from .api import hooks, procedures, views
 from .api.bodies import error
 from .api.requests import BadRequest
 from .limits import JsonRejected, load_json
@@ -130,6 +130,7 @@ def build_api() -> C4CApi:
         built.add_exception_handler(kind, handler)
     built.add_router("", views.router)
     built.add_router("", procedures.router())
+    built.add_router("", hooks.router)
     return built
 
 

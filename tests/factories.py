@@ -20,7 +20,14 @@ from django.utils import timezone
 
 from accounts.models import ApiToken
 from executions import runtime, store
-from executions.models import Execution, ExecutionStatus, NodeExecution, NodeStatus, Span
+from executions.models import (
+    Execution,
+    ExecutionStatus,
+    NodeExecution,
+    NodeStatus,
+    Span,
+    WebhookHook,
+)
 from tests.workflows.helpers import C4C_SIMPLE_MATH
 from workflows.definitions import WorkflowDefinition
 from workflows.observer import ErrorInfo, RunResult, RunStatus
@@ -305,3 +312,19 @@ def api_token(owner: Any = None, *, permissions: Sequence[str] = (), name: str =
     `permissions`."""
     _, token = ApiToken.objects.issue(owner or user(permissions=permissions), name)
     return token
+
+
+def webhook_hook(
+    hook_id: str = "orders",
+    workflow_id: str = "hook-order",
+    *,
+    enabled: bool = True,
+    idempotency_header: str | None = None,
+) -> tuple[WebhookHook, str]:
+    """A hook made as the admin makes one (executions.store), and its secret, shown this once."""
+    return store.hook_create(
+        hook_id=hook_id,
+        workflow_id=workflow_id,
+        enabled=enabled,
+        idempotency_header=idempotency_header,
+    )

@@ -393,6 +393,8 @@ if os.environ.get("C4C_EVENTS_REDIS_URL"):
 else:
     EVENTSTREAM_STORAGE_CLASS = "executions.live.buffer.MemoryEventStorage"
 C4C_MAX_QUEUED = env_int("C4C_MAX_QUEUED", 1_000)
+# POST /workflow/hooks/<hookId> (executions.api.hooks): a larger delivery is refused with 413.
+C4C_HOOK_MAX_BYTES = env_int("C4C_HOOK_MAX_BYTES", 1024 * 1024, minimum=1)
 
 # Bounded reads (executions.serializers, executions.api.views): no list page or execution body is
 # larger than C4C_MAX_RESPONSE_BYTES (a page ends early with a nextCursor, an execution too large

@@ -29,7 +29,11 @@ LAUNCH_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-VIEWPORTS = {"laptop": {"width": 1366, "height": 800}, "phone": {"width": 390, "height": 844}}
+VIEWPORTS = {
+    "laptop": {"width": 1366, "height": 800},
+    "phone": {"width": 390, "height": 844},
+    "small-phone": {"width": 375, "height": 812},
+}
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
 
@@ -47,36 +51,52 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def open_page(browser: Any) -> Iterator[Callable[..., Any]]:
-    """A fresh context per page; script errors fail the test."""
+def new_page(browser: Any) -> Iterator[Callable[..., Any]]:
+    """A page in a fresh context (`init_script` runs before the page's own); script errors
+    fail the test."""
     contexts: list[Any] = []
     errors: list[str] = []
 
-    def open_(
-        url: str, *, viewport: str = "laptop", scheme: str = "light", wait: str = "load"
+    def new_page_(
+        *, viewport: str = "laptop", scheme: str = "light", init_script: str | None = None
     ) -> Any:
         context = browser.new_context(viewport=VIEWPORTS[viewport], color_scheme=scheme)
+        if init_script is not None:
+            context.add_init_script(init_script)
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(15_000)
-        page.on("pageerror", lambda error: errors.append(f"{url}: {error}"))
+        page.on("pageerror", lambda error: errors.append(f"{page.url}: {error}"))
         page.on(
             "console",
             lambda message: (
-                errors.append(f"{url}: {message.text}")
-                # A refused or offline request is asserted by the tests themselves.
+                errors.append(f"{page.url}: {message.text}")
+                # A refused request, a 404 or 400 page is asserted by the tests themselves.
                 if message.type == "error"
                 and not message.text.startswith("Failed to load resource")
                 else None
             ),
         )
-        page.goto(url, wait_until=wait)
         return page
 
-    yield open_
+    yield new_page_
     for context in contexts:
         context.close()
     assert errors == []
+
+
+@pytest.fixture
+def open_page(new_page: Callable[..., Any]) -> Callable[..., Any]:
+    """new_page, opened at `url`."""
+
+    def open_(
+        url: str, *, viewport: str = "laptop", scheme: str = "light", wait: str = "load"
+    ) -> Any:
+        page = new_page(viewport=viewport, scheme=scheme)
+        page.goto(url, wait_until=wait)
+        return page
+
+    return open_
 
 
 def api(server: DaphneServer, path: str, body: dict[str, Any] | None = None) -> Any:

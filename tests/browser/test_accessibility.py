@@ -13,7 +13,7 @@ Three checks per page, each in real Chromium against the session's daphne server
 """
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 AXE = (Path(__file__).parent / "vendor" / "axe.min.js").read_text()
 BLOCKING = ("serious", "critical")
-PHONE = {"width": 375, "height": 812}
+PHONE = VIEWPORTS["small-phone"]
 NO_RUNS = "no-such-workflow-a11y"
 
 RUN_AXE = """
@@ -150,35 +150,13 @@ def pages(runs: Runs) -> dict[str, str]:
 
 
 @pytest.fixture
-def new_page(browser: Any) -> Iterator[Callable[..., Any]]:
-    """A fresh context per page with axe loaded before the page's scripts; script errors and
-    refused scripts fail the test."""
-    contexts: list[Any] = []
-    errors: list[str] = []
+def axe_page(new_page: Callable[..., Any]) -> Callable[..., Any]:
+    """new_page with axe loaded before the page's own scripts (the CSP stays on)."""
 
-    def new_page_(*, scheme: str = "light", viewport: dict[str, int] | None = None) -> Any:
-        context = browser.new_context(viewport=viewport or VIEWPORTS["laptop"], color_scheme=scheme)
-        context.add_init_script(AXE)
-        contexts.append(context)
-        page = context.new_page()
-        page.set_default_timeout(15_000)
-        page.on("pageerror", lambda error: errors.append(f"{page.url}: {error}"))
-        page.on(
-            "console",
-            lambda message: (
-                errors.append(f"{page.url}: {message.text}")
-                # 404 and 400 pages are fetched on purpose.
-                if message.type == "error"
-                and not message.text.startswith("Failed to load resource")
-                else None
-            ),
-        )
-        return page
+    def axe_page_(*, scheme: str = "light", viewport: str = "laptop") -> Any:
+        return new_page(viewport=viewport, scheme=scheme, init_script=AXE)
 
-    yield new_page_
-    for context in contexts:
-        context.close()
-    assert errors == []
+    return axe_page_
 
 
 def _open(page: Any, url: str) -> Any:
@@ -214,10 +192,10 @@ def _detail_states(page: Any, where: str) -> list[str]:
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_every_page_has_no_serious_axe_violation(shared_server, runs, new_page, scheme):
+def test_every_page_has_no_serious_axe_violation(shared_server, runs, axe_page, scheme):
     found: list[str] = []
     for name, path in pages(runs).items():
-        page = _open(new_page(scheme=scheme), shared_server.url + path)
+        page = _open(axe_page(scheme=scheme), shared_server.url + path)
         found += _blocking(page, name)
         if name == "detail, finished":
             found += _detail_states(page, name)
@@ -230,12 +208,12 @@ def test_every_page_has_no_serious_axe_violation(shared_server, runs, new_page, 
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_a_running_execution_has_no_serious_axe_violation(shared_server, new_page, scheme):
+def test_a_running_execution_has_no_serious_axe_violation(shared_server, axe_page, scheme):
     started = api(
         shared_server, "/workflow/execute", {"workflowId": "long-running-workflow", "async": True}
     )
     page = _open(
-        new_page(scheme=scheme), f"{shared_server.url}/executions/{started['executionId']}"
+        axe_page(scheme=scheme), f"{shared_server.url}/executions/{started['executionId']}"
     )
     expect(page.locator("#panel-graph .node[data-status='running']").first).to_be_visible()
     found = _blocking(page, "detail, running")
@@ -273,10 +251,10 @@ def _keyboard_problems(page: Any, where: str) -> list[str]:
     return problems
 
 
-def test_tab_reaches_every_control_and_shows_where_focus_is(shared_server, runs, new_page):
+def test_tab_reaches_every_control_and_shows_where_focus_is(shared_server, runs, axe_page):
     problems: list[str] = []
     for name, path in pages(runs).items():
-        page = _open(new_page(), shared_server.url + path)
+        page = _open(axe_page(), shared_server.url + path)
         if page.locator("#list-config").count():
             # The list renders its rows again once its stream is up: tab through those.
             expect(page.locator("#connection")).to_have_attribute("data-state", "live")
@@ -289,8 +267,8 @@ def test_tab_reaches_every_control_and_shows_where_focus_is(shared_server, runs,
     assert problems == [], "\n".join(problems)
 
 
-def test_keyboard_alone_opens_views_nodes_and_the_execute_dialog(shared_server, runs, new_page):
-    page = _open(new_page(), f"{shared_server.url}/executions/{runs.finished}")
+def test_keyboard_alone_opens_views_nodes_and_the_execute_dialog(shared_server, runs, axe_page):
+    page = _open(axe_page(), f"{shared_server.url}/executions/{runs.finished}")
     graph_tab = page.get_by_role("tab", name="Graph")
     graph_tab.focus()
     page.keyboard.press("ArrowRight")
@@ -302,7 +280,7 @@ def test_keyboard_alone_opens_views_nodes_and_the_execute_dialog(shared_server, 
     expect(graph_tab).to_have_attribute("aria-selected", "true")
     _open_node_panel(page)
 
-    listing = _open(new_page(), f"{shared_server.url}/executions")
+    listing = _open(axe_page(), f"{shared_server.url}/executions")
     opener = listing.get_by_role("button", name="Execute…")
     opener.focus()
     listing.keyboard.press("Enter")
@@ -317,9 +295,9 @@ def test_keyboard_alone_opens_views_nodes_and_the_execute_dialog(shared_server, 
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_chosen_theme_overrides_the_system_and_is_remembered(shared_server, new_page, scheme):
+def test_chosen_theme_overrides_the_system_and_is_remembered(shared_server, axe_page, scheme):
     other = "dark" if scheme == "light" else "light"
-    page = _open(new_page(scheme=scheme), f"{shared_server.url}/workflows")
+    page = _open(axe_page(scheme=scheme), f"{shared_server.url}/workflows")
     background = "getComputedStyle(document.body).backgroundColor"
     system_background = page.evaluate(background)
     toggle = page.get_by_role("button", name=re.compile("theme", re.IGNORECASE))
@@ -337,7 +315,7 @@ def test_chosen_theme_overrides_the_system_and_is_remembered(shared_server, new_
     assert _blocking(page, f"list, {other} chosen on a {scheme} system") == []
 
 
-def test_phone_layout_never_scrolls_the_page_sideways(shared_server, runs, new_page):
+def test_phone_layout_never_scrolls_the_page_sideways(shared_server, runs, axe_page):
     wide: list[str] = []
 
     def check(page: Any, where: str) -> None:
@@ -346,7 +324,7 @@ def test_phone_layout_never_scrolls_the_page_sideways(shared_server, runs, new_p
             wide.append(f"{where}: {max(document, body)} px wide in a {viewport} px viewport")
 
     for name, path in pages(runs).items():
-        page = _open(new_page(viewport=PHONE), shared_server.url + path)
+        page = _open(axe_page(viewport="small-phone"), shared_server.url + path)
         check(page, name)
         if name == "detail, finished":
             _open_node_panel(page)
@@ -358,8 +336,8 @@ def test_phone_layout_never_scrolls_the_page_sideways(shared_server, runs, new_p
     assert wide == [], "\n".join(wide)
 
 
-def test_phone_list_and_detail_stay_usable(shared_server, runs, new_page):
-    listing = _open(new_page(viewport=PHONE), f"{shared_server.url}/executions")
+def test_phone_list_and_detail_stay_usable(shared_server, runs, axe_page):
+    listing = _open(axe_page(viewport="small-phone"), f"{shared_server.url}/executions")
     row = listing.locator(f'tr[data-execution-id="{runs.finished}"]')
     expect(row).to_be_visible()
     # The row's link to its run fits on screen, whatever the table does with the rest, and a
@@ -372,7 +350,9 @@ def test_phone_list_and_detail_stay_usable(shared_server, runs, new_page):
     assert box["x"] + box["width"] <= PHONE["width"]
     screenshot(listing, "a11y-list-phone", full_page=False)
 
-    page = _open(new_page(viewport=PHONE), f"{shared_server.url}/executions/{runs.finished}")
+    page = _open(
+        axe_page(viewport="small-phone"), f"{shared_server.url}/executions/{runs.finished}"
+    )
     node = page.locator("#panel-graph .node[tabindex]").first
     node.click()
     expect(page.locator("#node-panel")).not_to_contain_text("Select a node")

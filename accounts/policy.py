@@ -4,8 +4,9 @@ The API surface (served by asgi.ApiHandler under settings.API_MIDDLEWARE) is eve
 API_PATHS. Its reads need `view_execution`; an unsafe request needs what its row in UNSAFE says,
 and `manage_c4c` when no row matches, so an endpoint added later is closed until it is listed.
 /health stays open for load balancers. Pages (the full middleware chain) need a signed-in user
-with `view_execution`, except the sign-in pages themselves, the admin (Django's own staff login)
-and static files. Paths are matched without their leading slash, as Django's URL resolver does.
+with `view_execution` (`manage_c4c` for the pages that change schedules), except the sign-in
+pages themselves, the admin (Django's own staff login) and static files. Paths are matched
+without their leading slash, as Django's URL resolver does.
 """
 
 import re
@@ -29,8 +30,12 @@ UNSAFE: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^workflow/(?:definitions/)?validate$"), VIEW),
     (re.compile(r"^workflow/executions/[^/]+/(?:cancel|rerun)$"), CANCEL),
     (re.compile(r"^workflow/executions/bulk$"), CANCEL),
+    # Sending a signal moves a run on (an approval is a decision to go on): an operator's act.
+    (re.compile(r"^workflow/executions/[^/]+/signals/[^/]+$"), EXECUTE),
 )
 _OPEN_PAGES = re.compile(r"^(?:login$|logout$|admin/|static/|favicon\.ico$)")
+# Pages that change something need the management permission (reading them needs VIEW).
+_MANAGE_PAGES = re.compile(r"^schedules/(?:new$|[^/]+/(?:edit|toggle)$)")
 
 
 def _relative(path: str) -> str:
@@ -58,4 +63,7 @@ def api_permission(method: str, path: str) -> str | None:
 
 def page_permission(path: str) -> str | None:
     """The permission a page needs (sign-in first); None for the pages anyone may open."""
-    return None if _OPEN_PAGES.match(_relative(path)) else VIEW
+    relative = _relative(path)
+    if _OPEN_PAGES.match(relative):
+        return None
+    return MANAGE if _MANAGE_PAGES.match(relative) else VIEW

@@ -49,7 +49,7 @@ from workflows.errors import CancelledError
 
 from . import leases, metrics, runtime, secrets, store
 from .conf import app_settings
-from .models import Execution
+from .models import Execution, ExecutionStatus
 
 logger = logging.getLogger(__name__)
 
@@ -376,6 +376,7 @@ def sweep(*, requeue: bool | None = None) -> list[str]:
     taken: list[str] = []
     for execution in Execution.objects.lapsed(timezone.now(), limit=SWEEP_BATCH):
         previous, lapsed_at = execution.lease_owner, execution.lease_expires_at
+        woken = execution.status == ExecutionStatus.WAITING
         if requeue:
             if store.execution_take_over(execution=execution, owner="") is None:
                 continue
@@ -395,12 +396,15 @@ def sweep(*, requeue: bool | None = None) -> list[str]:
                 pool.release()
                 continue
             _queue_here(execution, runtime.resume, execution=execution, previous_owner=previous)
-        logger.warning(
-            "Took over execution %s from %s (lease lapsed at %s)",
-            execution.execution_id,
-            previous or "its queue",
-            lapsed_at,
-        )
+        if woken:
+            logger.info("Woke execution %s (due at %s)", execution.execution_id, lapsed_at)
+        else:
+            logger.warning(
+                "Took over execution %s from %s (lease lapsed at %s)",
+                execution.execution_id,
+                previous or "its queue",
+                lapsed_at,
+            )
         taken.append(execution.execution_id)
     return taken
 

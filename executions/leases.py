@@ -11,7 +11,9 @@ own names; our database is the only coordinator):
 - every third of C4C_LEASE_SECONDS, one UPDATE renews the leases of every run it holds;
 - in a serving process (a daphne process, a Celery worker: `enable_sweep`), every second (or
   third of a lease, if shorter), the sweep (executions.dispatch.sweep) takes over the runs whose
-  lease lapsed;
+  lease lapsed and the waiting runs that are due; it also runs at the earliest due time of the
+  waiting runs (read after each sweep, or told by `due_at`), so a sleep ends on time, not up to a
+  second late, and at once when `wake(sweep=True)` says a signal or child made one due;
 - in a serving process that prunes (`enable_prune`: inline dispatch), every tick, the periodic
   prune (executions.retention.PeriodicPrune), which does nothing until its interval is up and
   then deletes in slices short enough to keep the leases renewed on time.
@@ -26,6 +28,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.db import connections
 
@@ -112,6 +115,9 @@ class Heartbeat:
         self._sweep: Callable[[], object] | None = None
         self._prune: Callable[[], object] | None = None
         self._wake = threading.Event()
+        self._sweep_now = False
+        # The earliest due time of the waiting runs, as a time.time() value; None: none known.
+        self._next_due: float | None = None
 
     def ensure_running(self) -> None:
         with self._lock:
@@ -120,8 +126,18 @@ class Heartbeat:
             self._thread = threading.Thread(target=self._loop, name="c4c-heartbeat", daemon=True)
             self._thread.start()
 
-    def wake(self) -> None:
+    def wake(self, *, sweep: bool = False) -> None:
+        """Tick now; with `sweep`, sweep in this tick too (a waiting run has just become due)."""
+        if sweep:
+            self._sweep_now = True
         self._wake.set()
+
+    def due_at(self, when: datetime) -> None:
+        """A run parked here is due at `when`: sweep then, if that is before anything known."""
+        due = when.timestamp()
+        if self._next_due is None or due < self._next_due:
+            self._next_due = due
+            self._wake.set()
 
     def enable_sweep(self, sweep: Callable[[], object]) -> None:
         """Sweep lapsed leases from this process too (daphne, a Celery worker), starting now."""
@@ -142,12 +158,21 @@ class Heartbeat:
         self._sweep = None
         self._prune = None
         self._wake = threading.Event()
+        self._sweep_now = False
+        self._next_due = None
+
+    def _tick_seconds(self) -> float:
+        """Until the next tick: the cancel-check interval, or less when a waiting run is due."""
+        seconds = app_settings.C4C_CANCEL_CHECK_SECONDS
+        if self._sweep is not None and self._next_due is not None:
+            seconds = max(0.0, min(seconds, self._next_due - time.time()))
+        return seconds
 
     def _loop(self) -> None:
         renewed = swept = float("-inf")
         idle = True
         while True:
-            self._wake.wait(app_settings.C4C_CANCEL_CHECK_SECONDS)
+            self._wake.wait(self._tick_seconds())
             self._wake.clear()
             now = time.monotonic()
             every = app_settings.C4C_LEASE_SECONDS / 3
@@ -161,9 +186,13 @@ class Heartbeat:
                         store.leases_renew(owner=owner, execution_ids=list(held))
                         renewed = now
                 sweep = self._sweep
-                if sweep is not None and now - swept >= min(every, SWEEP_SECONDS):
-                    swept = now
+                next_due = self._next_due
+                due = self._sweep_now or now - swept >= min(every, SWEEP_SECONDS)
+                if sweep is not None and (due or (next_due and time.time() >= next_due)):
+                    swept, self._sweep_now = now, False
                     sweep()
+                    upcoming = Execution.objects.next_due()
+                    self._next_due = upcoming.timestamp() if upcoming else None
                 prune = self._prune
                 if prune is not None:
                     prune()

@@ -26,12 +26,20 @@ class ExecutionStatus(models.TextChoices):
     COMPLETED = "completed", "Completed"
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
+    # Parked (workflows.waits): no process holds it; lease_expires_at is when it is due again.
+    WAITING = "waiting", "Waiting"
 
 
 EXECUTION_TRANSITIONS: dict[str, frozenset[str]] = {
     ExecutionStatus.RUNNING: frozenset(
-        {ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.CANCELLED}
+        {
+            ExecutionStatus.COMPLETED,
+            ExecutionStatus.FAILED,
+            ExecutionStatus.CANCELLED,
+            ExecutionStatus.WAITING,
+        }
     ),
+    ExecutionStatus.WAITING: frozenset({ExecutionStatus.RUNNING, ExecutionStatus.CANCELLED}),
     ExecutionStatus.COMPLETED: frozenset(),
     ExecutionStatus.FAILED: frozenset(),
     ExecutionStatus.CANCELLED: frozenset(),
@@ -44,16 +52,29 @@ class NodeStatus(models.TextChoices):
     COMPLETED = "completed", "Completed"
     FAILED = "failed", "Failed"
     SKIPPED = "skipped", "Skipped"
+    # A sleep node's run until its due time; a wait or subworkflow node's until its event.
+    SLEEPING = "sleeping", "Sleeping"
+    WAITING = "waiting", "Waiting"
 
 
 # One row per node run: a loop's second pass through a node is a new row (its `visit`), so a
 # finished node run never starts again. A running one may begin its next attempt (a retry after
 # its backoff, or a resume after the process running it died): running -> running.
+_PARKED_TARGETS = frozenset(
+    {
+        NodeStatus.SLEEPING,
+        NodeStatus.WAITING,
+        NodeStatus.COMPLETED,
+        NodeStatus.FAILED,
+        NodeStatus.SKIPPED,
+    }
+)
 NODE_TRANSITIONS: dict[str, frozenset[str]] = {
     NodeStatus.PENDING: frozenset({NodeStatus.RUNNING, NodeStatus.SKIPPED}),
-    NodeStatus.RUNNING: frozenset(
-        {NodeStatus.RUNNING, NodeStatus.COMPLETED, NodeStatus.FAILED, NodeStatus.SKIPPED}
-    ),
+    NodeStatus.RUNNING: _PARKED_TARGETS | {NodeStatus.RUNNING},
+    # A parked node run is taken up without a new attempt: it ends, or it parks again.
+    NodeStatus.SLEEPING: _PARKED_TARGETS,
+    NodeStatus.WAITING: _PARKED_TARGETS,
     NodeStatus.COMPLETED: frozenset(),
     NodeStatus.FAILED: frozenset(),
     NodeStatus.SKIPPED: frozenset(),
@@ -85,6 +106,9 @@ ROW_FIELDS = (
     "error",
     "rerun_of",
     "rerun_from_node",
+    "parent",
+    "parent_node_id",
+    "lease_expires_at",
 )
 SUMMARY_FIELDS = (*ROW_FIELDS, "outputs")
 NODE_FIELDS = (
@@ -101,6 +125,8 @@ NODE_FIELDS = (
     "attempt",
     "attempts",
     "reused",
+    "wake_at",
+    "waiting_for",
 )
 
 # What a list reads per execution: "row" the columns a page row shows, "summary" also the
@@ -338,10 +364,32 @@ class ExecutionQuerySet(models.QuerySet["Execution"]):
         Only what a takeover compares and the run needs to resume; one read on the partial
         index of running rows by expiry.
         """
-        return list(
+        lapsed = list(
             self.select_related("snapshot")
             .filter(status=ExecutionStatus.RUNNING, lease_expires_at__lt=now)
             .order_by("lease_expires_at")[:limit]
+        )
+        return lapsed + self.due(now, limit=limit - len(lapsed))
+
+    def due(self, now: datetime, *, limit: int) -> list["Execution"]:
+        """Waiting (parked) executions whose due time has come, earliest first: a sleep ended,
+        a wait timed out, or a signal or child arrived (which sets it to now). One read on the
+        partial index of waiting rows by due time."""
+        if limit <= 0:
+            return []
+        return list(
+            self.select_related("snapshot")
+            .filter(status=ExecutionStatus.WAITING, lease_expires_at__lte=now)
+            .order_by("lease_expires_at")[:limit]
+        )
+
+    def next_due(self) -> datetime | None:
+        """The earliest due time of the waiting executions (the timer sleeps until then)."""
+        return (
+            self.filter(status=ExecutionStatus.WAITING, lease_expires_at__isnull=False)
+            .order_by("lease_expires_at")
+            .values_list("lease_expires_at", flat=True)
+            .first()
         )
 
     def prunable(self, cutoffs: Mapping[str, datetime]) -> "ExecutionQuerySet":
@@ -541,6 +589,18 @@ class Execution(models.Model):
         unique=True,
         help_text="The client's Idempotency-Key that started it.",
     )
+    parent = models.ForeignKey(
+        "self",
+        to_field="execution_id",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="children",
+        help_text="The execution whose subworkflow node started this one.",
+    )
+    parent_node_id = models.CharField(
+        max_length=200, blank=True, help_text="The parent's subworkflow node that started it."
+    )
 
     objects = ExecutionQuerySet.as_manager()
 
@@ -563,6 +623,12 @@ class Execution(models.Model):
                 fields=["lease_expires_at"],
                 condition=models.Q(status="running"),
                 name="exec_running_lease_idx",
+            ),
+            # The timer's read (due()): only waiting rows, by due time.
+            models.Index(
+                fields=["lease_expires_at"],
+                condition=models.Q(status="waiting"),
+                name="exec_waiting_due_idx",
             ),
         ]
         # Django's view_execution lets a user read runs; these are the rest of what the API, the
@@ -601,6 +667,7 @@ class ExecutionStats(TypedDict):
     completed: int
     failed: int
     running: int
+    waiting: int
 
 
 class ExecutionCounterManager(models.Manager["ExecutionCounter"]):
@@ -627,6 +694,7 @@ class ExecutionCounterManager(models.Manager["ExecutionCounter"]):
             "completed": counts.get(ExecutionStatus.COMPLETED, 0),
             "failed": counts.get(ExecutionStatus.FAILED, 0),
             "running": counts.get(ExecutionStatus.RUNNING, 0),
+            "waiting": counts.get(ExecutionStatus.WAITING, 0),
         }
 
 
@@ -685,6 +753,11 @@ class NodeExecution(models.Model):
     sealed_output = models.TextField(  # noqa: DJ001 - null is "nothing sealed", no empty seal
         null=True, blank=True, editable=False, help_text="The output's secrets, encrypted."
     )
+    # A parked node run (sleeping, waiting): its own due time (a sleep's end, a wait's timeout)
+    # and what it waits for ("signal:<name>", "execution:<child id>", "branches:<ids>").
+    wake_at = models.DateTimeField(null=True, blank=True)
+    # db_default: the node start's INSERT (executions.sql) names only the columns a start sets.
+    waiting_for = models.CharField(max_length=300, blank=True, default="", db_default="")
 
     objects = NodeExecutionQuerySet.as_manager()
 
@@ -870,3 +943,36 @@ class WebhookHook(models.Model):
 
     def __str__(self) -> str:
         return self.hook_id
+
+
+# Signals ----------------------------------------------------------------------------------------
+
+
+class SignalQuerySet(models.QuerySet["Signal"]):
+    def pending(self, execution: "Execution", names: Collection[str]) -> "SignalQuerySet":
+        """Signals of those names delivered to the execution and not taken by a node yet."""
+        return self.filter(execution=execution, name__in=names, taken_by="")
+
+
+class Signal(models.Model):
+    """A named message for a running or waiting execution (POST /workflow/executions/<id>/
+    signals/<name>): a wait node of that name takes it, oldest first, and its payload becomes the
+    node's output. Kept when it comes before the node waits; `taken_by` is the node run
+    ("<node id>#<visit>") that took it, so a node run resumed after a crash takes the same one."""
+
+    execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="signals")
+    name = models.CharField(max_length=100)
+    payload = models.JSONField(null=True, blank=True)
+    sent_at = models.DateTimeField()
+    sent_by = models.CharField(max_length=150, blank=True, help_text="The user who sent it.")
+    taken_by = models.CharField(max_length=300, blank=True)
+    taken_at = models.DateTimeField(null=True, blank=True)
+
+    objects = SignalQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["sent_at", "id"]
+        indexes = [models.Index(fields=["execution", "name", "taken_by"], name="signal_take_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.execution_id}:{self.name}"

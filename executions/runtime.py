@@ -21,6 +21,11 @@ Durability (executions.leases holds the runs of this process and keeps their lea
   work: a queued run never starts.
 - rerun(): a new execution of a stored one's definition snapshot and input, from the start or
   from a node (the original's node runs before it are copied as reused, not run).
+- waits (workflows.waits, executions.waits): a sleep, wait or subworkflow node that must wait
+  parks its node run (-> node.waiting) and the run ends "waiting" with no owner and its due time
+  as its lease's expiry (-> workflow.waiting, executions.update); no thread holds it. The sweep
+  takes it up when it is due, like a lapsed lease, and it resumes from its checkpoints. signal()
+  and a child's end make it due at once. cancel() cancels its children too.
 
 Secrets (workflows.secrets, executions.secrets): each run has one Redactor, shared with the
 engine. Every row is written redacted - the input and an inline definition at start(), node
@@ -30,7 +35,9 @@ see REDACTED. A resumed run unseals its input, definition and checkpoints, and a
 the original's seal: procedures get the real secrets either way.
 """
 
+import contextlib
 import dataclasses
+import functools
 import logging
 import secrets
 import string
@@ -52,14 +59,24 @@ from workflows.library import workflow_library
 from workflows.logs import LogLine, pump
 from workflows.observer import ErrorInfo, RunResult
 from workflows.secrets import Redactor
+from workflows.waits import Parked
 
 from . import leases, metrics, store, tracing
 from .leases import HeldRun
 from .live import events
-from .models import Execution, ExecutionStatus, NodeExecution, NodeStatus, Span
+from .models import (
+    EXECUTION_TRANSITIONS,
+    Execution,
+    ExecutionStatus,
+    NodeExecution,
+    NodeStatus,
+    Span,
+    unfinished,
+)
 from .payloads import TRUNCATED_KEY
 from .secrets import node_output, protect_output, protect_run, unsealed_run
 from .serializers import lighter_result, max_response_bytes, run_result
+from .waits import RunWaits
 
 logger = logging.getLogger(__name__)
 
@@ -317,6 +334,19 @@ class ExecutionRecorder:
         row = self._row(node.id, checkpoint.visit)
         events.emit_node_completed(self.execution, row, node_index=node_index, next_node_id=None)
 
+    def node_parked(
+        self,
+        *,
+        execution_id: str,
+        node: WorkflowNode,
+        node_index: int,
+        visit: int,
+        parked: Parked,
+    ) -> None:
+        row = store.node_park(node=self._row(node.id, visit), parked=parked)
+        events.emit_node_waiting(self.execution, row, node_index=node_index)
+        events.emit_executions_update(self.execution, [row])
+
     def execution_finished(self, *, result: RunResult) -> None:
         """The result is recorded by run() once the root span has ended and spans are complete."""
 
@@ -332,11 +362,13 @@ def start(
     execution_id: str | None = None,
     owner: str | None = None,
     idempotency_key: str | None = None,
+    parent: tuple[str, str] | None = None,
 ) -> Execution:
     """Record a new execution as running and announce it.
 
     `owner` defaults to this process (its lease); pass "" for a run queued for a Celery worker,
-    which claims it. Raises store.DuplicateExecution for a taken id or Idempotency-Key.
+    which claims it. `parent`: (execution id, node id) of the subworkflow node starting it.
+    Raises store.DuplicateExecution for a taken id or Idempotency-Key.
     The definition and input are stored redacted, their secrets sealed (executions.secrets).
     """
     stored_definition, stored_input, sealed = protect_run(
@@ -350,9 +382,34 @@ def start(
         started_at=timezone.now(),
         owner=owner,
         idempotency_key=idempotency_key,
+        parent=parent,
     )
     _announce_start(execution)
     return execution
+
+
+def start_child(
+    parent: Execution, definition: WorkflowDefinition, input: dict[str, Any], key: str, node: str
+) -> Execution | None:
+    """Start a subworkflow node's child execution in the background (the pool or Celery) under
+    the idempotency key `key`; None when there is no room for it now (the node asks again)."""
+    from . import dispatch  # dispatch imports this module
+
+    def record(owner: str | None) -> Execution:
+        return start(
+            definition=definition,
+            input=input,
+            owner=owner,
+            idempotency_key=key,
+            parent=(parent.execution_id, node),
+        )
+
+    try:
+        return dispatch.begin(record)
+    except dispatch.QueueFull:
+        return None
+    except store.DuplicateExecution:
+        return Execution.objects.by_idempotency_key(key)
 
 
 def _announce_start(execution: Execution, nodes: list[NodeExecution] | None = None) -> None:
@@ -428,7 +485,8 @@ def checkpoints_from(rows: Iterable[NodeExecution], *, announce_reused: bool) ->
     """What a run recorded, as the engine's checkpoints (workflows.checkpoints).
 
     completed -> its output; failed -> its error; running -> the attempt in flight, or, when its
-    last attempt failed with a retry due, waiting for that retry. A reused row is reported as
+    last attempt failed with a retry due, waiting for that retry; sleeping or waiting -> parked
+    (workflows.waits), taken up again with its due time. A reused row is reported as
     reused again (a live page learns it) only while the run has done nothing of its own yet.
     Raises CannotResume for a completed node whose output was stored cut (past
     C4C_MAX_PAYLOAD_BYTES): replaying the marker would feed the rest of the run a wrong value.
@@ -462,6 +520,17 @@ def checkpoints_from(rows: Iterable[NodeExecution], *, announce_reused: bool) ->
                     error=_error_info(row.error),
                     attempt=row.attempt,
                     reused=reused,
+                )
+            )
+        elif row.status in (NodeStatus.SLEEPING, NodeStatus.WAITING):
+            checkpoints.append(
+                Checkpoint(
+                    row.node_id,
+                    "parked",
+                    visit=row.visit,
+                    attempt=row.attempt,
+                    wake_at=row.wake_at,
+                    waiting_for=row.waiting_for,
                 )
             )
         elif row.status == NodeStatus.RUNNING:
@@ -554,6 +623,7 @@ def _run_held(
                 checkpoints=checkpoints,
                 started_at=execution.started_at if recorded else None,
                 secrets=redactor,
+                waits=RunWaits(execution, functools.partial(start_child, execution)),
             )
         except Exception as exc:
             if isinstance(exc, store.TransitionError):
@@ -574,8 +644,12 @@ def _run_held(
         )
         return stored_output(execution)
     nodes = recorder.nodes()
+    parked = result.status == "waiting"
     try:
-        store.execution_finish(execution=execution, result=result)
+        if parked:
+            store.execution_park(execution=execution, result=result)
+        else:
+            store.execution_finish(execution=execution, result=result)
         announce_finish = True
     except store.TransitionError:
         # Cancelled meanwhile (announced by whoever cancelled it): what is stored stands. Taken
@@ -590,11 +664,37 @@ def _run_held(
     spans = sorted(feed.saved + rest, key=lambda s: (s.start_time_us, s.span_id))
     output = result_output(execution, spans)
     events.emit_span_ended(execution, rest)
+    if parked:
+        if announce_finish:
+            events.emit_workflow_waiting(execution)
+            if execution.lease_expires_at is not None:
+                leases.heartbeat.due_at(execution.lease_expires_at)
+        events.emit_executions_update(execution, nodes)
+        return output
     if announce_finish:
         events.emit_workflow_finished(execution)
+        _wake_parent(execution)
     events.emit_workflow_result(execution, output.json)
     events.emit_executions_update(execution, nodes)
     return output
+
+
+def _wake_parent(execution: Execution) -> None:
+    """A child ended: the subworkflow node waiting for it is due now (the sweep takes it up)."""
+    if execution.parent_id and store.execution_wake(execution_id=execution.parent_id):
+        leases.heartbeat.wake(sweep=True)
+
+
+def signal(*, execution_id: str, name: str, payload: Any, sent_by: str = "") -> bool:
+    """Deliver signal `name` to an execution (kept until a wait node of that name takes it);
+    whether the run was waiting, and is now due. Raises store.ExecutionNotFound, or
+    store.TransitionError when it has ended."""
+    _, woken = store.signal_send(
+        execution_id=execution_id, name=name, payload=payload, sent_by=sent_by
+    )
+    if woken:
+        leases.heartbeat.wake(sweep=True)
+    return woken
 
 
 def _unsealed(
@@ -675,6 +775,13 @@ def cancel(execution_id: str) -> Execution:
     held = leases.runs.get(execution_id)
     if held is not None:
         held.control.cancel(CANCELLED_MESSAGE)
+    _wake_parent(execution)
+    children = Execution.objects.filter(
+        parent__execution_id=execution_id, status__in=unfinished(EXECUTION_TRANSITIONS)
+    ).values_list("execution_id", flat=True)
+    for child in children:
+        with contextlib.suppress(store.StoreError):  # it ended (or went) meanwhile
+            cancel(child)
     return execution
 
 

@@ -20,7 +20,15 @@ from django.conf import settings
 from workflows.definitions import WorkflowDefinition
 
 from .cursors import encode_cursor
-from .models import Execution, ExecutionRows, NodeExecution, NodeLog, NodeStatus, Span
+from .models import (
+    Execution,
+    ExecutionRows,
+    ExecutionStatus,
+    NodeExecution,
+    NodeLog,
+    NodeStatus,
+    Span,
+)
 
 # The JSON columns these shapes carry, and the types a client reads them as.
 _COLUMN_SHAPES: dict[str, tuple[type, ...]] = {
@@ -113,6 +121,10 @@ def node_detail(node: NodeExecution) -> dict[str, Any]:
         detail["attempts"] = attempts
     if node.reused:
         detail["reused"] = True
+    if node.wake_at is not None:
+        detail["wakeAt"] = iso_ms(node.wake_at)
+    if node.waiting_for:
+        detail["waitingFor"] = node.waiting_for
     return detail
 
 
@@ -154,6 +166,11 @@ def _row_fields(execution: Execution) -> dict[str, Any]:
         row["rerunOf"] = execution.rerun_of_id
         if execution.rerun_from_node:
             row["rerunFromNode"] = execution.rerun_from_node
+    if execution.parent_id:
+        row["parentExecutionId"] = execution.parent_id
+        row["parentNodeId"] = execution.parent_node_id
+    if execution.status == ExecutionStatus.WAITING:
+        row["wakeAt"] = iso_ms(execution.lease_expires_at)
     return row
 
 

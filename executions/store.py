@@ -27,6 +27,7 @@ from django.utils import timezone
 from workflows.definitions import WorkflowDefinition, WorkflowNode
 from workflows.logs import LogLine
 from workflows.observer import ErrorInfo, RunResult
+from workflows.waits import Parked
 
 from . import sql
 from .conf import app_settings
@@ -41,6 +42,7 @@ from .models import (
     NodeExecution,
     NodeLog,
     NodeStatus,
+    Signal,
     Span,
     WebhookHook,
     sources,
@@ -189,6 +191,7 @@ def execution_start(
     rerun_of: str | None = None,
     rerun_from_node: str = "",
     sealed_secrets: str | None = None,
+    parent: tuple[str, str] | None = None,
 ) -> Execution:
     """Create the row as running under a lease (one INSERT and one counter UPDATE).
 
@@ -196,6 +199,7 @@ def execution_start(
     secrets in `sealed_secrets` (executions.secrets).
 
     `owner` defaults to this process; "" records a run queued for a worker, which claims it.
+    `parent` is (execution id, node id) of the subworkflow node that starts it.
     A taken `execution_id` or `idempotency_key` raises DuplicateExecution naming the stored run.
     """
     lease_owner = process_owner() if owner is None else owner
@@ -214,6 +218,8 @@ def execution_start(
         rerun_from_node=rerun_from_node,
         idempotency_key=idempotency_key,
         sealed_secrets=sealed_secrets,
+        parent_id=parent[0] if parent else None,
+        parent_node_id=parent[1] if parent else "",
     )
     try:
         _insert_run(execution)
@@ -536,6 +542,114 @@ def execution_claim(*, execution_id: str, owner: str) -> Execution | None:
     return Execution.objects.get(execution_id=execution_id)
 
 
+def node_park(*, node: NodeExecution, parked: Parked) -> NodeExecution:
+    """The node run waits (sleeping or waiting) until `parked.wake_at` or its event."""
+    _node_move(node, parked.status, {"wake_at": parked.wake_at, "waiting_for": parked.waiting_for})
+    return node
+
+
+def _ready(execution: Execution) -> bool:
+    """Whether what a parked run waits for has come already: a signal delivered, or a child
+    ended, before the run was recorded as waiting (their wake-up found it still running)."""
+    waits_for = execution.nodes.filter(status=NodeStatus.WAITING).values_list(
+        "waiting_for", flat=True
+    )
+    signals, children = [], []
+    for what in waits_for:
+        kind, _, key = what.partition(":")
+        if kind == "signal":
+            signals.append(key)
+        elif kind == "execution":
+            children.append(key)
+    if signals and Signal.objects.pending(execution, signals).exists():
+        return True
+    return (
+        bool(children)
+        and Execution.objects.filter(execution_id__in=children, status__in=_finished()).exists()
+    )
+
+
+def execution_park(*, execution: Execution, result: RunResult) -> Execution:
+    """The run -> waiting: no process holds it, and it is due again at `result.wake_at` (never,
+    until its event, when None; now when its event came already). A compare-and-set from
+    running under this instance's lease, with the counters, in one transaction."""
+    if ExecutionStatus.WAITING not in EXECUTION_TRANSITIONS.get(execution.status, frozenset()):
+        raise _refuse(execution, ExecutionStatus.WAITING)
+    values: dict[str, Any] = {
+        "status": ExecutionStatus.WAITING,
+        "outputs": bounded(result.outputs),
+        "nodes_executed": list(result.nodes_executed),
+        "lease_owner": "",
+        "lease_expires_at": result.wake_at,
+    }
+    with transaction.atomic(), _connection().cursor() as cursor:
+        if not sql.execution_move(cursor, execution, values, expected=execution.status):
+            raise _refuse(execution, ExecutionStatus.WAITING)
+        sql.counter_bump(cursor, execution.status, -1)
+        sql.counter_bump(cursor, ExecutionStatus.WAITING, 1)
+        if _ready(execution):
+            values["lease_expires_at"] = timezone.now()
+            Execution.objects.filter(pk=execution.pk).update(
+                lease_expires_at=values["lease_expires_at"]
+            )
+    for name, value in values.items():
+        setattr(execution, name, value)
+    return execution
+
+
+def execution_wake(*, execution_id: str) -> bool:
+    """Make a waiting run due now (its signal or child came); False when it is not waiting (it
+    runs, and finds what came when it next looks)."""
+    return bool(
+        Execution.objects.filter(execution_id=execution_id, status=ExecutionStatus.WAITING).update(
+            lease_expires_at=timezone.now()
+        )
+    )
+
+
+def signal_send(
+    *, execution_id: str, name: str, payload: Any, sent_by: str = ""
+) -> tuple[Signal, bool]:
+    """Deliver signal `name` to a running or waiting execution: kept until a wait node takes it;
+    returns it and whether the run was waiting (it is due now). Raises ExecutionNotFound, or
+    TransitionError for an execution that has ended."""
+    with transaction.atomic():
+        execution = Execution.objects.filter(execution_id=execution_id).first()
+        if execution is None:
+            raise ExecutionNotFound(execution_id)
+        if execution.status not in unfinished(EXECUTION_TRANSITIONS):
+            raise TransitionError(
+                f"Execution '{execution_id}' is {execution.status}; it takes no more signals"
+            )
+        signal = Signal.objects.create(
+            execution=execution,
+            name=name,
+            payload=bounded(payload),
+            sent_at=timezone.now(),
+            sent_by=sent_by,
+        )
+        woken = execution_wake(execution_id=execution_id)
+    return signal, woken
+
+
+def signal_take(*, execution: Execution, name: str, taken_by: str) -> Signal | None:
+    """The signal `name` the node run `taken_by` takes: the one it took before (a resumed run),
+    else the oldest pending one, marked taken with a compare-and-set; None when none is there."""
+    signals = Signal.objects.filter(execution=execution, name=name)
+    taken = signals.filter(taken_by=taken_by).first()
+    while taken is None:
+        pending = signals.filter(taken_by="").order_by("sent_at", "id").first()
+        if pending is None:
+            return None
+        now = timezone.now()
+        if Signal.objects.filter(pk=pending.pk, taken_by="").update(
+            taken_by=taken_by, taken_at=now
+        ):
+            pending.taken_by, pending.taken_at = taken_by, now
+            taken = pending
+    return taken
+
+
 def execution_take_over(*, execution: Execution, owner: str) -> Execution | None:
     """Take a run whose lease lapsed from the owner `execution` names: `owner` ("" to queue it
     for a worker again) gets a fresh lease, or None when another process was first.
@@ -544,16 +658,24 @@ def execution_take_over(*, execution: Execution, owner: str) -> Execution | None
     sweeping at once exactly one wins, and a lease renewed meanwhile (its owner was only slow)
     is left to its owner.
     """
+    if execution.status not in unfinished(EXECUTION_TRANSITIONS):
+        return None
     lease = lease_until(owner)
-    taken = Execution.objects.filter(
-        pk=execution.pk,
-        status__in=unfinished(EXECUTION_TRANSITIONS),
-        lease_owner=execution.lease_owner,
-        lease_expires_at=execution.lease_expires_at,
-    ).update(lease_owner=owner, lease_expires_at=lease)
+    # A waiting run that is due runs again: the same compare-and-set, from waiting.
+    status = ExecutionStatus.RUNNING
+    with transaction.atomic():
+        taken = Execution.objects.filter(
+            pk=execution.pk,
+            status=execution.status,
+            lease_owner=execution.lease_owner,
+            lease_expires_at=execution.lease_expires_at,
+        ).update(lease_owner=owner, lease_expires_at=lease, status=status)
+        if taken and execution.status != status:
+            _bump(Counter({execution.status: -1, status: 1}))
     if not taken:
         return None
     execution.lease_owner, execution.lease_expires_at = owner, lease
+    execution.status = status
     return execution
 
 

@@ -16,6 +16,7 @@ def test_built_runs_keep_the_counters_in_step_with_their_rows() -> None:
         "completed": 1,
         "failed": 1,
         "running": 1,
+        "waiting": 0,
     }
     assert sorted(Execution.objects.values_list("status", flat=True)) == [
         "cancelled",

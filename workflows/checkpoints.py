@@ -12,6 +12,9 @@ through a node twice has two checkpoints for it, and a replay that walks the sam
 - running: attempt `attempt` was in flight when its process died. Runs again as attempt+1.
 - waiting: attempt `attempt` failed and attempt+1 was due at `retry_at`. The run waits what is
   left of that, then runs attempt+1.
+- parked: a sleep, wait or subworkflow node (workflows.waits) that stopped the walk: `wake_at`
+  is its due time (a sleep's end, a wait's timeout; None for none) and `waiting_for` what it
+  waits for. The node takes up its wait again: no new attempt, the same due time.
 
 `reused` marks a completed (or failed) checkpoint copied from another execution ("re-run from
 node X"): the engine reports it through the observer's node_reused, so it can be recorded as
@@ -26,8 +29,8 @@ from typing import Any, Literal
 
 from .observer import ErrorInfo
 
-CheckpointStatus = Literal["completed", "failed", "running", "waiting"]
-CHECKPOINT_STATUSES: tuple[str, ...] = ("completed", "failed", "running", "waiting")
+CheckpointStatus = Literal["completed", "failed", "running", "waiting", "parked"]
+CHECKPOINT_STATUSES: tuple[str, ...] = ("completed", "failed", "running", "waiting", "parked")
 DONE: frozenset[str] = frozenset({"completed", "failed"})
 
 
@@ -41,6 +44,8 @@ class Checkpoint:
     attempt: int = 1
     retry_at: datetime | None = None
     reused: bool = False
+    wake_at: datetime | None = None
+    waiting_for: str = ""
 
     @property
     def key(self) -> tuple[str, int]:

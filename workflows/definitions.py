@@ -21,9 +21,20 @@ from .limits import (
     json_problems,
 )
 from .retry import MAX_TIMEOUT_MS, RetryPolicy
+from .waits import WAIT_NODE_TYPES
 
-NodeType = Literal["procedure", "condition", "parallel", "sequential", "trigger"]
-NODE_TYPES: tuple[str, ...] = ("procedure", "condition", "parallel", "sequential", "trigger")
+NodeType = Literal[
+    "procedure", "condition", "parallel", "sequential", "trigger", "sleep", "wait", "subworkflow"
+]
+# c4c's five, then the nodes that wait without a thread (workflows.waits).
+NODE_TYPES: tuple[str, ...] = (
+    "procedure",
+    "condition",
+    "parallel",
+    "sequential",
+    "trigger",
+    *WAIT_NODE_TYPES,
+)
 
 
 class _CamelModel(BaseModel):

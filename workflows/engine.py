@@ -21,6 +21,11 @@ Semantics follow c4c's runtime (packages/workflow/src/runtime.ts), with the diff
   finishes so that nothing is reported after execution_finished.
 - sequential: passes through to its next node. trigger: records the event data the run was
   started with (`trigger_event`, or the run input when started by hand) as its output.
+- sleep, wait, subworkflow (not in c4c; workflows.waits): wait for a time, a signal or a child
+  execution. Given `waits` (a durable runner), a node whose moment has not come parks: the
+  observer's node_parked records it, the walk stops, and the run ends "waiting" with its
+  earliest due time (RunResult.wake_at); the runner runs it again from its checkpoints when it
+  is due. A parallel branch that parks lets the others finish first; the run then waits.
 - A failed node with `onError` continues at the handler node; the failure is then available as
   the variable `error` = {nodeId, name, message} (templates `{{error.message}}`, expressions
   `error.message`, and procedure inputs). Without onError the run fails with the node's error.
@@ -87,6 +92,7 @@ from .errors import (
     ProcedureInputError,
     ProcedureNotFound,
     ProcedureOutputError,
+    SubworkflowFailed,
     WorkflowError,
 )
 from .expressions import evaluate
@@ -96,6 +102,15 @@ from .registry import Procedure, ProcedureRegistry, procedure_registry
 from .retry import RetryPolicy
 from .secrets import Redactor
 from .templates import has_templates, render
+from .waits import (
+    WAIT_NODE_TYPES,
+    Parked,
+    Waits,
+    child_workflow,
+    signal_name,
+    sleep_due,
+    wait_timeout_ms,
+)
 
 MAX_ATTRIBUTE_CHARS = 4096
 
@@ -130,6 +145,7 @@ def run_workflow(
     checkpoints: Iterable[Checkpoint] = (),
     started_at: datetime | None = None,
     secrets: Redactor | None = None,
+    waits: Waits | None = None,
 ) -> RunResult:
     """Run `definition` to the end on the calling thread and return how it went.
 
@@ -139,7 +155,8 @@ def run_workflow(
     resumed run's result and its workflow timeout count from it. `secrets` is the run's
     redactor (workflows.secrets), when the caller keeps one to store with; the run makes its own
     otherwise. Spans and errors carry only redacted values; the observer gets the real inputs
-    and outputs (to seal them) and redacted errors.
+    and outputs (to seal them) and redacted errors. `waits` lets sleep, wait and subworkflow
+    nodes park the run instead of holding this thread (workflows.waits).
     """
     run = _Run(
         definition,
@@ -153,6 +170,7 @@ def run_workflow(
         checkpoints=index_checkpoints(checkpoints),
         started_at=started_at,
         secrets=secrets,
+        waits=waits,
     )
     try:
         with run.secrets.active():
@@ -236,6 +254,10 @@ class _RunStopped(_RunAborted):
         self.status = status
 
 
+class _Parked(Exception):
+    """A node waits for later: its branch (or the run) stops here, to be taken up again."""
+
+
 class _ObserverFailed(Exception):
     """Carries an observer's exception through node-failure handling to run_workflow's caller."""
 
@@ -259,6 +281,8 @@ class _Step:
     index: int
     visit: int
     attempt: int = 1
+    # The node run's parked checkpoint when the run takes a wait up again.
+    parked: Checkpoint | None = None
 
 
 class _Run:
@@ -276,6 +300,7 @@ class _Run:
         checkpoints: dict[tuple[str, int], Checkpoint],
         started_at: datetime | None,
         secrets: Redactor | None,
+        waits: Waits | None = None,
     ) -> None:
         if secrets is None:
             secrets = Redactor.for_run(
@@ -302,8 +327,11 @@ class _Run:
         self.templated = frozenset(
             node.id
             for node in definition.nodes
-            if node.type == "procedure" and has_templates(node.config)
+            if node.type in ("procedure", *WAIT_NODE_TYPES) and has_templates(node.config)
         )
+        self.waits = waits
+        # When each parked node run of this walk wants the run again (None: on its event only).
+        self.parked: list[datetime | None] = []
         self.variables: dict[str, Any] = {**definition.variables, **input}
         self.outputs: dict[str, Any] = {}
         self.nodes_executed: list[str] = []
@@ -361,8 +389,12 @@ class _Run:
             except _NodeFailed as failed:
                 error, status = failed.error, "failed"
                 self._record_exception(root, failed.cause)
+            except _Parked:
+                status = "waiting"
             finally:
                 self._join_stragglers()
+            if status == "completed" and self.parked:
+                status = "waiting"  # a branch the run moved on without waits: so does the run
             ended_at = _now()
             result = RunResult(
                 execution_id=self.execution_id,
@@ -374,6 +406,7 @@ class _Run:
                 nodes_executed=list(self.nodes_executed),
                 error=error,
                 trace_id=trace_id,
+                wake_at=self._wake_at() if status == "waiting" else None,
             )
             node_id, index, executed = self.current
             root.set_attributes(
@@ -389,10 +422,15 @@ class _Run:
             if error:
                 root.set_attribute("workflow.error", error.message)
                 root.set_status(Status(StatusCode.ERROR, error.message))
-            else:
+            elif status != "waiting":
                 root.set_status(Status(StatusCode.OK))
         self.observer.execution_finished(result=result)
         return result
+
+    def _wake_at(self) -> datetime | None:
+        """The earliest due time of the parked node runs; None when all wait for an event."""
+        dues = [due for due in self.parked if due is not None]
+        return min(dues) if dues else None
 
     def _walk(self, node_id: str | None) -> None:
         while node_id is not None:
@@ -455,7 +493,7 @@ class _Run:
                 if not quiet:
                     self._failed(span, node, step, stopped.error, stopped.cause, None)
                 raise
-            except (_RunAborted, _ObserverFailed):
+            except (_RunAborted, _ObserverFailed, _Parked):
                 raise
             except Exception as exc:
                 failure = exc
@@ -521,6 +559,9 @@ class _Run:
         if checkpoint.status in DONE:
             return
         step.attempt = checkpoint.attempt  # the last attempt, until the next one starts
+        if checkpoint.status == "parked":
+            step.parked = checkpoint  # it takes its wait up again: no new attempt
+            return
         if checkpoint.retry_at is not None and checkpoint.status == "waiting":
             self._wait_until(checkpoint.retry_at)
         step.attempt += 1
@@ -570,7 +611,7 @@ class _Run:
             self._set_error(node, error)
             return node.on_error, True
         output = checkpoint.output
-        if node.type in ("procedure", "trigger"):
+        if node.type in ("procedure", "trigger", *WAIT_NODE_TYPES):
             self._keep_output(node.id, output, branches)
         if node.type == "condition":
             branch = output.get("branch") if isinstance(output, dict) else None
@@ -681,6 +722,8 @@ class _Run:
             raise self._stopped(self._workflow_timeout())
 
     def _node_input(self, node: WorkflowNode) -> dict[str, Any]:
+        if node.type in WAIT_NODE_TYPES:
+            return render(node.config, self._lookup) if node.id in self.templated else node.config
         if node.type == "procedure":
             config = render(node.config, self._lookup) if node.id in self.templated else node.config
             merged = dict(config)
@@ -717,13 +760,22 @@ class _Run:
             case "condition":
                 return self._condition(node)
             case "parallel":
-                return self._parallel(node), following
+                return self._parallel(node, step), following
             case "sequential":
                 return None, following
             case "trigger":
                 self._keep_output(node.id, node_input, branches)
                 return node_input, following
-        raise WorkflowError(f"Unknown node type: {node.type}")
+            case "sleep":
+                output: Any = self._sleep(node, node_input, step)
+            case "wait":
+                output = self._wait(node, node_input, step)
+            case "subworkflow":
+                output = self._subworkflow(node, node_input, step)
+            case _:
+                raise WorkflowError(f"Unknown node type: {node.type}")
+        self._keep_output(node.id, output, branches)
+        return output, following
 
     def _keep_output(self, node_id: str, output: Any, branches: _Branches | None) -> None:
         self.secrets.learn(output)
@@ -905,6 +957,81 @@ class _Run:
             lines=lines,
         )
 
+    def _park(self, node: WorkflowNode, step: _Step, parked: Parked) -> _Parked:
+        """Record the node run as parked and stop its walk: the run is due again at its due
+        time, or at the workflow timeout when that comes first (which then fails the run)."""
+        due = parked.wake_at
+        if self.deadline is not None:
+            deadline = _now() + timedelta(seconds=self.deadline - time.monotonic())
+            due = deadline if due is None else min(due, deadline)
+        self._notify(
+            self.observer.node_parked,
+            execution_id=self.execution_id,
+            node=node,
+            node_index=step.index,
+            visit=step.visit,
+            parked=parked,
+        )
+        trace.get_current_span().set_attributes(
+            {"node.status": parked.status, "node.waiting_for": parked.waiting_for}
+        )
+        with self.lock:
+            self.parked.append(due)
+        return _Parked(node.id)
+
+    def _sleep(self, node: WorkflowNode, config: dict[str, Any], step: _Step) -> dict[str, Any]:
+        due = step.parked.wake_at if step.parked and step.parked.wake_at else None
+        due = due or sleep_due(config, node.id, _now())
+        if self.waits is None:
+            self._wait_until(due)
+        elif _now() < due:
+            raise self._park(node, step, Parked("sleeping", due))
+        return {"sleptUntil": due.isoformat(timespec="milliseconds")}
+
+    def _wait(self, node: WorkflowNode, config: dict[str, Any], step: _Step) -> Any:
+        name = signal_name(config, node.id)
+        timeout = wait_timeout_ms(config, node.id)
+        waits = self._durable(node)
+        taken, payload = waits.take_signal(node_id=node.id, visit=step.visit, name=name)
+        if taken:
+            return payload
+        if step.parked is not None:
+            due = step.parked.wake_at
+        else:
+            due = None if timeout is None else _now() + timedelta(milliseconds=timeout)
+        if due is not None and _now() >= due:
+            raise TimeoutError(f"Node {node.id} waited {timeout} ms for signal '{name}'")
+        raise self._park(node, step, Parked("waiting", due, f"signal:{name}"))
+
+    def _subworkflow(
+        self, node: WorkflowNode, config: dict[str, Any], step: _Step
+    ) -> dict[str, Any]:
+        workflow_id, child_input = child_workflow(config, node.id)
+        waits = self._durable(node)
+        child = waits.start_child(
+            node_id=node.id, visit=step.visit, workflow_id=workflow_id, input=child_input
+        )
+        if child is None:  # no room to start it yet: ask again in a moment
+            retry_at = _now() + timedelta(seconds=1)
+            raise self._park(node, step, Parked("waiting", retry_at, f"workflow:{workflow_id}"))
+        outcome = waits.child_outcome(child)
+        if outcome is None:
+            raise self._park(node, step, Parked("waiting", None, f"execution:{child}"))
+        if outcome.status != "completed":
+            raise SubworkflowFailed(
+                f"Sub-workflow {workflow_id} ({child}) {outcome.status}: "
+                f"{outcome.error_message or outcome.status}"
+            )
+        return {"executionId": child, "outputs": outcome.outputs}
+
+    def _durable(self, node: WorkflowNode) -> Waits:
+        if self.waits is None:
+            raise WorkflowError(
+                f"Node {node.id}: a {node.type} node needs a durable runner to wait from "
+                "(run it through executions, not run_workflow alone)"
+            )
+        return self.waits
+
     def _condition(self, node: WorkflowNode) -> tuple[dict[str, Any], str | None]:
         config = node.config
         with self.lock:
@@ -928,7 +1055,7 @@ class _Run:
         )
         return {"result": taken, "branch": branch}, branch
 
-    def _parallel(self, node: WorkflowNode) -> dict[str, Any]:
+    def _parallel(self, node: WorkflowNode, step: _Step) -> dict[str, Any]:
         branch_ids = node.config.get("branches")
         wait_for_all = node.config.get("waitForAll", True)
         if not isinstance(branch_ids, list) or not branch_ids:
@@ -942,6 +1069,7 @@ class _Run:
             for branch_id in branch_ids
         }
         failures: list[str] = []
+        parked: list[str] = []
         winner: str | None = None
         pending = set(futures)
         try:
@@ -951,7 +1079,10 @@ class _Run:
                     branch_id, exc = futures[future], future.exception()
                     if isinstance(exc, _RunAborted | _ObserverFailed):
                         raise exc
-                    if isinstance(exc, _NodeFailed):
+                    if isinstance(exc, _Parked):
+                        shared.statuses[branch_id] = "waiting"
+                        parked.append(branch_id)
+                    elif isinstance(exc, _NodeFailed):
                         shared.statuses[branch_id] = "failed"
                         failures.append(f"branch {branch_id} failed: {exc.error.message}")
                     elif exc is not None:
@@ -966,6 +1097,8 @@ class _Run:
             pool.shutdown(wait=False)
         if failures and (wait_for_all or winner is None):
             raise ParallelBranchError(f"Parallel node {node.id}: {'; '.join(failures)}")
+        if parked and (wait_for_all or winner is None):
+            raise self._park(node, step, Parked("waiting", None, "branches:" + ",".join(parked)))
         return {"branches": dict(shared.statuses)}
 
     def _run_branch(self, branch_id: str, shared: _Branches) -> None:

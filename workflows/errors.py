@@ -44,6 +44,10 @@ class NodeNotFound(WorkflowError):
     pass
 
 
+class SubworkflowFailed(WorkflowError):
+    """A subworkflow node's child execution failed or was cancelled."""
+
+
 class CancelledError(WorkflowError):
     """The run's owner cancelled it (RunControl.cancel): the run ends cancelled, not in onError."""
 

@@ -2,7 +2,8 @@
 
 The engine calls these hooks in order: execution_started; per node run, node_started, then for
 each retry node_attempt_failed (before the backoff wait, with the due time) and
-node_attempt_started (after it), then node_completed or node_failed once, when the node is done;
+node_attempt_started (after it), then node_completed or node_failed once, when the node is done
+(or node_parked when a sleep, wait or subworkflow node stops the walk until later);
 execution_finished last. A node run is identified by (node id, visit): the visit is the nth time
 the run reached that node (loops), and it keys the checkpoints a resumed run is given
 (workflows.checkpoints). Attempts count from 1 within a node run.
@@ -28,10 +29,11 @@ from .definitions import WorkflowDefinition, WorkflowNode
 if TYPE_CHECKING:
     from .checkpoints import Checkpoint
     from .logs import LogLine
+    from .waits import Parked
 
 # cancelled: the RunControl was cancelled (error CancelledError). A workflow timeout is "failed"
-# with TimeoutError.
-RunStatus = Literal["completed", "failed", "cancelled"]
+# with TimeoutError. waiting: a node parked the run (workflows.waits) until RunResult.wake_at.
+RunStatus = Literal["completed", "failed", "cancelled", "waiting"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +59,8 @@ class RunResult:
     nodes_executed: list[str] = field(default_factory=list)
     error: ErrorInfo | None = None
     trace_id: str = ""
+    # A waiting run's earliest due time (None: it waits for a signal or a child only).
+    wake_at: datetime | None = None
 
     @property
     def execution_time_ms(self) -> int:
@@ -151,6 +155,18 @@ class RunObserver(Protocol):
         checkpoint: "Checkpoint",
     ) -> None:
         """A checkpoint marked reused was replayed: the node did not run in this execution."""
+
+    def node_parked(
+        self,
+        *,
+        execution_id: str,
+        node: WorkflowNode,
+        node_index: int,
+        visit: int,
+        parked: "Parked",
+    ) -> None:
+        """The node run waits (sleeping or waiting, until `parked.wake_at` at most) and the walk
+        stops: the run ends "waiting" and is taken up again when it is due (workflows.waits)."""
 
     def execution_finished(self, *, result: RunResult) -> None: ...
 

@@ -23,6 +23,7 @@ from .expressions import check_expression
 from .limits import json_problems, max_definition_bytes
 from .registry import ProcedureRegistry, procedure_registry
 from .templates import references
+from .waits import WAIT_NODE_TYPES, config_problems
 
 
 def parse_definition(data: Any) -> tuple[WorkflowDefinition | None, list[str]]:
@@ -101,6 +102,9 @@ def _node_problems(
         problems.extend(_condition_problems(node, ids))
     if node.type == "parallel":
         problems.extend(_parallel_problems(node, ids))
+    if node.type in WAIT_NODE_TYPES:
+        problems.extend(config_problems(node.type, node.config, node.id))
+        problems.extend(_template_problems(node, ids, definition))
     return problems
 
 

@@ -53,6 +53,7 @@ class Stats(Body):
     completed: int
     failed: int
     running: int
+    waiting: int = Field(description="Not in c4c: runs parked by a sleep, wait or subworkflow.")
 
 
 class SpanStatus(Body):
@@ -104,6 +105,15 @@ class NodeDetail(Body):
         description="true: the output was copied from the execution this one re-runs, the node "
         "did not run here. Absent otherwise.",
     )
+    wakeAt: str | None = Field(
+        default=None,
+        description="A sleep node's due time, a wait node's timeout (status sleeping or waiting).",
+    )
+    waitingFor: str | None = Field(
+        default=None,
+        description='What a waiting node waits for: "signal:<name>", "execution:<child id>", '
+        '"branches:<ids>".',
+    )
 
 
 class TooLarge(Body):
@@ -134,6 +144,14 @@ class ExecutionRow(Body):
     )
     rerunFromNode: str | None = Field(
         default=None, description="The node the re-run started from; absent: from the start."
+    )
+    parentExecutionId: str | None = Field(
+        default=None, description="The execution whose subworkflow node started this one."
+    )
+    parentNodeId: str | None = Field(default=None, description="That subworkflow node.")
+    wakeAt: str | None = Field(
+        default=None,
+        description="A waiting execution's next due time; null: until a signal or child ends.",
     )
     tooLarge: TooLarge | None = Field(
         default=None,
@@ -229,3 +247,12 @@ class DefinitionBody(Body):
 class ValidationResult(Body):
     valid: bool
     errors: list[str]
+
+
+class SignalAccepted(Body):
+    executionId: str
+    signal: str
+    woke: bool = Field(
+        description="The run was waiting and is due now; false: it runs and takes the signal "
+        "when a wait node asks for it."
+    )

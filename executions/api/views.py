@@ -32,6 +32,7 @@ from ninja import Router
 from workflows.definitions import WorkflowDefinition
 from workflows.library import workflow_library
 from workflows.validation import parse_definition
+from workflows.waits import SIGNAL_NAME
 
 from .. import bulk, dispatch, runtime, secrets, store
 from ..filters import search
@@ -77,6 +78,7 @@ from .schemas import (
     ExecutionList,
     RerunAccepted,
     RunResult,
+    SignalAccepted,
     ValidationResult,
     WorkflowList,
 )
@@ -661,6 +663,53 @@ async def cancel(request: HttpRequest, execution_id: str) -> HttpResponse:
     except store.TransitionError as exc:
         return _error(str(exc), 409)
     return _json(content)
+
+
+def _signal(execution_id: str, name: str, payload: Any, sent_by: str) -> dict[str, Any]:
+    if not SIGNAL_NAME.fullmatch(name):
+        raise BadRequest(f"Signal name '{name[:100]}' must be 1-100 letters, digits or _ . : -")
+    waiting = runtime.signal(execution_id=execution_id, name=name, payload=payload, sent_by=sent_by)
+    return {"executionId": execution_id, "signal": name, "woke": waiting}
+
+
+@router.post(
+    "/workflow/executions/{execution_id}/signals/{name}",
+    response={
+        202: SignalAccepted,
+        400: ErrorBody,
+        404: ErrorBody,
+        409: ErrorBody,
+        415: ErrorBody,
+    },
+    url_name="signal",
+    summary="Send a named signal to an execution (not in c4c)",
+    description="The JSON object sent (none: {}) becomes the output of the wait node "
+    "that waits for this name. A signal sent before the node waits is kept until it does; each "
+    "wait node takes one, oldest first. `woke`: the run was waiting and is due now. 404: no "
+    "such execution; 409: it has ended.",
+    openapi_extra={
+        "requestBody": {
+            "required": False,
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    },
+)
+@json_only
+async def send_signal(request: HttpRequest, execution_id: str, name: str) -> HttpResponse:
+    try:
+        payload = json_object(request, empty={})
+        user = getattr(request, "user", None)
+        sent_by = str(user.get_username()) if user is not None and user.is_authenticated else ""
+        body = await sync_to_async(_signal, thread_sensitive=False)(
+            execution_id, name, payload, sent_by
+        )
+    except BadRequest as exc:
+        return _bad(exc)
+    except store.ExecutionNotFound as exc:
+        return _error(str(exc), 404)
+    except store.TransitionError as exc:
+        return _error(str(exc), 409)
+    return JsonResponse(body, status=202)
 
 
 @router.get(

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import django_eventstream.eventstream
 from django.conf import settings
@@ -35,7 +35,7 @@ from workflows.definitions import NodeType
 
 from .. import metrics
 from ..models import Execution, ExecutionCounter, ExecutionStatus, NodeExecution, NodeLog, Span
-from ..serializers import execution_summary, node_log_line, span_json
+from ..serializers import execution_summary, iso_ms, node_log_line, span_json
 from .buffer import MemoryEventStorage
 from .payloads import (
     ExecutionEvent,
@@ -44,10 +44,12 @@ from .payloads import (
     NodeCompleted,
     NodeLogLine,
     NodeStarted,
+    NodeWaiting,
     SpanEnded,
     SpanJson,
     WorkflowFinished,
     WorkflowStarted,
+    WorkflowWaiting,
 )
 from .payloads import (
     NodeLog as NodeLogEvent,
@@ -198,6 +200,28 @@ def emit_node_completed(
         event["output"] = node.output
     if node.error is not None:
         event["error"] = node.error
+    _emit(event)
+
+
+def emit_node_waiting(execution: Execution, node: NodeExecution, *, node_index: int) -> None:
+    event: NodeWaiting = {
+        **_base(execution, "node.waiting"),
+        "nodeId": node.node_id,
+        "nodeIndex": node_index,
+        "status": cast(Literal["sleeping", "waiting"], node.status),
+        "wakeAt": iso_ms(node.wake_at) if node.wake_at else None,
+        "waitingFor": node.waiting_for,
+    }
+    _emit(event)
+
+
+def emit_workflow_waiting(execution: Execution) -> None:
+    wake_at = execution.lease_expires_at
+    event: WorkflowWaiting = {
+        **_base(execution, "workflow.waiting"),
+        "wakeAt": iso_ms(wake_at) if wake_at else None,
+        "nodesExecuted": execution.nodes_executed,
+    }
     _emit(event)
 
 

@@ -18,8 +18,10 @@ from typing_extensions import TypedDict
 
 from workflows.definitions import NodeType
 
-ExecutionStatusName = Literal["running", "completed", "failed", "cancelled"]
-NodeStatusName = Literal["pending", "running", "completed", "failed", "skipped"]
+ExecutionStatusName = Literal["running", "completed", "failed", "cancelled", "waiting"]
+NodeStatusName = Literal[
+    "pending", "running", "completed", "failed", "skipped", "sleeping", "waiting"
+]
 
 
 @with_config(ConfigDict(extra="forbid", strict=True))
@@ -46,6 +48,8 @@ class Stats(Payload):
     completed: int
     failed: int
     running: int
+    # Not in c4c: parked runs (workflows.waits), counted in total as cancelled ones are.
+    waiting: int
 
 
 class NodeAttempt(Payload):
@@ -71,6 +75,9 @@ class NodeDetail(Payload):
     # Only for a node that ran more than one attempt, and only true: the common node pays nothing.
     attempts: NotRequired[list[NodeAttempt]]
     reused: NotRequired[Literal[True]]
+    # A parked node run (sleeping, waiting): its due time and what it waits for.
+    wakeAt: NotRequired[str]
+    waitingFor: NotRequired[str]
 
 
 class ListRow(Payload):
@@ -92,6 +99,11 @@ class ListRow(Payload):
     # A re-run: the execution it re-runs, and the node it started from (none: from the start).
     rerunOf: NotRequired[str]
     rerunFromNode: NotRequired[str]
+    # A subworkflow's child: the execution and node that started it.
+    parentExecutionId: NotRequired[str]
+    parentNodeId: NotRequired[str]
+    # A waiting execution's next due time (null: until its signal or child).
+    wakeAt: NotRequired[str | None]
 
 
 class ExecutionSummary(ListRow):
@@ -160,6 +172,26 @@ class NodeCompleted(ExecutionEvent):
     nextNodeId: NotRequired[str]
     output: NotRequired[Any]
     error: NotRequired[ErrorInfo]
+
+
+class NodeWaiting(ExecutionEvent):
+    """node.waiting (not in c4c): a sleep, wait or subworkflow node run parked (workflows.waits):
+    `status` sleeping or waiting, due at `wakeAt` at most (null: until its signal or child), and
+    what it waits for ("signal:<name>", "execution:<child id>", "branches:<ids>")."""
+
+    nodeId: str
+    nodeIndex: int
+    status: Literal["sleeping", "waiting"]
+    wakeAt: str | None
+    waitingFor: str
+
+
+class WorkflowWaiting(ExecutionEvent):
+    """workflow.waiting (not in c4c): the run parked; no process holds it until `wakeAt` (null:
+    until a signal or child arrives)."""
+
+    wakeAt: str | None
+    nodesExecuted: list[str]
 
 
 class WorkflowFinished(ExecutionEvent):
@@ -242,6 +274,8 @@ EVENT_SHAPES: dict[str, Any] = {
     "workflow.started": WorkflowStarted,
     "node.started": NodeStarted,
     "node.completed": NodeCompleted,
+    "node.waiting": NodeWaiting,
+    "workflow.waiting": WorkflowWaiting,
     "workflow.completed": WorkflowFinished,
     "workflow.failed": WorkflowFinished,
     "workflow.result": WorkflowResult,

@@ -51,7 +51,7 @@ def test_seed_plan_execute_list_detail_streams_and_restart(daphne_server: Daphne
 
     _, _, listing = http("GET", f"{url}/workflow/executions")
     assert [e["executionId"] for e in listing["executions"]] == ["seed-1"]
-    assert listing["stats"] == {"total": 1, "completed": 1, "failed": 0, "running": 0}
+    assert listing["stats"] == {"total": 1, "completed": 1, "failed": 0, "running": 0, "waiting": 0}
 
     _, _, detail = http("GET", f"{url}/workflow/executions/seed-1")
     execution = detail["execution"]

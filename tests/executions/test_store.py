@@ -31,6 +31,7 @@ def test_start_records_running_row_with_definition_snapshot(math_workflow) -> No
         "completed": 0,
         "failed": 0,
         "running": 1,
+        "waiting": 0,
     }
 
 
@@ -56,6 +57,7 @@ def test_finished_execution_moves_counters_in_the_same_write(math_workflow) -> N
         "completed": 1,
         "failed": 0,
         "running": 0,
+        "waiting": 0,
     }
 
 
@@ -99,6 +101,7 @@ def test_cancelled_execution_is_not_overwritten_by_a_late_success(math_workflow)
         "completed": 0,
         "failed": 0,
         "running": 0,
+        "waiting": 0,
     }
 
 

@@ -34,6 +34,12 @@ def test_unreachable_broker_answers_503_and_leaves_no_run_behind(tmp_path: Path)
         status, _, _ = http("GET", f"{server.url}/workflow/executions/unqueued")
         assert status == 404
         _, _, listing = http("GET", f"{server.url}/workflow/executions")
-        assert listing["stats"] == {"total": 0, "completed": 0, "failed": 0, "running": 0}
+        assert listing["stats"] == {
+            "total": 0,
+            "completed": 0,
+            "failed": 0,
+            "running": 0,
+            "waiting": 0,
+        }
     finally:
         server.stop()

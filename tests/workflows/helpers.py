@@ -74,6 +74,9 @@ class RecordingObserver:
     def node_reused(self, **kwargs: Any) -> None:
         self._record("node_reused", kwargs)
 
+    def node_parked(self, **kwargs: Any) -> None:
+        self._record("node_parked", kwargs)
+
     def execution_finished(self, **kwargs: Any) -> None:
         self._record("execution_finished", kwargs)
 

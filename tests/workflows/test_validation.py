@@ -87,7 +87,7 @@ def test_every_problem_is_reported_at_once() -> None:
         "Node p: next node nowhere not found",
         "Node p: onError node lost not found",
         "Node a: unknown node type teleport (expected one of procedure, condition, parallel, "
-        "sequential, trigger)",
+        "sequential, trigger, sleep, wait, subworkflow)",
         "Node c: condition needs an expression",
         "Node c: trueBranch node t? not found",
         "Node d: invalid expression: invalid syntax: invalid syntax (<unknown>, line 1)",

@@ -54,7 +54,7 @@ def test_execute_inline_workflow_returns_c4c_result_and_is_listed(client: Client
     assert [s["attributes"]["node.id"] for s in children] == ["add", "multiply", "subtract"]
 
     listing = client.get("/workflow/executions").json()
-    assert listing["stats"] == {"total": 1, "completed": 1, "failed": 0, "running": 0}
+    assert listing["stats"] == {"total": 1, "completed": 1, "failed": 0, "running": 0, "waiting": 0}
     item = listing["executions"][0]
     assert item["executionId"] == "api-1"
     assert item["startTime"].endswith("Z")
@@ -419,7 +419,7 @@ def test_list_endpoint_pages_with_next_cursor_and_filters(math_workflow, client:
 
     first = listed("limit=2")
     assert [e["executionId"] for e in first["executions"]] == ["e4", "e3"]
-    assert first["stats"] == {"total": 5, "completed": 0, "failed": 1, "running": 4}
+    assert first["stats"] == {"total": 5, "completed": 0, "failed": 1, "running": 4, "waiting": 0}
     second = listed(f"limit=2&cursor={first['nextCursor']}")
     assert [e["executionId"] for e in second["executions"]] == ["e2", "e1"]
     last = listed(f"limit=2&cursor={second['nextCursor']}")

@@ -67,7 +67,7 @@ def _get(client: Client, url: str) -> tuple[bytes, Any]:
 def test_the_default_page_carries_what_c4cs_list_reads_and_nothing_heavy(client: Client) -> None:
     _runs(3)
     _, body = _get(client, "/workflow/executions")
-    assert body["stats"] == {"total": 3, "completed": 3, "failed": 0, "running": 0}
+    assert body["stats"] == {"total": 3, "completed": 3, "failed": 0, "running": 0, "waiting": 0}
     assert [item["executionId"] for item in body["executions"]] == [
         "bounded-002",
         "bounded-001",

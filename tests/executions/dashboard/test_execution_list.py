@@ -32,7 +32,7 @@ def test_list_shows_stats_and_newest_first(client, db):
     assert html.index(running.execution_id) < html.index(new.execution_id)
     assert html.index(new.execution_id) < html.index(old.execution_id)
     stats = response.context["stats"]
-    assert stats == {"total": 3, "completed": 1, "failed": 1, "running": 1}
+    assert stats == {"total": 3, "completed": 1, "failed": 1, "running": 1, "waiting": 0}
     assert 'data-stat="total">3<' in html
     # Status is shown as glyph and word, never colour alone.
     assert "✕</span> Failed" in html

@@ -50,7 +50,7 @@ def test_every_update_carries_the_counters_as_stored_when_it_is_sent(math_workfl
     stats = [data["stats"] for name, data in sent if name == "executions.update"]
     assert len(stats) == 5
     assert all(s == ExecutionCounter.objects.stats() for s in stats)
-    assert stats[-1] == {"total": 1, "completed": 1, "failed": 0, "running": 0}
+    assert stats[-1] == {"total": 1, "completed": 1, "failed": 0, "running": 0, "waiting": 0}
 
 
 def test_run_events_keep_c4c_fields_and_leave_out_absent_ones(math_workflow) -> None:

@@ -16,7 +16,7 @@ from executions.live.buffer import sse_frame
 from executions.live.events import LIST_CHANNEL
 from executions.live.payloads import Stats, validate_event
 
-STATS: Stats = {"total": 3, "completed": 2, "failed": 0, "running": 1}
+STATS: Stats = {"total": 3, "completed": 2, "failed": 0, "running": 1, "waiting": 0}
 
 
 def summary(
@@ -76,7 +76,7 @@ def keeper(monkeypatch) -> pages.PageKeeper:
 
 
 def test_an_update_carries_the_newest_page_with_the_stats_it_was_sent_with(keeper) -> None:
-    stats: Stats = {"total": 4, "completed": 2, "failed": 0, "running": 2}
+    stats: Stats = {"total": 4, "completed": 2, "failed": 0, "running": 2, "waiting": 0}
     event = update(11, summary("d", 4, "running"), stats=stats)
     deliver(keeper, event)
     page = page_of(event)

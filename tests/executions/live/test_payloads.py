@@ -106,7 +106,7 @@ def test_status_names_are_the_models_statuses() -> None:
 def test_every_event_the_runtime_emits_has_a_shape() -> None:
     emitted = {"node.started", "node.completed", "workflow.started", "workflow.completed"}
     emitted |= {"workflow.failed", "workflow.result", "executions.update", "span.ended"}
-    emitted |= {"node.log"}
+    emitted |= {"node.log", "node.waiting", "workflow.waiting"}
     assert emitted <= set(EVENT_SHAPES)
     assert {name for name in dir(events) if name.startswith("emit_")} == {
         "emit_workflow_started",
@@ -117,6 +117,8 @@ def test_every_event_the_runtime_emits_has_a_shape() -> None:
         "emit_executions_update",
         "emit_span_ended",
         "emit_node_log",
+        "emit_node_waiting",
+        "emit_workflow_waiting",
     }, "a new emit_ function sends a new event: give it a shape in payloads.EVENT_SHAPES"
 
 

@@ -46,7 +46,7 @@ def test_a_new_list_event_makes_the_next_client_get_a_fresh_snapshot(
     after = _initial(snapshots.frame())
     assert before is not snapshots.frame()
     assert [e["executionId"] for e in after["executions"]] == ["fresh-2", "fresh-1"]
-    assert after["stats"] == {"total": 2, "completed": 2, "failed": 0, "running": 0}
+    assert after["stats"] == {"total": 2, "completed": 2, "failed": 0, "running": 0, "waiting": 0}
 
 
 def test_a_write_that_sends_no_event_shows_once_the_snapshot_ages_out(

@@ -1,8 +1,9 @@
 """ASGI entry point served by daphne: channels' protocol router in front of Django.
 
 Importing it is "the server starts": request tracing is installed before Django builds its
-middleware chain, and the process starts sweeping for runs whose process died (any server's:
-a run's lease says when it is free to take over, not its server's name).
+middleware chain, the process starts sweeping for runs whose process died (any server's:
+a run's lease says when it is free to take over, not its server's name), and its scheduler fires
+due schedules (schedules.scheduler; the database makes each slot fire once across processes).
 The HTTP surface - /workflow/ (the JSON API and its SSE streams), /rpc/, /health, /procedures,
 /openapi.json, /docs and /metrics - gets its own Django handler whose middleware is
 settings.API_MIDDLEWARE: the full chain costs a third of the server's CPU per execution (see
@@ -21,6 +22,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "c4c_site.settings")
 
 from c4c_site.request_line import answer_overlong_request_lines
 from executions.startup import instrument, start_sweeping
+from schedules.startup import start_scheduling
 
 instrument()
 answer_overlong_request_lines()
@@ -73,6 +75,7 @@ API_PATHS = policy.API_PATHS
 # loop; per-chunk send/receive spans would add one span per SSE event, so they are left out.
 api_asgi_app = OpenTelemetryMiddleware(ApiHandler(), exclude_spans=["receive", "send"])
 start_sweeping()
+start_scheduling()
 
 application = ProtocolTypeRouter(
     {

@@ -39,5 +39,7 @@ def _prune_on_beat(sender: Celery, **kwargs: Any) -> None:
 @worker_ready.connect
 def _sweep_from_the_node(sender: Any, **kwargs: Any) -> None:
     from executions.startup import start_sweeping
+    from schedules.startup import start_scheduling
 
     start_sweeping(requeue=True)
+    start_scheduling()

@@ -112,6 +112,7 @@ INSTALLED_APPS = [
     "ninja",
     "workflows",
     "executions",
+    "schedules",
 ]
 
 MIDDLEWARE = [

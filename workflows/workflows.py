@@ -1,4 +1,5 @@
-"""Example workflows shipped with the project, discovered like any app's `workflows.py`.
+"""Example workflows shipped with the project, discovered like any app's `workflows.py`, and an
+example schedule declared next to the workflow it starts (disabled: turn it on on /schedules).
 
 More examples live as JSON in workflow_definitions/ (error-recovery-workflow,
 failing-workflow), loaded from settings.C4C_WORKFLOW_DIRS.
@@ -6,6 +7,7 @@ failing-workflow), loaded from settings.C4C_WORKFLOW_DIRS.
 
 from .builder import Workflow, parallel, step
 from .library import register_workflow
+from .schedules import ScheduleDeclaration, declare_schedule
 
 register_workflow(
     Workflow(
@@ -77,4 +79,14 @@ register_workflow(
     )
     .procedure("report", "custom.log", config={"message": "Checked {{fetch.count}} orders"})
     .build()
+)
+
+declare_schedule(
+    ScheduleDeclaration(
+        "simple-math-every-minute",
+        workflow_id="simple-math-workflow",
+        cron="* * * * *",
+        input={"note": "started by the example schedule"},
+        enabled=False,
+    )
 )

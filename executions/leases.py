@@ -43,6 +43,8 @@ logger = logging.getLogger(__name__)
 # A sweep is one read on the partial index of running rows by expiry: every second at most, so a
 # run is resumed within about a second of its lease lapsing, whatever the lease.
 SWEEP_SECONDS = 1.0
+# The shortest tick while a waiting run is due soon: the timer's resolution.
+DUE_TICK_SECONDS = 0.005
 
 
 @dataclass(slots=True)
@@ -165,7 +167,7 @@ class Heartbeat:
         """Until the next tick: the cancel-check interval, or less when a waiting run is due."""
         seconds = app_settings.C4C_CANCEL_CHECK_SECONDS
         if self._sweep is not None and self._next_due is not None:
-            seconds = max(0.0, min(seconds, self._next_due - time.time()))
+            seconds = max(DUE_TICK_SECONDS, min(seconds, self._next_due - time.time()))
         return seconds
 
     def _loop(self) -> None:
@@ -190,9 +192,12 @@ class Heartbeat:
                 due = self._sweep_now or now - swept >= min(every, SWEEP_SECONDS)
                 if sweep is not None and (due or (next_due and time.time() >= next_due)):
                     swept, self._sweep_now = now, False
-                    sweep()
+                    taken = sweep()
                     upcoming = Execution.objects.next_due()
                     self._next_due = upcoming.timestamp() if upcoming else None
+                    if not taken and self._next_due is not None and self._next_due <= time.time():
+                        # Due but not taken (no room in the pool): the every-second sweep will.
+                        self._next_due = None
                 prune = self._prune
                 if prune is not None:
                     prune()

@@ -432,6 +432,15 @@ class _Run:
         dues = [due for due in self.parked if due is not None]
         return min(dues) if dues else None
 
+    def _recorded(self, node_id: str) -> bool:
+        """Whether the node's next run was recorded before (the run resumes): it is replayed
+        when done, else taken up again."""
+        if not self.checkpoints:
+            return False
+        with self.lock:
+            visit = self.visits.get(node_id, 0) + 1
+        return (node_id, visit) in self.checkpoints
+
     def _walk(self, node_id: str | None) -> None:
         while node_id is not None:
             node_id, _ = self._run_node(node_id, None)
@@ -450,7 +459,8 @@ class _Run:
         if node is None:
             exc = NodeNotFound(f"Node {node_id} not found in workflow")
             raise _RunAborted(self._error_info(exc), exc)
-        self._check_stopped()
+        if not self._recorded(node_id):
+            self._check_stopped()  # a recorded node run is checked in _begin, so it can fail
         index = next(self.steps)
         if index >= self.max_steps:
             too_many = MaxStepsExceeded(
@@ -559,6 +569,10 @@ class _Run:
         if checkpoint.status in DONE:
             return
         step.attempt = checkpoint.attempt  # the last attempt, until the next one starts
+        if node.type != "parallel":  # (a parallel node's branches are checked as they go on)
+            # Cancelled or past the workflow timeout while parked or interrupted: the node in
+            # flight fails, as it would had the stop come while this process ran it.
+            self._check_stopped()
         if checkpoint.status == "parked":
             step.parked = checkpoint  # it takes its wait up again: no new attempt
             return

@@ -5,6 +5,7 @@ The sweep (executions.dispatch.sweep) is called by the test, as the heartbeat do
 """
 
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -51,6 +52,12 @@ def _settled(execution_id: str, timeout: float = 15) -> Execution:
 
 def _node(execution: Execution, node_id: str) -> NodeExecution:
     return NodeExecution.objects.get(execution=execution, node_id=node_id)
+
+
+def _object(column: Any) -> dict[str, Any]:
+    """A JSON column's value that must be an object here (the column may hold null)."""
+    assert isinstance(column, dict), column
+    return column
 
 
 @in_process
@@ -108,7 +115,7 @@ def test_a_signal_wakes_the_waiting_node_and_its_payload_is_the_output() -> None
     ended = _settled(execution.execution_id)
     assert ended.status == "completed"
     assert _node(ended, "ask").output == {"approved": True, "by": "ana"}
-    assert _node(ended, "after").input["message"] == "by ana"
+    assert _object(_node(ended, "after").input)["message"] == "by ana"
     assert Signal.objects.get(execution=ended).taken_by == "ask#1"
 
 
@@ -148,8 +155,9 @@ def test_a_wait_that_times_out_goes_to_its_on_error_branch() -> None:
     assert ended.status == "completed"
     ask = _node(ended, "ask")
     assert ask.status == "failed"
-    assert ask.error["name"] == "TimeoutError"
-    assert "waited 200 ms for signal 'approval'" in _node(ended, "expired").input["message"]
+    assert _object(ask.error)["name"] == "TimeoutError"
+    expired = _object(_node(ended, "expired").input)
+    assert "waited 200 ms for signal 'approval'" in expired["message"]
 
 
 @in_process
@@ -170,7 +178,7 @@ def test_a_subworkflow_runs_as_a_linked_child_and_its_outputs_are_the_nodes_outp
     assert ended.status == "completed"
     child = Execution.objects.get(parent=ended)
     assert (child.status, child.parent_node_id, child.input) == ("completed", "math", {"x": 7})
-    output = _node(ended, "math").output
+    output = _object(_node(ended, "math").output)
     assert output["executionId"] == child.execution_id
     assert output["outputs"]["add"] == {"result": 15}
 
@@ -193,7 +201,7 @@ def test_a_failed_child_fails_the_subworkflow_node() -> None:
     ended = _settled(execution.execution_id)
     node = _node(ended, "child")
     assert node.status == "failed"
-    assert node.error["name"] == "SubworkflowFailed"
+    assert _object(node.error)["name"] == "SubworkflowFailed"
     assert ended.status == "completed"
 
 
@@ -228,3 +236,124 @@ def test_signals_to_an_ended_execution_are_refused() -> None:
         runtime.signal(execution_id=done.execution_id, name="go", payload={})
     with pytest.raises(store.ExecutionNotFound):
         runtime.signal(execution_id="nope", name="go", payload={})
+
+
+@in_process
+def test_a_signal_that_comes_while_the_run_parks_makes_it_due_at_once(monkeypatch) -> None:
+    """The wake-up race: the wait node found no signal, then one came before the run was
+    recorded as waiting, so its sender saw the run still running (woke=False). Parking finds it
+    stored (store.execution_park) and makes the run due now instead of never."""
+    node_park = store.node_park
+    woke: list[bool] = []
+
+    def park_then_signal(*, node: NodeExecution, parked: Any) -> NodeExecution:
+        row = node_park(node=node, parked=parked)
+        woke.append(
+            runtime.signal(
+                execution_id=node.execution.execution_id, name="go", payload={"late": True}
+            )
+        )
+        return row
+
+    monkeypatch.setattr(store, "node_park", park_then_signal)
+    execution = _run(_workflow([{"id": "ask", "type": "wait", "config": {"signal": "go"}}]))
+
+    assert woke == [False]
+    assert execution.status == "waiting"
+    assert execution.lease_expires_at is not None
+    assert execution.lease_expires_at <= timezone.now()
+    assert dispatch.sweep(requeue=False) == [execution.execution_id]
+    ended = _settled(execution.execution_id)
+    assert ended.status == "completed"
+    assert _node(ended, "ask").output == {"late": True}
+    assert woke == [False]  # taken on resuming: it did not park again
+
+
+@in_process
+@pytest.mark.parametrize(
+    "parked",
+    [
+        {"id": "nap", "type": "sleep", "config": {"durationMs": 60_000}, "next": "after"},
+        {"id": "nap", "type": "wait", "config": {"signal": "never"}, "next": "after"},
+    ],
+    ids=["sleep", "wait"],
+)
+def test_a_workflow_timeout_fails_a_parked_run_at_its_deadline(parked: dict[str, Any]) -> None:
+    execution = _run(_workflow([parked, _log("after")], timeoutMs=700))
+    deadline = execution.started_at + timedelta(milliseconds=700)
+    assert execution.status == "waiting"
+    assert execution.lease_expires_at is not None
+    assert abs(execution.lease_expires_at - deadline) < timedelta(milliseconds=100)
+
+    ended = _settled(execution.execution_id)
+
+    assert ended.status == "failed"
+    assert _object(ended.error)["name"] == "TimeoutError"
+    assert "timed out after 700 ms" in _object(ended.error)["message"]
+    assert ended.ended_at is not None
+    assert deadline <= ended.ended_at < deadline + timedelta(seconds=1)
+    nap = _node(ended, "nap")  # the node in flight fails with the run, as a procedure would
+    assert nap.status == "failed"
+    assert _object(nap.error)["message"] == _object(ended.error)["message"]
+    assert not NodeExecution.objects.filter(execution=ended, node_id="after").exists()
+
+
+@in_process
+def test_a_workflow_timeout_fails_a_parallel_node_waiting_for_its_sleeping_branch() -> None:
+    execution = _run(
+        _workflow(
+            [
+                _log("first", "first", next="fan"),
+                {"id": "fan", "type": "parallel", "config": {"branches": ["nap", "quick"]}},
+                {"id": "nap", "type": "sleep", "config": {"durationMs": 60_000}},
+                _log("quick", "quick"),
+            ],
+            timeoutMs=500,
+        )
+    )
+    assert _node(execution, "fan").status == "waiting"
+
+    ended = _settled(execution.execution_id)
+
+    assert (ended.status, _object(ended.error)["name"]) == ("failed", "TimeoutError")
+    rows = NodeExecution.objects.filter(execution=ended).values_list("node_id", "status")
+    assert dict(rows) == {
+        "first": "completed",
+        "fan": "failed",
+        "nap": "failed",
+        "quick": "completed",
+    }
+
+
+@in_process
+def test_a_parallel_node_waits_for_its_sleeping_branch_then_completes() -> None:
+    execution = _run(
+        _workflow(
+            [
+                {
+                    "id": "fan",
+                    "type": "parallel",
+                    "config": {"branches": ["nap", "quick"]},
+                    "next": "joined",
+                },
+                {"id": "nap", "type": "sleep", "config": {"durationMs": 300}},
+                _log("quick", "quick"),
+                _log("joined", "joined"),
+            ]
+        )
+    )
+    fan = _node(execution, "fan")
+    assert execution.status == "waiting"
+    assert (fan.status, fan.waiting_for) == ("waiting", "branches:nap")
+    assert _node(execution, "quick").status == "completed"
+    assert _node(execution, "nap").status == "sleeping"
+
+    ended = _settled(execution.execution_id)
+
+    assert ended.status == "completed"
+    fan.refresh_from_db()
+    assert fan.status == "completed"
+    assert fan.output == {"branches": {"nap": "completed", "quick": "completed"}}
+    assert _node(ended, "quick").attempt == 1  # done before the wait: not run again
+    assert _node(ended, "joined").status == "completed"
+    assert ended.nodes_executed.index("joined") > ended.nodes_executed.index("nap")

@@ -2,7 +2,7 @@
 the search that keeps a filter no index serves to a bounded number of rows.
 
 Parameters (the API's query string and bulk `filter` object, the page's URL; all AND-ed):
-- `status`: running, completed, failed, cancelled; repeated or comma-separated: any of them;
+- `status`: running, completed, failed, cancelled, waiting; repeated or comma-separated: any;
 - `workflowId` (the page's URL: `workflow`): a workflow id;
 - `startedAfter`, `startedBefore`: ISO 8601 times, exclusive; without an offset: UTC;
 - `minDuration`, `maxDuration`: whole milliseconds, inclusive; a run still going has none;

@@ -140,7 +140,7 @@ class FilterBody(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
-    status: list[Literal["running", "completed", "failed", "cancelled"]] = Field(
+    status: list[Literal["running", "completed", "failed", "cancelled", "waiting"]] = Field(
         default_factory=list, description="Any of these statuses (repeated or comma-separated)."
     )
     workflow_id: str | None = Field(default=None, alias="workflowId")

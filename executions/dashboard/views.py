@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -34,10 +35,13 @@ from ..serializers import NOT_JSON_NUMBER, NOT_UNICODE, graph_nodes, stored_prob
 from .compare import compare_runs
 from .graph import drawing_problem, layout_workflow
 from .timeline import span_rows, time_axis, trace_duration_ms
+from .waits import approval, parked_waits, wait_nodes
 
 logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 50
+# What sending a signal needs (accounts.policy.EXECUTE; executions imports no accounts module).
+SIGNAL_PERMISSION = "executions.execute_workflow"
 MAX_LIVE_IDS = 50
 
 
@@ -223,13 +227,28 @@ def execution_list_live(request: HttpRequest) -> JsonResponse:
     )
 
 
-def detail_context(rows: ExecutionRows) -> dict[str, Any]:
-    """What the detail page and its partials show, from rows already read (no queries)."""
+def may_signal(request: HttpRequest) -> bool:
+    """Whether the page offers Approve / Reject and Send signal: to whoever the API lets send a
+    signal (execute_workflow, accounts.policy), to anyone when sign-in is off."""
+    if not getattr(settings, "C4C_REQUIRE_AUTH", False):
+        return True
+    user = getattr(request, "user", None)
+    return user is not None and user.has_perm(SIGNAL_PERMISSION)
+
+
+def detail_context(rows: ExecutionRows, *, signals: bool = False) -> dict[str, Any]:
+    """What the detail page and its partials show, from rows already read (no queries);
+    `signals`: whether to offer the run's signals (may_signal)."""
     execution = rows.execution
-    finished = execution.status != ExecutionStatus.RUNNING
+    finished = execution.status not in (ExecutionStatus.RUNNING, ExecutionStatus.WAITING)
     total_ms = trace_duration_ms(rows.spans)
+    waits = parked_waits(execution.definition, rows.nodes)
     return {
         "execution": execution,
+        "going_on": not finished,
+        "waits": waits,
+        "approval": approval(waits),
+        "may_signal": signals,
         # The foreign key's column is the original's execution_id: no query to name it.
         "rerun_of": execution.rerun_of_id,
         "rerun_from_node": execution.rerun_from_node,
@@ -243,10 +262,12 @@ def detail_context(rows: ExecutionRows) -> dict[str, Any]:
     }
 
 
-def detail_page_context(rows: ExecutionRows) -> dict[str, Any]:
-    """The partials' context plus what only the full page draws: the graph and its legend."""
-    context = detail_context(rows)
+def detail_page_context(rows: ExecutionRows, *, signals: bool = False) -> dict[str, Any]:
+    """The partials' context plus what only the full page draws: the graph, its legend and the
+    wait nodes' configs (for the node panel)."""
+    context = detail_context(rows, signals=signals)
     definition = rows.execution.definition
+    context["wait_nodes"] = wait_nodes(definition)
     context["graph_problem"] = drawing_problem(definition)
     context["graph"] = None if context["graph_problem"] else layout_workflow(definition)
     context["legend"] = NodeStatus.values
@@ -277,7 +298,7 @@ def execution_detail(request: HttpRequest, execution_id: str) -> HttpResponse:
     reason = stored_problem(rows.execution)
     if reason is None:
         try:
-            context = detail_page_context(rows)
+            context = detail_page_context(rows, signals=may_signal(request))
             # The page embeds node_details as escaped JSON, which never fails: check it as the
             # live partials send it, so the page and its refreshes agree.
             to_json(context["node_details"])
@@ -312,7 +333,7 @@ def execution_detail_live(request: HttpRequest, execution_id: str) -> HttpRespon
     reason = stored_problem(rows.execution)
     if reason is None:
         try:
-            return _live_parts(request, detail_context(rows))
+            return _live_parts(request, detail_context(rows, signals=may_signal(request)))
         except ValueError as error:
             reason = _unrenderable(rows.execution, error)
     return _live_parts(request, _cannot_show_context(rows.execution, reason))

@@ -7,7 +7,7 @@ from django import template
 from django.utils.html import json_script
 from django.utils.safestring import SafeString
 
-from ..models import Execution
+from ..models import Execution, ExecutionStatus
 from ..serializers import stored_problem as _stored_problem
 
 register = template.Library()
@@ -21,6 +21,10 @@ STATUS_GLYPHS: dict[str, str] = {
     "cancelled": "⊘",
     "pending": "○",
     "skipped": "↷",
+    # Parked runs and node runs (workflows.waits): a run or node waiting for a signal or a child,
+    # a node sleeping until its due time.
+    "waiting": "⧗",
+    "sleeping": "☾",
     "OK": "✓",
     "ERROR": "✕",
     "UNSET": "·",
@@ -36,6 +40,28 @@ def status_glyph(status: str) -> str:
 def status_glyphs_script() -> SafeString:
     """STATUS_GLYPHS as a JSON <script id="status-glyphs"> for the page scripts to read."""
     return json_script(STATUS_GLYPHS, "status-glyphs")
+
+
+@register.filter
+def going_on(status: str) -> bool:
+    """Whether a run with this status has not ended: it runs, or it waits (parked)."""
+    return status in (ExecutionStatus.RUNNING, ExecutionStatus.WAITING)
+
+
+@register.filter
+def child_execution(detail: Any) -> str:
+    """The child execution a subworkflow node's details name: the one it waits for, or the one
+    whose outputs it returned; "" for any other node."""
+    if not isinstance(detail, dict):
+        return ""
+    kind, _, child = str(detail.get("waitingFor") or "").partition(":")
+    if kind == "execution":
+        return child
+    output = detail.get("output")
+    if detail.get("nodeType") == "subworkflow" and isinstance(output, dict):
+        made = output.get("executionId")
+        return made if isinstance(made, str) else ""
+    return ""
 
 
 @register.filter

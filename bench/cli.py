@@ -14,10 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import detail_live, list_load, machine, report, suite
+from bench import detail_live, list_load, machine, report, suite, waits
 from bench.server import REPO_ROOT, Server, start_server
 
-PHASES = ("throughput", "nodes", "events", "detail", "history", "list_load")
+PHASES = ("throughput", "nodes", "events", "detail", "history", "list_load", "waits")
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
 
 
@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     servers: dict[str, Server] = {}
     try:
-        live_phases = [p for p in phases if p not in ("history", "list_load")]
+        live_phases = [p for p in phases if p not in ("history", "list_load", "waits")]
         if live_phases:
             servers["main"] = server = _start(workdir / "main", results, "start")
             for phase in live_phases:
@@ -98,6 +98,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             history, seconds = (2_000, 3.0) if args.quick else (20_000, 10.0)
             results["phases"]["list_load"] = list_load.run(
                 workdir / "list_load", history=history, seconds=seconds
+            )
+        if "waits" in phases:
+            # A server of its own: its thread count and RSS are the figures.
+            log("phase waits ...")
+            results["phases"]["waits"] = waits.run(
+                workdir / "waits", waits.QUICK if args.quick else waits.FULL
             )
     finally:
         for name, server in servers.items():

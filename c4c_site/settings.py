@@ -387,6 +387,8 @@ for _old, _new in {
 C4C_REPLAY_EVENTS = env_int("C4C_REPLAY_EVENTS", 500, minimum=1)
 C4C_REPLAY_CHANNELS = env_int("C4C_REPLAY_CHANNELS", 5_000, minimum=1)
 C4C_REPLAY_BYTES = env_int("C4C_REPLAY_BYTES", 8 * 1024 * 1024, minimum=1)
+# Updates of one running execution within this many ms leave as one (0: each as it comes).
+C4C_UPDATE_COALESCE_MS = env_int("C4C_UPDATE_COALESCE_MS", 5, minimum=0)
 if os.environ.get("C4C_EVENTS_REDIS_URL"):
     EVENTSTREAM_REDIS = redis_options("C4C_EVENTS_REDIS_URL", os.environ["C4C_EVENTS_REDIS_URL"])
     EVENTSTREAM_STORAGE_CONNECTION = EVENTSTREAM_REDIS

@@ -119,6 +119,12 @@ class ExecutionsSettings:
         """Bytes the replay buffer holds in all channels together."""
         return int(getattr(settings, "C4C_REPLAY_BYTES", 8 * 1024 * 1024))
 
+    @property
+    def C4C_UPDATE_COALESCE_MS(self) -> float:
+        """How long an executions.update of a running execution is held for the next ones of it
+        to merge into (live.events); 0 sends each as it comes."""
+        return float(getattr(settings, "C4C_UPDATE_COALESCE_MS", 5))
+
 
 app_settings = ExecutionsSettings()
 

@@ -14,6 +14,7 @@ Every SSE event sent in-process during the session, and every one a test reads f
 executions/live/payloads.py; a test that sent or received one that does not fit fails.
 """
 
+import functools
 import gc
 import os
 import signal
@@ -61,13 +62,16 @@ event_contract = EventContract()
 
 @pytest.fixture(scope="session", autouse=True)
 def _sent_events_are_checked() -> Iterator[None]:
-    """Every event leaves through executions.live.events._send: check each payload on its way."""
+    """Every event leaves through executions.live.events._send: check each payload on its way
+    (encoding it, which outside the tests waits for a reader; inspect.unwrap finds the door)."""
     from executions.live import events
+    from executions.live.buffer import Payload
 
     send = events._send
 
-    def checked_send(channels: tuple[str, ...], event_type: str, data: str) -> None:
-        event_contract.check(event_type, data)
+    @functools.wraps(send)
+    def checked_send(channels: tuple[str, ...], event_type: str, data: Payload) -> None:
+        event_contract.check(event_type, data.text)
         send(channels, event_type, data)
 
     with pytest.MonkeyPatch.context() as patch:

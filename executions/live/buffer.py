@@ -10,11 +10,18 @@ with big payloads hold hundreds of MiB. A client asking for events older than th
 django-eventstream's `stream-reset`; the list stream also sends a fresh snapshot on every connect,
 so the final state is always reached.
 
-Each buffered event also carries its SSE frame (`sse_frame`), encoded once in the sending thread,
-so a thousand listeners of a channel write the same bytes instead of encoding them a thousand
-times on the event loop.
+An event is paid for only when something reads it. The runtime hands over its payload object
+(`Payload`) and the buffer keeps that; its JSON text and `data:` lines are made the first time a
+reader asks (a stream of that channel, a replay, Redis or the supervisor's hub), once for every
+channel and reader, and its frame (`sse_frame`) once per channel. A channel with a listener has
+its frames made in the sending thread (events.py), so a thousand listeners write the same bytes and
+the event loop encodes nothing. A payload is charged its real size once encoded; before that, the
+mean encoded size of its event type seen so far in this process (`_Sizes`): the run's payloads are
+small records of bounded stored values, and each one appended while a client listens (so encoded
+before it is appended) keeps the mean current.
 """
 
+import json
 import sys
 import threading
 from collections import OrderedDict, deque
@@ -31,6 +38,16 @@ from ..conf import app_settings
 
 # The Event object, its attribute dict and the frame's bytes header, beyond the two payload copies.
 EVENT_OVERHEAD_BYTES = 400
+# What an event not encoded yet is charged before any event of its type has been encoded here.
+DEFAULT_EVENT_BYTES = 1024
+
+# One encoder for every event: json.dumps with options builds a new encoder per call.
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def encode(payload: Any) -> str:
+    """Compact JSON of a payload built from JSON-native values."""
+    return _encode(payload)
 
 
 @lru_cache(maxsize=4096)
@@ -40,24 +57,71 @@ def _id_prefix(channel: str) -> str:
     return make_id({channel: ""})
 
 
-# The data lines of the last event framed, by identity of its payload: each event is sent on
-# two channels with the same payload object, and only the `id:` line differs between its frames.
-# A 1,000-node workflow.result payload is ~870 KB: framing it twice cost ~5 ms, once ~0.5 ms.
-_last_data: tuple[Any, bytes] = (None, b"")
-
-
 def data_lines(data: str) -> bytes:
     """The `data:` lines (and the blank line) that end a frame carrying `data`."""
     return sse_encode_event("", data)[len("event: \n") :].encode()
 
 
-def _data_lines(data: Any) -> bytes:
-    global _last_data
-    last, lines = _last_data
-    if last is not data:
-        lines = data_lines(data)
-        _last_data = (data, lines)
-    return lines
+class Payload:
+    """An event's data as the runtime built it, encoded on first read, once for every reader.
+
+    `value` is JSON-native and never changed after it is handed over (the store replaces a row's
+    values, it does not edit them). Two threads reading at once may both encode it, to the same
+    text: cheaper than a lock on every event. Once encoded, the object is let go and only the
+    text is kept (read `value` before `_text`: the text is set before the value is cleared).
+    """
+
+    __slots__ = ("_lines", "_text", "value")
+
+    def __init__(self, value: Any = None, *, text: str | None = None) -> None:
+        self.value = value
+        self._text = text
+        self._lines: bytes | None = None
+
+    @property
+    def encoded(self) -> bool:
+        return self._text is not None
+
+    @property
+    def text(self) -> str:
+        value = self.value
+        text = self._text
+        if text is None:
+            text = self._text = encode(value)
+            self.value = None
+        return text
+
+    def lines(self) -> bytes:
+        lines = self._lines
+        if lines is None:
+            lines = self._lines = data_lines(self.text)
+        return lines
+
+    def loaded(self) -> Any:
+        """The payload as an object: the one handed over while it is kept, else parsed."""
+        value = self.value
+        return json.loads(self._text) if value is None and self._text is not None else value
+
+
+class BufferedEvent(Event):
+    """A django-eventstream Event whose `data` is its payload's text, made when first read."""
+
+    def __init__(self, channel: str, event_type: str, payload: Payload, event_id: int) -> None:
+        # Not the dataclass's __init__: it would set `data`, which is read from the payload.
+        self.channel = channel
+        self.type = event_type
+        self.id = event_id
+        self.payload = payload
+        self.frame: bytes | None = None
+
+    @property
+    def data(self) -> str:
+        return self.payload.text
+
+
+def as_payload(data: Any) -> Payload:
+    """What the library's send_event appends (text) as a payload already encoded."""
+    return data if isinstance(data, Payload) else Payload(text=data)
 
 
 def frame_head(event: Event) -> bytes:
@@ -67,20 +131,37 @@ def frame_head(event: Event) -> bytes:
 
 
 def sse_frame(event: Event) -> bytes:
-    """The event's frame on a one-channel stream, as it was sent.
+    """The event's frame on a one-channel stream, made once whoever asks first.
 
-    Kept on the event, so it is encoded once whoever asks first: the buffer for its own events,
-    the stream for events django-eventstream's Redis subscriber builds.
+    A buffered event's `data:` lines are its payload's, shared with its other channel's event;
+    an event django-eventstream's Redis subscriber (or the hub's link) builds keeps its frame too.
     """
-    cached = vars(event).get("frame")
+    if isinstance(event, BufferedEvent):
+        frame = event.frame
+        if frame is None:
+            frame = event.frame = frame_head(event) + event.payload.lines()
+        return frame
+    cached: bytes | None = vars(event).get("frame")
     if cached is None:
-        cached = frame_head(event) + _data_lines(event.data)
-        vars(event)["frame"] = cached
+        cached = vars(event)["frame"] = frame_head(event) + data_lines(event.data)
     return cached
 
 
-def _cost(event: Event, frame: bytes) -> int:
-    return sys.getsizeof(event.data) + len(frame) + EVENT_OVERHEAD_BYTES
+class _Sizes:
+    """The mean encoded size per event type, from the events appended already encoded."""
+
+    def __init__(self) -> None:
+        self.mean: dict[str, float] = {}
+
+    def cost(self, event_type: str, payload: Payload) -> int:
+        if payload.encoded:
+            size = sys.getsizeof(payload.text)
+            known = self.mean.get(event_type)
+            # A moving mean over the last ~32 events of the type.
+            self.mean[event_type] = size if known is None else known + (size - known) / 32
+            # The text, and the frame's copy of it once read.
+            return 2 * size + EVENT_OVERHEAD_BYTES
+        return 2 * int(self.mean.get(event_type, DEFAULT_EVENT_BYTES)) + EVENT_OVERHEAD_BYTES
 
 
 @dataclass
@@ -96,8 +177,10 @@ class _Buffer:
         # The channels that still hold events, least recently appended to first.
         self.filled: OrderedDict[str, _Channel] = OrderedDict()
         self.bytes = 0
+        self.sizes = _Sizes()
 
-    def append(self, channel: str, event_type: str, data: Any) -> Event:
+    def append(self, channel: str, event_type: str, data: Any) -> BufferedEvent:
+        payload = as_payload(data)
         with self.lock:
             state = self.channels.get(channel)
             if state is None:
@@ -108,8 +191,8 @@ class _Buffer:
             else:
                 self.channels.move_to_end(channel)
             state.last_id += 1
-            event = Event(channel, event_type, data, id=state.last_id)
-            cost = _cost(event, sse_frame(event))
+            event = BufferedEvent(channel, event_type, payload, state.last_id)
+            cost = self.sizes.cost(event_type, payload)
             state.events.append((event, cost))
             self.bytes += cost
             self.filled[channel] = state
@@ -167,7 +250,8 @@ class MemoryEventStorage(StorageBase):
 
     reads_block = False
 
-    def append_event(self, channel: str, event_type: str, data: Any) -> Event:
+    def append_event(self, channel: str, event_type: str, data: Any) -> BufferedEvent:
+        """`data` is a Payload from events.py, or the library's text."""
         return _buffer.append(channel, event_type, data)
 
     def get_events(self, channel: str, last_id: int, limit: int = 100) -> list[Event]:

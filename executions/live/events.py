@@ -2,22 +2,27 @@
 
 Each event's shape is a TypedDict in `payloads` (c4c's camelCase names); `grep emit_` finds every
 source, and every event passes through `_send` (the test suite checks each payload there against
-its shape). Payloads are built as dicts from values the store already made JSON-native and encoded
-once with json.dumps, whatever the number of channels: this runs ~14 times per execution, so it
-validates nothing it built itself. Channels: "executions" carries every event of every execution
-for the list (but span.ended); "execution-<id>" carries one execution's events.
+its shape). Payloads are built as dicts from values the store already made JSON-native and handed
+to the replay buffer as they are (`buffer.Payload`): encoded once, whatever the number of channels,
+when something first reads them, and not at all when nothing does. This runs ~14 times per
+execution, so it validates nothing it built itself. Channels: "executions" carries every event of
+every execution for the list (but span.ended); "execution-<id>" carries one execution's events.
 
 executions.update carries the execution's summary with the node details the caller passes: the
 node that just changed for a node update, every node when the execution starts or ends. A list
 row needs status and counts, and the detail page reads nodes from its own channel, so sending
-every node on every node completion would only make a run of n nodes cost O(n^2).
+every node on every node completion would only make a run of n nodes cost O(n^2). Updates of one
+running execution are coalesced for C4C_UPDATE_COALESCE_MS (`_Updates`): those that come within
+the window leave as one, the latest summary with every node the others carried, and what is held
+leaves before the execution's workflow.completed/failed/waiting/result, so a client never sees an
+end before the update that came before it.
 
 `install()` (called from ExecutionsConfig.ready()) adapts django-eventstream once settings are
 final: see docs/upstream/ for the library's bugs worked around here and in `streams`.
 """
 
-import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -26,7 +31,7 @@ from typing import Any, Literal, cast
 
 import django_eventstream.eventstream
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, transaction
 from django_eventstream import send_event
 from django_eventstream.utils import get_storage
 from django_eventstream.views import get_listener_manager
@@ -34,9 +39,11 @@ from django_eventstream.views import get_listener_manager
 from workflows.definitions import NodeType
 
 from .. import metrics
+from ..conf import app_settings
 from ..models import Execution, ExecutionCounter, ExecutionStatus, NodeExecution, NodeLog, Span
 from ..serializers import execution_summary, iso_ms, node_log_line, span_json
-from .buffer import MemoryEventStorage
+from .buffer import MemoryEventStorage, Payload, sse_frame
+from .buffer import encode as encode
 from .payloads import (
     ExecutionEvent,
     ExecutionSummary,
@@ -68,15 +75,6 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-# One encoder for every event: json.dumps with options builds a new encoder per call.
-_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-
-
-def encode(payload: Any) -> str:
-    """Compact JSON of a payload built from JSON-native values."""
-    return _encode(payload)
-
-
 def _grip_configured() -> bool:
     return bool(getattr(settings, "GRIP_URL", None) or getattr(settings, "GRIP_PROXIES", None))
 
@@ -91,17 +89,24 @@ def _no_grip_publish(*args: Any, **kwargs: Any) -> None:
 _send_lock = threading.Lock()
 
 
-def _library_send(channel: str, event_type: str, data: str) -> None:
-    send_event(channel, event_type, data, json_encode=False)
+Deliver = Callable[[str, str, Payload], None]
 
 
-def _resolve_sender() -> Callable[[str, str, str], None]:
+def _library_send(channel: str, event_type: str, payload: Payload) -> None:
+    send_event(channel, event_type, payload.text, json_encode=False)
+
+
+def _resolve_sender() -> Deliver:
     """send_event's own steps, with its storage and listener manager looked up once.
 
     send_event re-imports two modules and resolves its storage class by settings name on every
     call (~5 % of a node's cost). With our in-process buffer, the default channel manager (every
     channel reliable), no Redis and no GRIP proxy, what it does is exactly: number the event in
     the storage, queue it to the local listeners. Any other set-up keeps the library's path.
+
+    A channel nobody listens to gets the payload object appended, nothing encoded; one with a
+    listener (a stream, the page keeper) has the event encoded here, in the sending thread, so the
+    event loop only writes bytes.
     """
     storage = get_storage()
     if (
@@ -112,15 +117,25 @@ def _resolve_sender() -> Callable[[str, str, str], None]:
     ):
         return _library_send
     listeners = get_listener_manager()
+    listened = listeners.listeners_by_channel
 
-    def deliver(channel: str, event_type: str, data: str) -> None:
-        listeners.add_to_queues(channel, storage.append_event(channel, event_type, data))
+    def deliver(channel: str, event_type: str, payload: Payload) -> None:
+        # Read without the manager's lock. Encoded before the append when listened to, so the
+        # buffer charges its real size; checked again after it, as a stream listens before it
+        # reads the buffer: one that began listening in between is queued the event, one that
+        # began after reads it.
+        if channel in listened:
+            payload.lines()
+        event = storage.append_event(channel, event_type, payload)
+        if channel in listened:
+            sse_frame(event)
+            listeners.add_to_queues(channel, event)
 
     return deliver
 
 
 # The library's path until install() has looked at the settings: slower, never wrong.
-_deliver: Callable[[str, str, str], None] = _library_send
+_deliver: Deliver = _library_send
 
 
 def install() -> None:
@@ -137,7 +152,7 @@ def install() -> None:
     _deliver = _resolve_sender()
 
 
-def _send(channels: tuple[str, ...], event_type: str, data: str) -> None:
+def _send(channels: tuple[str, ...], event_type: str, data: Payload) -> None:
     """The one door every event leaves by (tests/conftest.py checks each payload here).
 
     A broken fan-out (Redis down) must not fail the run that was already recorded.
@@ -152,7 +167,15 @@ def _send(channels: tuple[str, ...], event_type: str, data: str) -> None:
 
 def _emit(event: ExecutionEvent) -> None:
     channels = (execution_channel(event["executionId"]), LIST_CHANNEL)
-    transaction.on_commit(partial(_send, channels, event["type"], encode(event)))
+    transaction.on_commit(partial(_send, channels, event["type"], Payload(event)))
+
+
+def _emit_end(event: ExecutionEvent, data: Payload | None = None) -> None:
+    """An event that ends (or parks) a run: the update held for the execution leaves first."""
+    execution_id = event["executionId"]
+    channels = (execution_channel(execution_id), LIST_CHANNEL)
+    payload = Payload(event) if data is None else data
+    transaction.on_commit(partial(updates.before, execution_id, channels, event["type"], payload))
 
 
 def _base(execution: Execution, event_type: str) -> ExecutionEvent:
@@ -222,7 +245,7 @@ def emit_workflow_waiting(execution: Execution) -> None:
         "wakeAt": iso_ms(wake_at) if wake_at else None,
         "nodesExecuted": execution.nodes_executed,
     }
-    _emit(event)
+    _emit_end(event)
 
 
 def emit_workflow_finished(execution: Execution) -> None:
@@ -238,7 +261,7 @@ def emit_workflow_finished(execution: Execution) -> None:
     if message is not None:
         event["error"] = message
     metrics.execution_finished(execution)
-    _emit(event)
+    _emit_end(event)
 
 
 def emit_span_ended(execution: Execution, spans: list[Span]) -> None:
@@ -251,7 +274,7 @@ def emit_span_ended(execution: Execution, spans: list[Span]) -> None:
         "spans": [cast(SpanJson, span_json(span)) for span in spans],
     }
     channels = (execution_channel(execution.execution_id),)
-    transaction.on_commit(partial(_send, channels, event["type"], encode(event)))
+    transaction.on_commit(partial(_send, channels, event["type"], Payload(event)))
 
 
 def emit_node_log(
@@ -270,7 +293,7 @@ def emit_node_log(
         "lines": [cast(NodeLogLine, node_log_line(line, visit=node.visit)) for line in lines],
     }
     channels = (execution_channel(execution.execution_id),)
-    transaction.on_commit(partial(_send, channels, event["type"], encode(event)))
+    transaction.on_commit(partial(_send, channels, event["type"], Payload(event)))
 
 
 def emit_workflow_result(execution: Execution, result_json: str) -> None:
@@ -280,9 +303,7 @@ def emit_workflow_result(execution: Execution, result_json: str) -> None:
     text, so splicing it in saves encoding it a second time. Key order is WorkflowResult's.
     """
     head: ExecutionEvent = _base(execution, "workflow.result")
-    data = f'{encode(head)[:-1]},"result":{result_json}}}'
-    channels = (execution_channel(execution.execution_id), LIST_CHANNEL)
-    transaction.on_commit(partial(_send, channels, head["type"], data))
+    _emit_end(head, Payload(text=f'{encode(head)[:-1]},"result":{result_json}}}'))
 
 
 def _send_update(summary: ExecutionSummary) -> None:
@@ -292,11 +313,97 @@ def _send_update(summary: ExecutionSummary) -> None:
         "stats": ExecutionCounter.objects.stats(),
         "timestamp": now_ms(),
     }
-    _send((LIST_CHANNEL,), update["type"], encode(update))
+    _send((LIST_CHANNEL,), update["type"], Payload(update))
+
+
+def _merged(held: ExecutionSummary, newer: ExecutionSummary) -> ExecutionSummary:
+    """The newer summary with the node details of both (the newer's where both have a node)."""
+    held_nodes, new_nodes = held.get("nodeDetails"), newer.get("nodeDetails")
+    if not isinstance(held_nodes, dict) or not isinstance(new_nodes, dict) or not held_nodes:
+        return newer
+    return {**newer, "nodeDetails": {**held_nodes, **new_nodes}}
+
+
+class _Updates:
+    """executions.update of running executions, held for C4C_UPDATE_COALESCE_MS and merged.
+
+    A run of n nodes sends n + 2 updates, each a stats read, an encoding and an append; a fast run
+    sends them within a few ms, and a list shows the last. So an update of a running execution is
+    held (from its commit) for the window: updates of it within the window merge into it (the
+    latest summary, every node any of them carried: the delta view loses no node's change), and
+    one thread sends it when the window ends. An update of an execution that is no longer running
+    (its last) leaves at once, and `before` sends what is held for an execution ahead of the
+    event that ends or parks it. The lock is held while sending, so those orders hold whichever
+    thread sends. The stats are read when the update is sent.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Condition()
+        self.held: dict[str, tuple[ExecutionSummary, float]] = {}
+        self.flusher: threading.Thread | None = None
+
+    def add(self, summary: ExecutionSummary) -> None:
+        window = app_settings.C4C_UPDATE_COALESCE_MS / 1000
+        execution_id = summary["executionId"]
+        with self.lock:
+            held = self.held.pop(execution_id, None)
+            if held is not None:
+                summary = _merged(held[0], summary)
+            if window <= 0 or summary.get("status") != "running":
+                _send_update(summary)
+                return
+            due = held[1] if held is not None else time.monotonic() + window
+            self.held[execution_id] = (summary, due)
+            if self.flusher is None or not self.flusher.is_alive():
+                self.flusher = threading.Thread(target=self._flush, name="c4c-updates", daemon=True)
+                self.flusher.start()
+            elif held is None and len(self.held) == 1:
+                self.lock.notify()
+
+    def before(
+        self, execution_id: str, channels: tuple[str, ...], event_type: str, data: Payload
+    ) -> None:
+        """Send the update held for the execution, then the event that ends or parks it."""
+        with self.lock:
+            held = self.held.pop(execution_id, None)
+            if held is not None:
+                _send_update(held[0])
+            _send(channels, event_type, data)
+
+    def _flush(self) -> None:
+        """The sending thread: sends each held update when its window ends; between bursts it
+        closes its database connection (it reads the stats), so none is left open idle."""
+        with self.lock:
+            while True:
+                if not self.held:
+                    connections.close_all()
+                    self.lock.wait()
+                    continue
+                now = time.monotonic()
+                due = [key for key, (_, at) in self.held.items() if at <= now]
+                for execution_id in due:
+                    try:
+                        _send_update(self.held.pop(execution_id)[0])
+                    except Exception:
+                        logger.exception("Could not send the update of %s", execution_id)
+                if self.held:
+                    self.lock.wait(min(at for _, at in self.held.values()) - now)
+
+
+updates = _Updates()
+
+
+def _forget_held_updates() -> None:
+    """A forked child holds none of its parent's updates, nor its lock or thread."""
+    global updates
+    updates = _Updates()
+
+
+os.register_at_fork(after_in_child=_forget_held_updates)
 
 
 def emit_executions_update(execution: Execution, nodes: list[NodeExecution]) -> None:
     """The execution's summary (taken now) with `nodes` as its nodeDetails, and the stats (read
     when it is sent)."""
     summary = cast(ExecutionSummary, execution_summary(execution, nodes))
-    transaction.on_commit(partial(_send_update, summary))
+    transaction.on_commit(partial(updates.add, summary))

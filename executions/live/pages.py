@@ -30,7 +30,7 @@ from django_eventstream.event import Event
 from django_eventstream.views import Listener, get_listener_manager
 
 from ..serializers import NOT_JSON_NUMBER, cannot_show, list_row, to_json, unencodable
-from .buffer import data_lines, frame_head, sse_frame
+from .buffer import BufferedEvent, data_lines, frame_head, sse_frame
 from .events import LIST_CHANNEL, encode, now_ms
 from .payloads import Stats
 
@@ -153,7 +153,11 @@ class PageKeeper(Listener):
         if event_id is not None:
             self.last_id = max(self.last_id, event_id)
         try:
-            update = json.loads(event.data)
+            update = (
+                event.payload.loaded()
+                if isinstance(event, BufferedEvent)
+                else json.loads(event.data)
+            )
             summaries, stats, timestamp = update["executions"], update["stats"], update["timestamp"]
         except (TypeError, ValueError, KeyError):
             logger.warning("executions.update %s is not one the runtime sends", event.id)

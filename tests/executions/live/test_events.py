@@ -1,20 +1,36 @@
-"""What the list stream carries per run: the seed's order, small node updates, fresh stats."""
+"""What the list stream carries per run: the seed's order, small node updates, fresh stats;
+encoded only for a reader, and updates of one run coalesced."""
 
+import inspect
 import json
-from typing import Any
+import time
+from collections.abc import AsyncGenerator, Iterator
+from typing import Any, cast
 from unittest import mock
 
 import django_eventstream.eventstream
 import django_eventstream.utils
 import pytest
+from asgiref.sync import async_to_sync
+from django.http import HttpResponseBase, StreamingHttpResponse
+from django.test import AsyncClient
 from django_eventstream.utils import get_storage
 from django_eventstream.views import Listener, get_listener_manager
 
-from executions.live import events
-from executions.models import ExecutionCounter
+from executions.live import buffer, events
+from executions.live.buffer import BufferedEvent
+from executions.live.payloads import ExecutionSummary
+from executions.models import ExecutionCounter, ExecutionStatus
+from executions.serializers import execution_summary
 from tests import factories
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def each_update_as_it_comes(settings) -> None:
+    """No coalescing: one executions.update per change, as these tests count them."""
+    settings.C4C_UPDATE_COALESCE_MS = 0
 
 
 def _list_events(since: int) -> list[tuple[str, dict[str, Any]]]:
@@ -28,7 +44,9 @@ def _run(math_workflow) -> list[tuple[str, dict[str, Any]]]:
     return _list_events(since)
 
 
-def test_node_updates_carry_only_the_node_that_changed(math_workflow) -> None:
+def test_node_updates_carry_only_the_node_that_changed(
+    math_workflow, each_update_as_it_comes
+) -> None:
     updates = [
         data["executions"][0] for name, data in _run(math_workflow) if name == "executions.update"
     ]
@@ -44,7 +62,9 @@ def test_node_updates_carry_only_the_node_that_changed(math_workflow) -> None:
     assert all(n["status"] == "completed" for n in updates[-1]["nodeDetails"].values())
 
 
-def test_every_update_carries_the_counters_as_stored_when_it_is_sent(math_workflow) -> None:
+def test_every_update_carries_the_counters_as_stored_when_it_is_sent(
+    math_workflow, each_update_as_it_comes
+) -> None:
     # The test's transaction holds every event until the run is over, so all see the end state.
     sent = _run(math_workflow)
     stats = [data["stats"] for name, data in sent if name == "executions.update"]
@@ -53,7 +73,9 @@ def test_every_update_carries_the_counters_as_stored_when_it_is_sent(math_workfl
     assert stats[-1] == {"total": 1, "completed": 1, "failed": 0, "running": 0, "waiting": 0}
 
 
-def test_run_events_keep_c4c_fields_and_leave_out_absent_ones(math_workflow) -> None:
+def test_run_events_keep_c4c_fields_and_leave_out_absent_ones(
+    math_workflow, each_update_as_it_comes
+) -> None:
     sent = dict(_run(math_workflow)[:4])
     started = sent["workflow.started"]
     assert set(started) == {"type", "workflowId", "executionId", "timestamp", "startTime"}
@@ -134,3 +156,156 @@ def test_with_a_grip_proxy_install_keeps_the_librarys_publish_and_send(
     events.install()
     assert django_eventstream.eventstream.publish_event is events._no_grip_publish
     assert events._deliver is not events._library_send
+
+
+class _Encodes:
+    """Counts the payloads encoded to JSON (the only call of buffer.encode outside events.py)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, payload: Any) -> str:
+        self.count += 1
+        return events.encode(payload)
+
+
+@pytest.fixture
+def encodes(monkeypatch) -> _Encodes:
+    """Counted encodes, with the contract checker (tests/conftest.py encodes every payload to
+    check it) set aside: these tests are about what the real door encodes."""
+    counter = _Encodes()
+    monkeypatch.setattr(buffer, "encode", counter)
+    monkeypatch.setattr(events, "_send", inspect.unwrap(events._send))
+    return counter
+
+
+def _buffered(channel: str) -> list[BufferedEvent]:
+    return cast(list[BufferedEvent], get_storage().get_events(channel, 0, limit=1_000))
+
+
+def test_events_nobody_listens_to_are_kept_unencoded(math_workflow, encodes) -> None:
+    factories.finished_run(workflow=math_workflow, execution_id="unread-1")
+    kept = _buffered(events.execution_channel("unread-1"))
+    assert [e.type for e in kept][-1] == "workflow.result"
+    assert encodes.count == 0
+    assert all(e.frame is None for e in kept)
+    # The result's text is the API's, encoded by the run: the event splices it in.
+    assert [e.type for e in kept if e.payload.encoded] == ["workflow.result"]
+
+
+def test_a_listened_channel_encodes_each_payload_once_for_every_reader(
+    math_workflow, encodes
+) -> None:
+    listener = _Draining(events.execution_channel("read-1"))
+    get_listener_manager().add_listener(listener)
+    try:
+        factories.finished_run(workflow=math_workflow, execution_id="read-1")
+    finally:
+        get_listener_manager().remove_listener(listener)
+    queued = cast(list[BufferedEvent], listener.taken)
+    assert all(e.frame is not None for e in queued)
+    # Each payload once (the run's result came encoded), though most also went to the list.
+    assert encodes.count == len(queued) - 1
+    listed = [e for e in _buffered(events.LIST_CHANNEL) if e.payload in {q.payload for q in queued}]
+    assert listed
+    assert all(e.frame is None for e in listed)
+    frames = [buffer.sse_frame(e) for e in listed]
+    assert encodes.count == len(queued) - 1
+    assert all(f.endswith(e.payload.lines()) for f, e in zip(frames, listed, strict=True))
+
+
+def _stream_frames(path: str, until: bytes) -> list[tuple[str, str | None, str]]:
+    """(event, id, data) of a stream's frames, read until one carries `until`."""
+
+    async def read() -> bytes:
+        response: HttpResponseBase = await AsyncClient().get(path)
+        assert isinstance(response, StreamingHttpResponse)
+        body = cast(AsyncGenerator[bytes], response.streaming_content)
+        seen = b""
+        try:
+            while until not in seen:
+                seen += await anext(body)
+        finally:
+            await body.aclose()
+        return seen
+
+    frames = []
+    for block in async_to_sync(read)().decode().split("\n\n"):
+        fields: dict[str, str] = {}
+        for line in block.splitlines():
+            key, _, value = line.partition(": ")
+            fields[key] = fields[key] + "\n" + value if key in fields else value
+        if "event" in fields:
+            frames.append((fields["event"], fields.get("id"), fields.get("data", "")))
+    return frames
+
+
+def test_a_client_opening_a_finished_runs_stream_replays_each_event_once_in_order(
+    math_workflow, encodes
+) -> None:
+    factories.finished_run(workflow=math_workflow, execution_id="late-1")
+    kept = _buffered(events.execution_channel("late-1"))
+    frames = _stream_frames("/workflow/executions/late-1/stream", b"event: workflow.result")
+    replayed = [f for f in frames if f[1] is not None]
+    assert [(name, data) for name, _, data in replayed] == [(e.type, e.data) for e in kept]
+    ids = [int(str(event_id).rsplit(":", 1)[1]) for _, event_id, _ in replayed]
+    assert ids == list(range(1, len(kept) + 1))
+    assert encodes.count == len(kept) - 1
+
+
+def _list_names(since: int, execution_id: str) -> list[tuple[str, dict[str, Any]]]:
+    def about(data: dict[str, Any]) -> bool:
+        if "executions" in data:
+            return bool(data["executions"][0]["executionId"] == execution_id)
+        return bool(data.get("executionId") == execution_id)
+
+    return [(name, data) for name, data in _list_events(since) if about(data)]
+
+
+@pytest.fixture
+def long_window(settings) -> Iterator[None]:
+    """A window no test outlasts: only the run's end lets a held update go."""
+    settings.C4C_UPDATE_COALESCE_MS = 60_000
+    yield
+    assert not events.updates.held, "an update was left held"
+
+
+def test_updates_within_the_window_leave_as_one_before_the_runs_end(
+    math_workflow, long_window
+) -> None:
+    since = get_storage().get_current_id(events.LIST_CHANNEL)
+    factories.finished_run(workflow=math_workflow, execution_id="merged-1")
+    sent = _list_names(since, "merged-1")
+    assert [name for name, _ in sent if name != "node.started" and name != "node.completed"] == [
+        "workflow.started",
+        "executions.update",
+        "workflow.completed",
+        "workflow.result",
+        "executions.update",
+    ]
+    held, last = [data["executions"][0] for name, data in sent if name == "executions.update"]
+    # The start's update and the three nodes', merged: the latest state, every node's change.
+    assert held["status"] == "running"
+    assert {n: d["status"] for n, d in held["nodeDetails"].items()} == {
+        "add": "completed",
+        "multiply": "completed",
+        "subtract": "completed",
+    }
+    assert held["nodeDetails"]["add"]["output"] == {"result": 15}
+    assert last["status"] == "completed"
+
+
+def test_a_held_update_leaves_once_its_window_ends(math_workflow, settings) -> None:
+    execution = factories.finished_run(workflow=math_workflow, execution_id="held-1")
+    execution.status = ExecutionStatus.RUNNING
+    summary = cast(ExecutionSummary, execution_summary(execution, []))
+    settings.C4C_UPDATE_COALESCE_MS = 300
+    since = get_storage().get_current_id(events.LIST_CHANNEL)
+    events.updates.add(summary)
+    events.updates.add(summary)
+    assert _list_names(since, "held-1") == []
+    deadline = time.monotonic() + 10
+    while not _list_names(since, "held-1") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.4)
+    assert [name for name, _ in _list_names(since, "held-1")] == ["executions.update"]

@@ -21,6 +21,7 @@ from django.http import HttpResponseBase, StreamingHttpResponse
 from django.test import AsyncClient
 
 from executions.live import events, streams
+from executions.live.buffer import Payload
 from executions.live.payloads import (
     EVENT_SHAPES,
     EventContractError,
@@ -125,7 +126,7 @@ def test_every_event_the_runtime_emits_has_a_shape() -> None:
 def test_a_malformed_event_sent_is_caught_and_fails_the_test(
     events_keep_their_contract: EventContract,
 ) -> None:
-    malformed = json.dumps({**NODE_STARTED, "nodeIndex": "first"})
+    malformed = Payload({**NODE_STARTED, "nodeIndex": "first"})
     events._send(("malformed-event-test",), "node.started", malformed)
     assert len(events_keep_their_contract.violations) == 1
     assert "nodeIndex" in events_keep_their_contract.violations[0]
@@ -194,12 +195,14 @@ def test_an_execution_streams_first_frame_fits_workflow_stream_connected() -> No
 
 INNER_TEST = """
 from executions.live import events
+from executions.live.buffer import Payload
 from tests.conftest import _sent_events_are_checked, events_keep_their_contract  # noqa: F401
 
 
 def test_sends_node_started_without_its_node_id():
     payload = '{"type":"node.started","workflowId":"w","executionId":"x","timestamp":1,'
-    events._send(("inner",), "node.started", payload + '"nodeType":"procedure","nodeIndex":0}')
+    text = payload + '"nodeType":"procedure","nodeIndex":0}'
+    events._send(("inner",), "node.started", Payload(text=text))
 """
 
 

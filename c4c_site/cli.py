@@ -24,7 +24,8 @@ def _setup_django() -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Migrate, then serve the ASGI app with daphne (SSE needs an async server).
+    """Migrate, then serve the ASGI app with daphne (SSE needs an async server): in this process
+    (--workers 1), or in N processes on one socket under a supervisor (c4c_site.supervisor).
 
     The server's identity (C4C_SERVER_ID) defaults to host:port: it names the process that
     holds a run's lease in logs and the admin (liveness is the lease's, never the name's).
@@ -38,15 +39,53 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     os.environ["C4C_BIND_HOST"] = args.host
     os.environ.setdefault("C4C_SERVER_ID", f"{socket.gethostname()}:{args.port}")
+    if args.fd is not None:
+        return _serve_child(args)
+    workers = args.workers if args.workers is not None else _default_workers()
+    if workers < 1:
+        print("c4c serve: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if workers > 1 and ":" in args.host:
+        # daphne adopts an inherited socket as IPv4 only (its `fd:` endpoint has no family).
+        print("c4c serve: an IPv6 address is served by one process", file=sys.stderr)
+        workers = 1
     _setup_django()
+    from django.conf import settings
     from django.core.management import call_command
 
     call_command("migrate", interactive=False, verbosity=0)
+    if workers > 1:
+        from .supervisor import Supervisor
+
+        redis_events = hasattr(settings, "EVENTSTREAM_REDIS")
+        return Supervisor(
+            host=args.host, port=args.port, workers=workers, redis_events=redis_events
+        ).run()
     from daphne.cli import CommandLineInterface
 
     CommandLineInterface().run(
         ["--bind", args.host, "--port", str(args.port), "c4c_site.asgi:application"]
     )
+    return 0
+
+
+def _default_workers() -> int:
+    """C4C_WORKERS, else one serving process per core."""
+    configured = os.environ.get("C4C_WORKERS", "").strip()
+    return int(configured) if configured.isdigit() else os.cpu_count() or 1
+
+
+def _serve_child(args: argparse.Namespace) -> int:
+    """One of a supervisor's processes: daphne on the listening socket it inherited (`--fd`);
+    the supervisor migrated already."""
+    from .supervisor import die_with_parent
+
+    if args.parent is not None:
+        die_with_parent(args.parent)
+    _setup_django()
+    from daphne.cli import CommandLineInterface
+
+    CommandLineInterface().run(["--fd", str(args.fd), "c4c_site.asgi:application"])
     return 0
 
 
@@ -206,6 +245,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve the dashboard and API with daphne")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help="serving processes on the one socket (default: C4C_WORKERS, else one per core)",
+    )
+    # A supervisor's child: the inherited listening socket, and the supervisor to die with.
+    serve.add_argument("--fd", type=int, help=argparse.SUPPRESS)
+    serve.add_argument("--parent", type=int, help=argparse.SUPPRESS)
     serve.set_defaults(handler=cmd_serve)
 
     listing = sub.add_parser("workflows", help="list workflow definitions")

@@ -389,10 +389,16 @@ C4C_REPLAY_CHANNELS = env_int("C4C_REPLAY_CHANNELS", 5_000, minimum=1)
 C4C_REPLAY_BYTES = env_int("C4C_REPLAY_BYTES", 8 * 1024 * 1024, minimum=1)
 # Updates of one running execution within this many ms leave as one (0: each as it comes).
 C4C_UPDATE_COALESCE_MS = env_int("C4C_UPDATE_COALESCE_MS", 5, minimum=0)
+# `c4c serve --workers N` hands its children its event hub's socket and key (c4c_site.cli,
+# executions.live.fanout): without Redis, their events fan out and replay through it.
+C4C_FANOUT_SOCKET = os.environ.get("C4C_FANOUT_SOCKET", "")
+C4C_FANOUT_KEY = os.environ.get("C4C_FANOUT_KEY", "")
 if os.environ.get("C4C_EVENTS_REDIS_URL"):
     EVENTSTREAM_REDIS = redis_options("C4C_EVENTS_REDIS_URL", os.environ["C4C_EVENTS_REDIS_URL"])
     EVENTSTREAM_STORAGE_CONNECTION = EVENTSTREAM_REDIS
     EVENTSTREAM_STORAGE_CLASS = "django_eventstream.storage.RedisStorage"
+elif C4C_FANOUT_SOCKET:
+    EVENTSTREAM_STORAGE_CLASS = "executions.live.fanout.HubEventStorage"
 else:
     EVENTSTREAM_STORAGE_CLASS = "executions.live.buffer.MemoryEventStorage"
 C4C_MAX_QUEUED = env_int("C4C_MAX_QUEUED", 1_000)

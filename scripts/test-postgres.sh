@@ -19,3 +19,5 @@ DATABASE_URL="$base/c4c_ci_$$" .venv/bin/pytest tests/executions -m "not slow" -
 # Leases and cancel wait on real time (marked slow), but their compare-and-set must hold here too.
 DATABASE_URL="$base/c4c_ci_$$" .venv/bin/pytest tests/executions/test_leases.py \
   tests/executions/test_cancel.py -p no:cacheprovider "$@"
+# Schedules: each slot claimed once; two scheduler processes race for slots (slow) on one database.
+DATABASE_URL="$base/c4c_ci_$$" .venv/bin/pytest tests/schedules -p no:cacheprovider "$@"

@@ -29,8 +29,15 @@ def schedule(
     )
 
 
+def next_slot(made: Schedule) -> datetime:
+    """The schedule's next slot (an enabled schedule with a cron that fires always has one)."""
+    assert made.next_slot is not None
+    return made.next_slot
+
+
 def started_fire(made: Schedule, slot: datetime, *, status: str = "running") -> ScheduleFire:
-    """A fire of `made` whose run is `status` (running: the schedule's previous run goes on)."""
+    """A fire of `made` whose run is `status` (running: the schedule's previous run goes on),
+    as fire_start leaves it, made here without running the workflow on the pool."""
     run = factories.execution(status=status)
     return ScheduleFire.objects.create(
         schedule=made, slot=slot, status=FireStatus.STARTED, execution_id=run.execution_id

@@ -11,8 +11,8 @@ from workflows.schedules import cron_problem, timezone_problem
 BERLIN = "Europe/Berlin"
 
 
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int, minute: int, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def test_a_weekday_morning_schedule_reads_its_hours_in_its_zone() -> None:

@@ -14,10 +14,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import detail_live, list_load, machine, report, suite, waits
+from bench import dbos_compare, detail_live, list_load, machine, report, scaleout, suite, waits
 from bench.server import REPO_ROOT, Server, start_server
 
-PHASES = ("throughput", "nodes", "events", "detail", "history", "list_load", "waits")
+PHASES = (
+    "throughput",
+    "nodes",
+    "events",
+    "detail",
+    "history",
+    "list_load",
+    "waits",
+    "dbos",
+    "scaleout",
+)
+# Phases that start no server of the suite: each makes its own processes and databases.
+OWN_PROCESSES = ("history", "list_load", "waits", "dbos", "scaleout")
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
 
 
@@ -67,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     servers: dict[str, Server] = {}
     try:
-        live_phases = [p for p in phases if p not in ("history", "list_load", "waits")]
+        live_phases = [p for p in phases if p not in OWN_PROCESSES]
         if live_phases:
             servers["main"] = server = _start(workdir / "main", results, "start")
             for phase in live_phases:
@@ -99,6 +111,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             results["phases"]["list_load"] = list_load.run(
                 workdir / "list_load", history=history, seconds=seconds
             )
+        if "dbos" in phases:
+            # In-process, both sides in processes of their own, interleaved rounds.
+            log("phase dbos ...")
+            sizes = dbos_compare.QUICK if args.quick else dbos_compare.FULL
+            results["phases"]["dbos"] = dbos_compare.run(workdir / "dbos", sizes)
+        if "scaleout" in phases:
+            log("phase scaleout ...")
+            runs = 40 if args.quick else 600
+            results["phases"]["scaleout"] = scaleout.run(workdir / "scaleout", runs=runs)
         if "waits" in phases:
             # A server of its own: its thread count and RSS are the figures.
             log("phase waits ...")

@@ -7,7 +7,7 @@ import operator
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from bench import detail_live, waits
+from bench import dbos_compare, detail_live, scaleout, waits
 from bench.list_load import summary_rows
 
 _OPS = {">=": operator.ge, "<=": operator.le}
@@ -144,6 +144,14 @@ def rows(results: dict[str, Any]) -> list[Row]:
         # Issue 13: a sleeping run wakes within a second of its due time under normal load.
         p99 = _get(data, "spread", "wake_delay", "p99_ms")
         out.append(Row("sleeping runs spread: wake delay p99", p99, "ms").judge("<=", 1000))
+    if "dbos" in phases:
+        for metric, value, unit, target, verdict in dbos_compare.summary_rows(phases["dbos"]):
+            out.append(Row(metric, value, unit, target=target, verdict=verdict))
+    if "scaleout" in phases:
+        out += [
+            Row(metric, value, unit)
+            for metric, value, unit in scaleout.summary_rows(phases["scaleout"])
+        ]
     api_bytes = _get(phases, "throughput", "db_bytes_per_execution")
     if api_bytes is not None:
         row = Row("DB bytes per simple-math execution (API-written)", api_bytes, "B", "none")

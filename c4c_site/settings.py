@@ -250,6 +250,14 @@ C4C_WORKFLOW_DIRS = [
     Path(p) for p in env_list("C4C_WORKFLOW_DIRS", [str(BASE_DIR / "workflow_definitions")])
 ]
 C4C_MAX_STEPS = env_int("C4C_MAX_STEPS", 10_000)
+# Characters of a procedure node's input and output copied onto its span (0: none, the default).
+C4C_SPAN_PAYLOAD_CHARS = env_int("C4C_SPAN_PAYLOAD_CHARS", 0, minimum=0)
+# A span per procedure attempt under its node's span ("all"), or the node's span alone ("none").
+C4C_PROCEDURE_SPANS = os.environ.get("C4C_PROCEDURE_SPANS", "all")
+if C4C_PROCEDURE_SPANS not in {"all", "none"}:
+    raise ImproperlyConfigured(
+        f"C4C_PROCEDURE_SPANS must be 'all' or 'none', not {C4C_PROCEDURE_SPANS!r}"
+    )
 # A workflow's memory cost is bounded: its definition (each run stores a copy; larger ones are
 # refused at submit) and each node's input once its templates are expanded (the node fails).
 C4C_MAX_DEFINITION_BYTES = env_int("C4C_MAX_DEFINITION_BYTES", 1024 * 1024)

@@ -66,6 +66,22 @@ class WorkflowsSettings:
         return list(_setting("C4C_SECRET_KEYS", DEFAULT_SECRET_KEYS))
 
     @property
+    def C4C_SPAN_PAYLOAD_CHARS(self) -> int:
+        """How much of a procedure node's input and output its span copies as the attributes
+        procedure.input / procedure.output (JSON, redacted, cut there). 0, the default: none; the
+        node's row keeps them whole, and redacting and encoding two copies per node cost every
+        run (bench.spans_cost measures it)."""
+        return int(_setting("C4C_SPAN_PAYLOAD_CHARS", 0))
+
+    @property
+    def C4C_PROCEDURE_SPANS(self) -> str:
+        """Spans per procedure attempt. "all" (the default): each attempt has a span of its own
+        under its node's span. "none": the node's span stands for its attempts (its failure,
+        attempt number and status), halving a run's spans for huge fan-outs; attempt logs stay in
+        the node logs but are no span events then."""
+        return str(_setting("C4C_PROCEDURE_SPANS", "all"))
+
+    @property
     def C4C_MAX_LOG_LINES(self) -> int:
         """Log lines kept per procedure attempt (workflows.logs); the rest are counted dropped."""
         return int(_setting("C4C_MAX_LOG_LINES", 1_000))

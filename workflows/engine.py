@@ -5,9 +5,10 @@ Semantics follow c4c's runtime (packages/workflow/src/runtime.ts), with the diff
 - The run starts at `startNode` and follows each node's next node until there is none. Variables
   start as the definition's `variables` updated with the run input.
 - procedure: input is the node's config (templates rendered, see workflows.templates) merged with
-  the variables; a config key wins over a variable of the same name (the contract's
-  `procedure.input` shows `{"a":3,"b":2,"result":15}` for multiply). Its output is kept per node
-  and merged into the variables. When `next` is a list, the first entry is taken (as c4c).
+  the variables; a config key wins over a variable of the same name (c4c's `procedure.input`
+  span attribute shows `{"a":3,"b":2,"result":15}` for multiply; here such copies of a node's
+  input and output are made only when C4C_SPAN_PAYLOAD_CHARS allows them). Its output is kept per
+  node and merged into the variables. When `next` is a list, the first entry is taken (as c4c).
 - condition: `expression` (sandboxed, workflows.expressions) or a Python predicate from the builder
   chooses `trueBranch` or `falseBranch`; a missing branch ends the run. An expression that errors
   fails the node (c4c took the false branch silently).
@@ -69,7 +70,7 @@ import json
 import threading
 import time
 import traceback
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -111,8 +112,6 @@ from .waits import (
     sleep_due,
     wait_timeout_ms,
 )
-
-MAX_ATTRIBUTE_CHARS = 4096
 
 TRACER_NAME = "c4c.workflows"
 
@@ -203,23 +202,28 @@ def error_info(exc: BaseException) -> ErrorInfo:
 _attribute_encode = json.JSONEncoder(separators=(",", ":"), default=str, ensure_ascii=False).encode
 
 
-def _attribute_json(value: Any) -> str:
-    """Compact JSON for a span attribute, cut at MAX_ATTRIBUTE_CHARS so big payloads stay cheap."""
+def _attribute_json(value: Any, limit: int) -> str:
+    """Compact JSON for a span attribute, cut at `limit` characters so big payloads stay cheap."""
     try:
         text = _attribute_encode(value)
     except (TypeError, ValueError):
         text = repr(value)
-    if len(text) > MAX_ATTRIBUTE_CHARS:
-        return text[:MAX_ATTRIBUTE_CHARS] + "...(truncated)"
+    if len(text) > limit:
+        return text[:limit] + "...(truncated)"
     return text
 
 
-def _procedure_attributes(node_input: Any, output: Any) -> dict[str, str]:
-    """The attributes of a completed procedure node; the caller passes redacted values."""
+def _procedure_attributes(
+    payloads: Mapping[str, Any], redact: Callable[[Any], Any], limit: int
+) -> dict[str, str]:
+    """`procedure.<name>` copies of a procedure node's payloads (input, output), redacted, as
+    JSON cut at `limit` (C4C_SPAN_PAYLOAD_CHARS); none at 0, without redacting or encoding
+    anything: the node rows hold the payloads whole, and two copies per node cost every run."""
+    if limit <= 0:
+        return {}
     return {
-        "procedure.input": _attribute_json(node_input),
-        "procedure.output": _attribute_json(output),
-        "procedure.output_keys": ",".join(output),
+        f"procedure.{name}": _attribute_json(redact(value), limit)
+        for name, value in payloads.items()
     }
 
 
@@ -346,6 +350,8 @@ class _Run:
         # workflow.current_* attributes, set once on the root span instead of per node.
         self.current: tuple[str, int, int] = (definition.start_node, 0, 0)
         self.span_base = {"workflow.id": definition.id, "workflow.execution_id": execution_id}
+        self.span_payload_chars = app_settings.C4C_SPAN_PAYLOAD_CHARS
+        self.procedure_spans = app_settings.C4C_PROCEDURE_SPANS != "none"
         # The observer's node_logs hook; without one, no attempt captures its logs.
         self.log_sink = getattr(observer, "node_logs", None)
         self.log_limits = (app_settings.C4C_MAX_LOG_LINES, app_settings.C4C_MAX_LOG_BYTES)
@@ -511,8 +517,15 @@ class _Run:
                 if span.is_recording():
                     done: dict[str, Any] = {"node.status": "completed"}
                     if node.type == "procedure":
-                        redacted = self.secrets.redact(node_input), self.secrets.redact(output)
-                        done = {**_procedure_attributes(*redacted), **done}
+                        done = {
+                            **_procedure_attributes(
+                                {"input": node_input, "output": output},
+                                self.secrets.redact,
+                                self.span_payload_chars,
+                            ),
+                            "procedure.output_keys": ",".join(output),
+                            **done,
+                        }
                     if next_id is not None:
                         done["node.next"] = next_id
                     if step.attempt > 1:
@@ -534,8 +547,11 @@ class _Run:
                 return next_id, False
             error = self._error_info(failure)
             if node.type == "procedure" and span.is_recording():
-                redacted_input = self.secrets.redact(node_input)
-                span.set_attribute("procedure.input", _attribute_json(redacted_input))
+                span.set_attributes(
+                    _procedure_attributes(
+                        {"input": node_input}, self.secrets.redact, self.span_payload_chars
+                    )
+                )
             if quiet:
                 span.set_status(Status(StatusCode.ERROR, error.message))
             else:
@@ -684,7 +700,12 @@ class _Run:
     @contextlib.contextmanager
     def _procedure_span(self, name: str, attributes: dict[str, str | int]) -> Iterator[trace.Span]:
         """A procedure attempt's span; a failure is recorded as the SDK would (an exception
-        event, status "<type>: <message>") but redacted."""
+        event, status "<type>: <message>") but redacted. With C4C_PROCEDURE_SPANS=none, none:
+        the node's span stays current and records the outcome, so a huge fan-out pays for one
+        span per node (SDK, row, event: bench.spans_cost measures what one costs)."""
+        if not self.procedure_spans:
+            yield trace.NonRecordingSpan(trace.get_current_span().get_span_context())
+            return
         with self.tracer.start_as_current_span(
             name, attributes=attributes, record_exception=False, set_status_on_exception=False
         ) as span:

@@ -1,9 +1,22 @@
-"""Span rows: attributes stored JSON-native and bounded, whichever way they are prepared."""
+"""Span rows: attributes stored JSON-native and bounded, whichever way they are prepared, and
+copies of a node's payloads only when C4C_SPAN_PAYLOAD_CHARS asks for them."""
+
+import json
 
 import pytest
 
+from executions import runtime
+from executions.models import Span
 from executions.payloads import TRUNCATED_KEY, bounded
 from executions.tracing import _attributes
+from workflows.definitions import WorkflowDefinition
+
+
+def _noop_chain() -> WorkflowDefinition:
+    node = {"id": "noop", "type": "procedure", "procedureName": "custom.noop"}
+    return WorkflowDefinition.model_validate(
+        {"id": "noop-one", "name": "One noop", "startNode": "noop", "nodes": [node]}
+    )
 
 
 def test_plain_attributes_are_stored_as_bounded_would_store_them() -> None:
@@ -27,3 +40,29 @@ def test_attributes_that_might_exceed_the_bound_are_measured(settings) -> None:
 
 def test_no_attributes_store_an_empty_object() -> None:
     assert _attributes(None) == {}
+
+
+def _stored_node_span(execution_id: str) -> Span:
+    return Span.objects.get(execution__execution_id=execution_id, name="workflow.node.procedure")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stored_node_spans_hold_no_payload_copies_by_default() -> None:
+    runtime.execute(definition=_noop_chain(), input={"note": "x" * 100}, execution_id="plain")
+    attributes = _stored_node_span("plain").attributes
+    assert attributes["procedure.output_keys"] == ""
+    assert not {"procedure.input", "procedure.output"} & set(attributes)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stored_payload_copies_are_bounded_and_redacted(settings) -> None:
+    settings.C4C_SPAN_PAYLOAD_CHARS = 60
+    secret = "tok-0123456789abcdef"
+    data = {"apiToken": secret, "note": "x" * 500}
+    runtime.execute(definition=_noop_chain(), input=data, execution_id="copied")
+    attributes = _stored_node_span("copied").attributes
+    assert attributes["procedure.input"] == (
+        '{"apiToken":"[redacted]","note":"' + "x" * 27 + "...(truncated)"
+    )
+    assert attributes["procedure.output"] == "{}"
+    assert secret not in json.dumps(list(Span.objects.values("attributes", "events")))

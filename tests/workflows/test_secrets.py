@@ -185,8 +185,9 @@ def _secret_workflow() -> WorkflowDefinition:
 
 
 def test_spans_errors_and_logs_carry_only_redacted_values_while_procedures_get_real_ones(
-    run, observer, spans, secret_registry, caplog
+    run, observer, spans, secret_registry, caplog, settings
 ) -> None:
+    settings.C4C_SPAN_PAYLOAD_CHARS = 4096  # payload copies on spans, so their redaction shows
     registry, received = secret_registry
     caplog.set_level(logging.INFO)
     result = run(_secret_workflow(), {"apiKey": API_KEY, "pin": PIN}, registry=registry)

@@ -1,10 +1,13 @@
 """Each run is its own trace: workflow.execute -> workflow.node.<type> -> procedure spans."""
 
+import json
+
 from opentelemetry import trace
 from opentelemetry.trace import StatusCode
 
 from workflows.builder import Workflow, step
 from workflows.library import workflow_library
+from workflows.secrets import REDACTED
 
 from .helpers import chain, run_concurrently
 
@@ -13,7 +16,8 @@ def _by_name(spans):
     return {s.name: s for s in spans}
 
 
-def test_simple_math_spans_carry_c4c_attributes(run, spans) -> None:
+def test_simple_math_spans_carry_c4c_attributes(run, spans, settings) -> None:
+    settings.C4C_SPAN_PAYLOAD_CHARS = 4096  # c4c's payload copies, asked for
     result = run(workflow_library().get("simple-math-workflow"))
     assert len(result.trace_id) == 32
     recorded = spans(result.trace_id)
@@ -60,6 +64,52 @@ def test_simple_math_spans_carry_c4c_attributes(run, spans) -> None:
         proc = _by_name(recorded)[name]
         assert proc.parent.span_id == node.context.span_id
         assert proc.attributes["procedure.name"] == name
+
+
+def test_procedure_spans_copy_no_payloads_by_default(run, spans) -> None:
+    result = run(workflow_library().get("simple-math-workflow"))
+    nodes = [s for s in spans(result.trace_id) if s.name == "workflow.node.procedure"]
+    assert len(nodes) == 3
+    for node in nodes:
+        assert node.attributes["procedure.output_keys"] == "result"
+        assert "procedure.input" not in node.attributes
+        assert "procedure.output" not in node.attributes
+
+
+def test_payload_copies_are_cut_at_the_setting(run, spans, settings) -> None:
+    settings.C4C_SPAN_PAYLOAD_CHARS = 40
+    result = run(chain({"id": "inc", "procedureName": "test.increment"}), {"note": "x" * 500})
+    [node] = [s for s in spans(result.trace_id) if s.name == "workflow.node.procedure"]
+    assert node.attributes["procedure.input"] == '{"note":"' + "x" * 31 + "...(truncated)"
+    assert node.attributes["procedure.output"] == '{"value":1}'
+
+
+def test_payload_copies_are_redacted_on_success_and_failure(run, spans, settings) -> None:
+    settings.C4C_SPAN_PAYLOAD_CHARS = 4096
+    secret = "tok-0123456789abcdef"
+    definition = chain(
+        {"id": "inc", "procedureName": "test.increment"},
+        {"id": "explode", "procedureName": "test.boom", "config": {"value": 2}},
+    )
+    result = run(definition, {"apiToken": secret})
+    recorded = {
+        s.attributes["node.id"]: s
+        for s in spans(result.trace_id)
+        if s.name == "workflow.node.procedure"
+    }
+    assert json.loads(recorded["inc"].attributes["procedure.input"]) == {"apiToken": REDACTED}
+    assert json.loads(recorded["explode"].attributes["procedure.input"]) == {
+        "apiToken": REDACTED,
+        "value": 2,
+    }
+    assert "procedure.output" not in recorded["explode"].attributes
+
+
+def test_a_failed_node_copies_no_input_by_default(run, spans) -> None:
+    result = run(chain({"id": "explode", "procedureName": "test.boom", "config": {"value": 2}}))
+    [node] = [s for s in spans(result.trace_id) if s.name == "workflow.node.procedure"]
+    assert node.attributes["node.status"] == "failed"
+    assert "procedure.input" not in node.attributes
 
 
 def test_run_is_a_new_root_trace_linked_to_the_active_request_span(run, spans) -> None:
@@ -112,3 +162,42 @@ def test_concurrent_runs_keep_their_spans_apart(spans, test_registry) -> None:
         tagged = [s for s in recorded if "workflow.execution_id" in s.attributes]
         assert len(tagged) == 4
         assert {s.attributes["workflow.execution_id"] for s in tagged} == {f"exec-{n}"}
+
+
+def test_procedure_spans_none_leaves_the_node_spans_alone(run, spans, settings) -> None:
+    settings.C4C_PROCEDURE_SPANS = "none"
+    result = run(workflow_library().get("simple-math-workflow"))
+    recorded = spans(result.trace_id)
+    assert (
+        sorted(s.name for s in recorded) == ["workflow.execute"] + ["workflow.node.procedure"] * 3
+    )
+    root = _by_name(recorded)["workflow.execute"]
+    nodes = [s for s in recorded if s.name == "workflow.node.procedure"]
+    assert all(s.parent.span_id == root.context.span_id for s in nodes)
+    assert all(s.status.status_code == StatusCode.OK for s in nodes)
+    assert [s.attributes["node.status"] for s in nodes] == ["completed"] * 3
+
+
+def test_procedure_spans_none_records_a_failure_once_on_the_node_span(run, spans, settings) -> None:
+    settings.C4C_PROCEDURE_SPANS = "none"
+    result = run(chain({"id": "explode", "procedureName": "test.boom", "config": {"value": 2}}))
+    [node] = [s for s in spans(result.trace_id) if s.name == "workflow.node.procedure"]
+    assert node.status.status_code == StatusCode.ERROR
+    assert node.attributes["node.error"] == "boom at 2"
+    assert [e.name for e in node.events] == ["exception"]
+
+
+def test_procedure_spans_none_still_says_which_attempt_succeeded(run, spans, settings) -> None:
+    settings.C4C_PROCEDURE_SPANS = "none"
+    retry = {"maxAttempts": 3, "initialIntervalMs": 0}
+    definition = chain(
+        {"id": "f", "procedureName": "custom.flaky", "config": {"failTimes": 1}, "retry": retry}
+    )
+    result = run(definition)
+    assert sorted(s.name for s in spans(result.trace_id)) == [
+        "workflow.execute",
+        "workflow.node.procedure",
+    ]
+    [node] = [s for s in spans(result.trace_id) if s.name == "workflow.node.procedure"]
+    assert node.status.status_code == StatusCode.OK
+    assert node.attributes["node.attempt"] == 2

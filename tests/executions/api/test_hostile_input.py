@@ -295,8 +295,9 @@ def _one_node(procedure_name: str) -> Any:
     )
 
 
-def test_unstorable_text_from_code_is_stored_replaced_and_renders() -> None:
+def test_unstorable_text_from_code_is_stored_replaced_and_renders(settings) -> None:
     """A run's input and a procedure's output come from code, not a client: stored, replaced."""
+    settings.C4C_SPAN_PAYLOAD_CHARS = 4096  # a span's copy of the input is stored replaced too
     result = runtime.execute(
         definition=_one_node("custom.log"),
         input={"message": "nul\x00 pair\U0001f600", "note": "lone\ud800 low\udfff", "k\x00": 1},

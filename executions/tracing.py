@@ -34,20 +34,19 @@ class Collection:
     """The spans of one execution, filled by the processor while the run lasts.
 
     `take()` hands out the spans that ended since the last take, each once, so the runtime can
-    save and announce them while the run goes on; `spans` keeps them all for the result.
+    convert them to rows (once), save and announce them while the run goes on. A span taken is
+    let go: the rows stand for it, so a long run does not keep every SDK span alive to its end.
     """
 
     def __init__(self, execution_id: str, lock: threading.Lock) -> None:
         self.execution_id = execution_id
         self.spans: list[ReadableSpan] = []
         self._lock = lock
-        self._taken = 0
 
     def take(self) -> list[ReadableSpan]:
         """The spans that ended since the last take (none taken twice), oldest first."""
         with self._lock:
-            fresh = self.spans[self._taken :]
-            self._taken = len(self.spans)
+            fresh, self.spans = self.spans, []
         return fresh
 
 

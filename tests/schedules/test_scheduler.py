@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from executions import dispatch, runtime
 from executions.models import Execution, ExecutionStatus
 from schedules import store
 from schedules.models import FireStatus, ScheduleFire
@@ -73,8 +74,6 @@ def test_a_queued_slot_starts_at_the_tick_after_the_previous_run_ends() -> None:
     previous = started_fire(made, NOW)
     assert [fire.status for fire in tick(now=NOW + MINUTE)] == ["queued"]
 
-    from executions import runtime
-
     runtime.cancel(previous.execution_id)
     (released,) = tick(now=NOW + MINUTE + timedelta(seconds=1))
 
@@ -92,3 +91,25 @@ def test_a_slot_of_a_workflow_no_longer_defined_fails_saying_so() -> None:
     assert fire.status == FireStatus.FAILED
     assert fire.note == "Workflow 'gone-workflow' is not defined"
     assert fire.execution_id == ""
+
+
+def test_a_slot_whose_run_finds_the_pool_full_waits_pending_and_starts_later(
+    monkeypatch, settings
+) -> None:
+    settings.C4C_SCHEDULE_RETRY_SECONDS = 10
+    made = schedule()
+    begin = dispatch.begin
+
+    def full(record):
+        raise dispatch.QueueFull("Run queue is full")
+
+    monkeypatch.setattr(dispatch, "begin", full)
+    (waiting,) = tick(now=NOW + MINUTE)
+    assert waiting.status == FireStatus.PENDING
+
+    monkeypatch.setattr(dispatch, "begin", begin)
+    (started,) = tick(now=NOW + MINUTE + timedelta(seconds=11))
+
+    assert started.status == FireStatus.STARTED
+    within(10, lambda: _ended(started.execution_id))
+    assert fires(made) == [("09:01:00", "started")]

@@ -9,6 +9,7 @@ from executions import runtime
 from executions.models import Span
 from executions.payloads import TRUNCATED_KEY, bounded
 from executions.tracing import _attributes
+from tests.test_settings import _refused, _settings
 from workflows.definitions import WorkflowDefinition
 
 
@@ -66,3 +67,24 @@ def test_stored_payload_copies_are_bounded_and_redacted(settings) -> None:
     )
     assert attributes["procedure.output"] == "{}"
     assert secret not in json.dumps(list(Span.objects.values("attributes", "events")))
+
+
+def test_span_settings_come_from_the_environment_and_refuse_what_they_cannot_mean() -> None:
+    defaults = _settings({})
+    assert (defaults.C4C_SPAN_PAYLOAD_CHARS, defaults.C4C_PROCEDURE_SPANS) == (0, "all")
+    chosen = _settings({"C4C_SPAN_PAYLOAD_CHARS": "512", "C4C_PROCEDURE_SPANS": "none"})
+    assert (chosen.C4C_SPAN_PAYLOAD_CHARS, chosen.C4C_PROCEDURE_SPANS) == (512, "none")
+    assert _refused({"C4C_SPAN_PAYLOAD_CHARS": "-1"}).endswith("at least 0, not -1")
+    assert "'all' or 'none'" in _refused({"C4C_PROCEDURE_SPANS": "sampled"})
+
+
+@pytest.mark.django_db(transaction=True)
+def test_procedure_spans_none_stores_one_span_per_node_under_the_run(settings) -> None:
+    settings.C4C_PROCEDURE_SPANS = "none"
+    body = runtime.execute(definition=_noop_chain(), input={}, execution_id="lean").body
+    assert [span["name"] for span in body["spans"]] == [
+        "workflow.execute",
+        "workflow.node.procedure",
+    ]
+    names = Span.objects.filter(execution__execution_id="lean").values_list("name", flat=True)
+    assert sorted(names) == ["workflow.execute", "workflow.node.procedure"]

@@ -42,7 +42,6 @@ from .. import metrics
 from ..conf import app_settings
 from ..models import Execution, ExecutionCounter, ExecutionStatus, NodeExecution, NodeLog, Span
 from ..serializers import execution_summary, iso_ms, node_log_line, span_json
-from . import fanout
 from .buffer import MemoryEventStorage, Payload, sse_frame
 from .buffer import encode as encode
 from .payloads import (
@@ -150,14 +149,7 @@ def install() -> None:
     global _deliver
     if not _grip_configured():
         django_eventstream.eventstream.publish_event = _no_grip_publish
-    # A child of `c4c serve --workers N` hands its events to the supervisor's hub (fanout).
-    publish = fanout.sender()
-    _deliver = _resolve_sender() if publish is None else _as_text(publish)
-
-
-def _as_text(publish: Callable[[str, str, str], None]) -> Deliver:
-    """A sender for another process: it gets the payload's text."""
-    return lambda channel, event_type, payload: publish(channel, event_type, payload.text)
+    _deliver = _resolve_sender()
 
 
 def _send(channels: tuple[str, ...], event_type: str, data: Payload) -> None:
@@ -315,10 +307,18 @@ def emit_workflow_result(execution: Execution, result_json: str) -> None:
 
 
 def _send_update(summary: ExecutionSummary) -> None:
+    """Send an update with the stats as they are now; one that cannot read them is logged and
+    dropped (the next update, or a fresh snapshot, brings the list up to date) so that the
+    event sent after it still leaves."""
+    try:
+        stats = ExecutionCounter.objects.stats()
+    except Exception:
+        logger.exception("Could not read the stats for %s's update", summary["executionId"])
+        return
     update: ExecutionsUpdate = {
         "type": "executions.update",
         "executions": [summary],
-        "stats": ExecutionCounter.objects.stats(),
+        "stats": stats,
         "timestamp": now_ms(),
     }
     _send((LIST_CHANNEL,), update["type"], Payload(update))
@@ -390,10 +390,7 @@ class _Updates:
                 now = time.monotonic()
                 due = [key for key, (_, at) in self.held.items() if at <= now]
                 for execution_id in due:
-                    try:
-                        _send_update(self.held.pop(execution_id)[0])
-                    except Exception:
-                        logger.exception("Could not send the update of %s", execution_id)
+                    _send_update(self.held.pop(execution_id)[0])
                 if self.held:
                     self.lock.wait(min(at for _, at in self.held.values()) - now)
 

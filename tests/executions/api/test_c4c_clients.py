@@ -238,7 +238,9 @@ def test_a_reconnecting_ui_resumes_with_the_same_pages(shared_server: DaphneServ
     run = [name for _, name, data in replayed if data.get("executionId") == ours[1]]
     assert (run[0], run[-1]) == ("workflow.started", "workflow.result")
     updates = [data for _, name, data in replayed if name == "executions.update"]
-    assert len(updates) >= 5, "one page per change of the run: start, three nodes, end"
+    # A page per change of the run (start, three nodes, end), those within
+    # C4C_UPDATE_COALESCE_MS of each other merged: at least one while it runs and its end.
+    assert len(updates) >= 2
     rows = {row["executionId"]: row for row in updates[-1]["executions"]}
     assert rows[ours[1]]["status"] == "completed"
 

@@ -15,10 +15,11 @@ An event is paid for only when something reads it. The runtime hands over its pa
 reader asks (a stream of that channel, a replay, Redis or the supervisor's hub), once for every
 channel and reader, and its frame (`sse_frame`) once per channel. A channel with a listener has
 its frames made in the sending thread (events.py), so a thousand listeners write the same bytes and
-the event loop encodes nothing. A payload is charged its real size once encoded; before that, the
-mean encoded size of its event type seen so far in this process (`_Sizes`): the run's payloads are
-small records of bounded stored values, and each one appended while a client listens (so encoded
-before it is appended) keeps the mean current.
+the event loop encodes nothing. An event appended encoded (its channel has a listener, or it came
+as text) is charged its real size; one not encoded, the mean encoded size of its event type seen
+so far in this process (`_Sizes`), as measuring it would cost the encoding it saves. So for events
+nobody has read the byte bound holds on average, not event by event: stored values are bounded
+(C4C_MAX_PAYLOAD_BYTES), and each event appended while a client listens keeps the mean current.
 """
 
 import json

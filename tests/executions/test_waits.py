@@ -270,6 +270,45 @@ def test_a_signal_that_comes_while_the_run_parks_makes_it_due_at_once(monkeypatc
 
 
 @in_process
+def test_a_child_that_ends_while_its_parent_parks_makes_the_parent_due_at_once(
+    monkeypatch,
+) -> None:
+    """The same race for a subworkflow node: its child ended (here: cancelled) after the node
+    found it unfinished and before the parent was recorded as waiting."""
+    node_park = store.node_park
+
+    def park_then_end_child(*, node: NodeExecution, parked: Any) -> NodeExecution:
+        row = node_park(node=node, parked=parked)
+        kind, _, child = parked.waiting_for.partition(":")
+        if kind == "execution":
+            runtime.cancel(child)
+        return row
+
+    monkeypatch.setattr(store, "node_park", park_then_end_child)
+    execution = _run(
+        _workflow(
+            [
+                {
+                    "id": "child",
+                    "type": "subworkflow",
+                    "config": {"workflowId": "approval-workflow"},
+                    "onError": "handled",
+                },
+                _log("handled", "{{error.message}}"),
+            ]
+        )
+    )
+
+    assert execution.status == "waiting"
+    assert execution.lease_expires_at is not None
+    assert execution.lease_expires_at <= timezone.now()
+    ended = _settled(execution.execution_id)
+    assert ended.status == "completed"
+    assert _object(_node(ended, "child").error)["name"] == "SubworkflowFailed"
+    assert Execution.objects.get(parent=ended).status == "cancelled"
+
+
+@in_process
 @pytest.mark.parametrize(
     "parked",
     [

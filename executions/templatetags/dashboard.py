@@ -23,7 +23,7 @@ STATUS_GLYPHS: dict[str, str] = {
     "skipped": "↷",
     # Parked runs and node runs (workflows.waits): a run or node waiting for a signal or a child,
     # a node sleeping until its due time.
-    "waiting": "⧗",
+    "waiting": "‖",
     "sleeping": "☾",
     "OK": "✓",
     "ERROR": "✕",

@@ -5,7 +5,8 @@ Three checks per page, each in real Chromium against the session's daphne server
 - axe-core (vendored in tests/browser/vendor/, injected before the page's own scripts, so the
   page's Content-Security-Policy stays on) finds no serious or critical violation, in the light
   and in the dark colour scheme, on each state a person can reach: the detail page's graph,
-  timeline and trace tabs, its node panel, the execute dialog;
+  timeline and trace tabs, its node panel, the execute dialog, a waiting run's Approve / Reject
+  and a sleeping run's timeline;
 - Tab walks through every control a pointer could use, and each one it lands on shows a focus
   indicator (an outline or a box-shadow, or for a graph node its box drawn in the focus style);
 - at 375 x 812 CSS pixels the page itself never scrolls sideways (wide tables and the graph
@@ -13,6 +14,7 @@ Three checks per page, each in real Chromium against the session's daphne server
 """
 
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,6 +117,20 @@ class Runs:
     finished: str
     compare_a: str
     compare_b: str
+    waiting: str  # for a person's approval (a day's timeout)
+    sleeping: str  # for an hour
+
+
+# A run that sleeps an hour: the page of a sleeping run stays that way while the tests look.
+LONG_SLEEP = {
+    "id": "a11y-long-sleep",
+    "name": "Long sleep",
+    "startNode": "nap",
+    "nodes": [
+        {"id": "nap", "type": "sleep", "config": {"durationMs": 3_600_000}, "next": "after"},
+        {"id": "after", "type": "procedure", "procedureName": "custom.log"},
+    ],
+}
 
 
 @pytest.fixture(scope="module")
@@ -126,10 +142,22 @@ def runs(shared_server: DaphneServer) -> Runs:
         assert result["status"] == "completed"
         return str(result["executionId"])
 
+    def parked(**body: Any) -> str:
+        started = api(shared_server, "/workflow/execute", {"async": True, **body})
+        execution_id = str(started["executionId"])
+        url = f"/workflow/executions/{execution_id}"
+        deadline = time.monotonic() + 15
+        while api(shared_server, url)["execution"]["status"] != "waiting":
+            assert time.monotonic() < deadline, f"{execution_id} did not park"
+            time.sleep(0.1)
+        return execution_id
+
     return Runs(
         finished=run("simple-math-workflow", {}),
         compare_a=run("branching-workflow", {}),
         compare_b=run("branching-workflow", {"minimum": 50}),
+        waiting=parked(workflowId="approval-workflow"),
+        sleeping=parked(workflow=LONG_SLEEP),
     )
 
 
@@ -140,6 +168,9 @@ def pages(runs: Runs) -> dict[str, str]:
         "list, empty": f"/executions?workflow={NO_RUNS}",
         "list, filtered": "/executions?status=completed&workflow=simple-math-workflow",
         "detail, finished": f"/executions/{runs.finished}",
+        "detail, waiting for approval": f"/executions/{runs.waiting}",
+        "detail, sleeping": f"/executions/{runs.sleeping}",
+        "list, waiting": "/executions?status=waiting",
         "workflows": "/workflows",
         "compare": f"/executions/compare?a={runs.compare_a}&b={runs.compare_b}",
         "sign in": "/login",
@@ -180,6 +211,21 @@ def _open_node_panel(page: Any) -> None:
     expect(page.locator("#node-panel")).not_to_contain_text("Select a node")
 
 
+def _waiting_states(page: Any, where: str) -> list[str]:
+    """A parked node's panel (Approve / Reject for an approval), then the timeline with its
+    waiting or sleeping bar."""
+    node = page.locator(
+        "#panel-graph .node[data-status='waiting'], #panel-graph .node[data-status='sleeping']"
+    ).first
+    node.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#node-panel .node-wait")).to_be_visible()
+    found = _blocking(page, f"{where}, parked node panel")
+    page.get_by_role("tab", name=re.compile("Timeline")).click()
+    expect(page.locator("#panel-timeline .tl-open").first).to_be_visible()
+    return found + _blocking(page, f"{where}, timeline")
+
+
 def _detail_states(page: Any, where: str) -> list[str]:
     """The detail page's views one after the other: graph with a node open, timeline, trace."""
     _open_node_panel(page)
@@ -199,6 +245,8 @@ def test_every_page_has_no_serious_axe_violation(shared_server, runs, axe_page, 
         found += _blocking(page, name)
         if name == "detail, finished":
             found += _detail_states(page, name)
+        if name.startswith("detail, waiting") or name == "detail, sleeping":
+            found += _waiting_states(page, name)
         if name == "list with runs":
             page.get_by_role("button", name="Execute…").click()
             expect(page.get_by_role("dialog", name="Execute a workflow")).to_be_visible()

@@ -4,7 +4,11 @@
    re-fetched when the stream (re)connects and when the run ends, so the page always ends on the
    recorded truth, including after a dropped stream; a node event re-fetches only the node
    details (for the selected node's panel), never the timeline. Cancel, Re-run and "Retry from this node" POST JSON to the API (its
-   content-type rule stands in for CSRF tokens); a re-run opens the new run's page. */
+   content-type rule stands in for CSRF tokens); a re-run opens the new run's page.
+   A parked run (workflows.waits) waits: node.waiting recolours its node (sleeping, waiting) and
+   fetches the header that says what it waits for; Approve / Reject (an approval wait, in the
+   actions and the node panel) and a wait node's "Send signal" form POST the signal, and the run's
+   own events show it going on. */
 "use strict";
 
 (() => {
@@ -23,6 +27,11 @@
     trace: document.getElementById("trace"),
   };
   let nodes = JSON.parse(document.getElementById("node-details").textContent);
+  // The sleep, wait and subworkflow nodes' configs (dashboard/waits.py wait_nodes).
+  const waitNodes = JSON.parse(document.getElementById("wait-nodes").textContent);
+  const maySignal = config.dataset.maySignal === "true";
+  const PARKED = ["sleeping", "waiting"];
+  const goingOn = () => config.dataset.status === "running" || config.dataset.status === "waiting";
   let selected = null;
 
   /* Tabs: one tab stop, arrow keys move between tabs (WAI-ARIA tabs pattern). */
@@ -118,6 +127,91 @@
     return note;
   }
 
+  function detailLink(id) {
+    const link = element("a", id, "mono");
+    link.href = config.dataset.detailUrl.replace("__id__", encodeURIComponent(id));
+    return link;
+  }
+
+  function dueText(iso) {
+    return new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium" });
+  }
+
+  /* The child execution a subworkflow node names: the one it waits for, or the one it ran
+     (the same rule as templatetags/dashboard.py child_execution). */
+  function childOf(detail) {
+    const [kind, ...rest] = (detail.waitingFor || "").split(":");
+    if (kind === "execution") return rest.join(":");
+    const output = detail.output;
+    if (detail.nodeType === "subworkflow" && output && typeof output.executionId === "string") return output.executionId;
+    return "";
+  }
+
+  /* Approve / Reject: one group, disabled once the decision is sent (`decided`: the parked
+     nodes whose decision went, until they move on). */
+  const decided = new Set();
+  function approvalButtons(signal, nodeId) {
+    const group = element("span", undefined, "approval-actions");
+    group.setAttribute("role", "group");
+    group.setAttribute("aria-label", `Decision for node ${nodeId}`);
+    group.dataset.approvalNode = nodeId;
+    for (const [label, approved, style] of [["Approve", "true", "btn primary"], ["Reject", "false", "btn danger"]]) {
+      const button = element("button", label, style);
+      button.type = "button";
+      button.dataset.signal = signal;
+      button.dataset.approved = approved;
+      button.disabled = decided.has(nodeId);
+      group.append(button);
+    }
+    return group;
+  }
+
+  let formCount = 0;
+  function signalForm(signal, nodeId) {
+    const form = element("form", undefined, "signal-form");
+    form.dataset.signalForm = signal;
+    form.dataset.node = nodeId;
+    const id = `signal-payload-${++formCount}`;
+    const label = element("label", `Send signal ${signal} with this JSON object:`, "small");
+    label.htmlFor = id;
+    const payload = element("textarea");
+    payload.id = id;
+    payload.name = "payload";
+    payload.spellcheck = false;
+    payload.value = "{}";
+    const send = element("button", "Send signal", "btn");
+    send.type = "submit";
+    form.append(label, payload, send);
+    return form;
+  }
+
+  /* What a parked node waits for, and what an operator can send it. */
+  function waitSection(detail) {
+    const box = element("div", undefined, "node-wait");
+    box.dataset.status = detail.status;
+    const [kind, ...rest] = (detail.waitingFor || "").split(":");
+    const target = rest.join(":");
+    const line = element("p");
+    if (kind === "signal") {
+      line.append("Waiting for signal ", element("strong", target, "mono"));
+      if (detail.wakeAt) line.append(`, until ${dueText(detail.wakeAt)} at most`);
+    } else if (kind === "execution") {
+      line.append("Waiting for child execution ", detailLink(target));
+    } else if (kind === "branches") {
+      line.append("Waiting for branches ", element("span", target, "mono"));
+    } else if (kind === "workflow") {
+      line.append("Waiting for room to start workflow ", element("span", target, "mono"));
+    } else {
+      line.append(detail.wakeAt ? `Sleeping until ${dueText(detail.wakeAt)}` : "Sleeping");
+    }
+    box.append(line);
+    if (kind === "signal" && maySignal && config.dataset.status === "waiting") {
+      const wait = waitNodes[detail.nodeId] || {};
+      box.append(wait.approval ? approvalButtons(target, detail.nodeId) : signalForm(target, detail.nodeId));
+    }
+    return box;
+  }
+
   function renderPanel() {
     const detail = nodes[selected];
     if (!detail) return;
@@ -132,8 +226,15 @@
     ];
     for (const [label, value] of rows) facts.append(element("dt", label), element("dd", value));
     const children = [element("h2", detail.nodeId), status, facts];
+    if (PARKED.includes(detail.status)) children.push(waitSection(detail));
+    const child = childOf(detail);
+    if (child && !PARKED.includes(detail.status)) {
+      const line = element("p", "Child execution ");
+      line.append(detailLink(child));
+      children.push(line);
+    }
     if (detail.reused) children.push(reusedNote());
-    if (detail.status === "failed" && config.dataset.status !== "running") {
+    if (detail.status === "failed" && !goingOn()) {
       const retry = element("button", "Retry from this node", "btn primary");
       retry.type = "button";
       retry.dataset.retryFrom = detail.nodeId;
@@ -153,7 +254,15 @@
     if (detail.status === "pending" || detail.status === "skipped") {
       children.push(element("p", detail.status === "pending" ? "Not started yet." : "Not run in this execution.", "muted"));
     }
+    // A payload being typed survives the panel's redraw (a live update of the same node).
+    const typing = panel.querySelector(`form[data-node="${CSS.escape(detail.nodeId)}"]`);
+    const typed = typing && { value: typing.elements.payload.value, focused: typing.contains(document.activeElement) };
     panel.replaceChildren(...children);
+    const form = typed && panel.querySelector("form[data-signal-form]");
+    if (form) {
+      form.elements.payload.value = typed.value;
+      if (typed.focused) form.elements.payload.focus();
+    }
     c4cNodeLogs.show(detail.nodeId); // node_logs.js: the node's Logs section
   }
 
@@ -173,10 +282,40 @@
     if (mark) mark.textContent = reused ? " (reused)" : "";
   }
 
+  /* A subworkflow node's link to its child, next to its box (not in it: the box is a button). */
+  const SVG = "http://www.w3.org/2000/svg";
+  function paintChild(id) {
+    const node = graph?.querySelector(`.node-subworkflow[data-node-id="${CSS.escape(id)}"]`);
+    const child = node && childOf(nodes[id]);
+    if (!child) return;
+    const href = config.dataset.detailUrl.replace("__id__", encodeURIComponent(child));
+    let link = graph.querySelector(`a.node-child[data-child-of="${CSS.escape(id)}"]`);
+    if (!link) {
+      link = document.createElementNS(SVG, "a");
+      link.setAttribute("class", "node-child");
+      link.dataset.childOf = id;
+      link.setAttribute("transform", node.getAttribute("transform"));
+      const text = document.createElementNS(SVG, "text");
+      const box = node.querySelector(".node-box");
+      text.setAttribute("x", String(Number(box.getAttribute("width")) - 10));
+      text.setAttribute("y", "58");
+      text.setAttribute("text-anchor", "end");
+      text.textContent = "child ↗";
+      link.append(text);
+      node.after(link);
+    }
+    link.setAttribute("href", href);
+    link.setAttribute("aria-label", `Child execution ${child} of node ${id}`);
+  }
+
   function setNode(id, changes) {
+    const before = JSON.stringify(nodes[id]);
     nodes[id] = { ...(nodes[id] || { nodeId: id }), ...changes };
+    if (!PARKED.includes(nodes[id].status)) decided.delete(id);
     paint(id, nodes[id].status, Boolean(nodes[id].reused));
-    if (selected === id) renderPanel();
+    paintChild(id);
+    // Unchanged details keep the panel as it is (a payload being typed, a sent decision).
+    if (selected === id && JSON.stringify(nodes[id]) !== before) renderPanel();
   }
 
   function select(node) {
@@ -217,7 +356,7 @@
   }
 
   function nodesChanged() {
-    timeline.setNodes(nodes, config.dataset.status === "running");
+    timeline.setNodes(nodes, goingOn());
     renderProgress();
   }
   nodesChanged();
@@ -228,11 +367,16 @@
     parts[name].replaceChildren(c4c.fragment(html));
   }
 
-  /* The actions change only with the status: replaced then, and focus follows the button it
-     was on (Cancel becomes Re-run), so a keyboard user is not dropped to the page's top. */
-  function swapActions(html, status) {
+  /* The actions change with the status and with what a waiting run waits for: replaced then,
+     and focus follows the button it was on (Cancel becomes Re-run), so a keyboard user is not
+     dropped to the page's top. */
+  function swapActions(html) {
+    if (parts.actions.dataset.html === html) return;
+    const first = parts.actions.dataset.html === undefined;
+    parts.actions.dataset.html = html;
     const current = parts.actions.firstElementChild;
-    if (current && current.dataset.status === status) return;
+    // The first catch-up after load: the page rendered these already (no focus to move).
+    if (first && current && current.outerHTML.trim() === html.trim()) return;
     const hadFocus = parts.actions.contains(document.activeElement);
     parts.actions.replaceChildren(c4c.fragment(html));
     if (hadFocus && !cancelDialog.open) parts.actions.querySelector("button")?.focus({ preventScroll: true });
@@ -246,7 +390,7 @@
     whole = false;
     const data = await c4c.fetchJSON(config.dataset.live);
     swap("header", data.header);
-    swapActions(data.actions, data.status);
+    swapActions(data.actions);
     if (swapSpans) {
       swap("timeline", data.timeline);
       swap("trace", data.trace);
@@ -291,7 +435,8 @@
     } catch (problem) {
       showError(problem.message);
     } finally {
-      button.disabled = false;
+      // A sent decision's buttons stay off (see `decided`).
+      button.disabled = button.closest("[data-sent]") !== null;
       button.removeAttribute("aria-busy");
     }
   }
@@ -329,26 +474,82 @@
     if (button) act(button, () => rerun(button.dataset.retryFrom));
   });
 
+  /* Signals: POSTed as the API takes them; the run's events then show it going on. */
+  function sendSignal(name, payload) {
+    return post(config.dataset.signalUrl.replace("__signal__", encodeURIComponent(name)), payload);
+  }
+
+  function sentNote(text) {
+    const note = element("p", text, "signal-sent small");
+    note.setAttribute("role", "status");
+    return note;
+  }
+
+  /* Approve / Reject, in the actions or the node panel: every copy of the group is disabled
+     once one decision is sent, so a second press cannot send a second signal. */
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-signal][data-approved]");
+    if (!button || button.disabled) return;
+    const approved = button.dataset.approved === "true";
+    act(button, async () => {
+      await sendSignal(button.dataset.signal, { approved, by: config.dataset.user });
+      const nodeId = button.closest(".approval-actions").dataset.approvalNode;
+      decided.add(nodeId);
+      for (const group of document.querySelectorAll(`.approval-actions[data-approval-node="${CSS.escape(nodeId)}"]`)) {
+        for (const other of group.querySelectorAll("button")) other.disabled = true;
+        group.dataset.sent = "true";
+      }
+      button.closest(".approval-actions").after(sentNote(approved ? "Approved: the run goes on." : "Rejected: the run goes on."));
+      refresh();
+    });
+  });
+
+  panel.addEventListener("submit", (event) => {
+    const form = event.target.closest("form[data-signal-form]");
+    if (!form) return;
+    event.preventDefault();
+    const button = form.querySelector("button[type=submit]");
+    act(button, async () => {
+      let payload;
+      try {
+        payload = JSON.parse(form.elements.payload.value.trim() || "{}");
+      } catch (problem) {
+        throw new Error(`The payload is not JSON: ${problem.message}`);
+      }
+      if (payload === null || typeof payload !== "object" || Array.isArray(payload)) {
+        throw new Error("The payload must be a JSON object, such as {} or {\"ok\": true}.");
+      }
+      await sendSignal(form.dataset.signalForm, payload);
+      form.querySelector("p.signal-sent")?.remove();
+      form.append(sentNote(`Signal ${form.dataset.signalForm} sent.`));
+      refresh();
+    });
+  });
+
   const mine = (handler) => (data) => {
     if (data.executionId && data.executionId !== config.dataset.executionId) return;
     handler(data);
   };
 
-  /* A node changed: drawn at once; its panel, if open, gets the stored details (its input). */
-  const nodeEvent = (changes) =>
+  /* A node changed: drawn at once; its panel, if open, gets the stored details (its input); a
+     waiting run that moves on, or a node that parks, gets its header (what it waits for). */
+  const nodeEvent = (changes, always) =>
     mine((data) => {
       setNode(data.nodeId, changes(data));
       nodesChanged();
-      if (selected === data.nodeId) refresh();
+      if (always || selected === data.nodeId || config.dataset.status === "waiting") refresh();
     });
+  const NOT_PARKED = { wakeAt: undefined, waitingFor: undefined };
 
   // A finished execution with its spans saved will not change: no stream to hold open.
-  if (config.dataset.status === "running" || config.dataset.spanCount === "0") {
+  if (goingOn() || config.dataset.spanCount === "0") {
     c4c.stream(
       config.dataset.stream,
       {
-        "node.started": nodeEvent((data) => ({ status: "running", startTime: new Date(data.timestamp).toISOString(), endTime: undefined })),
-        "node.completed": nodeEvent((data) => ({ status: data.status || "completed", endTime: new Date(data.timestamp).toISOString(), output: data.output, error: data.error })),
+        "node.started": nodeEvent((data) => ({ status: "running", startTime: new Date(data.timestamp).toISOString(), endTime: undefined, ...NOT_PARKED })),
+        "node.completed": nodeEvent((data) => ({ status: data.status || "completed", endTime: new Date(data.timestamp).toISOString(), output: data.output, error: data.error, ...NOT_PARKED })),
+        "node.waiting": nodeEvent((data) => ({ status: data.status, wakeAt: data.wakeAt || undefined, waitingFor: data.waitingFor || undefined }), true),
+        "workflow.waiting": mine(refreshWhole),
         "span.ended": mine((data) => timeline.addSpans(data.spans)),
         "node.log": mine((data) => c4cNodeLogs.add(data)),
         "workflow.completed": mine(refreshWhole),

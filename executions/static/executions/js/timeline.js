@@ -8,7 +8,9 @@
    rebuilt per event. Bars are placed by CSS from each row's --s (start) and --d (duration), in ms
    from the run's start, against the view's --v0 and --vspan on the timeline: zooming or panning
    sets those two properties, not 1,000 rows. Rows off screen are skipped by the browser
-   (content-visibility in app.css). No inline styles: every value is set from here (CSP). */
+   (content-visibility in app.css). A parked node (sleeping, waiting: workflows.waits) is an open
+   row of its own bar style from its start to now, its due time marked (--due) when it has one.
+   No inline styles: every value is set from here (CSP). */
 "use strict";
 
 window.c4cTimeline = (() => {
@@ -16,6 +18,8 @@ window.c4cTimeline = (() => {
   const ZOOM_STEP = 1.6;
   const MIN_SPAN_MS = 0.5;
   const TICK_TARGET = 6;
+  const PARKED = ["sleeping", "waiting"];
+  const NEAR_DUE_MS = 60_000;
 
   function element(tag, text, className) {
     const el = document.createElement(tag);
@@ -28,6 +32,10 @@ window.c4cTimeline = (() => {
     if (ms === 0) return "<1 ms"; // c4c's span times are whole ms
     if (ms < 1) return `${ms.toFixed(2)} ms`;
     return c4c.formatDuration(ms);
+  }
+
+  function dueText(ms) {
+    return new Date(ms).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
   }
 
   function tickLabel(value, step) {
@@ -65,6 +73,7 @@ window.c4cTimeline = (() => {
         depth: -1,
         tl: data.tl || null,
         tr: data.tr || null,
+        due: data.due || null,
       };
     }
 
@@ -136,7 +145,7 @@ window.c4cTimeline = (() => {
     }
 
     /* Open rows: a node that started and has no span yet (none holds its start), from its own
-       times. */
+       times; a parked node always (its span, if any, ended when the run parked). */
     function syncNodes() {
       const wanted = new Set();
       const byNode = nodeSpans();
@@ -146,16 +155,19 @@ window.c4cTimeline = (() => {
         if (!detail.startTime || detail.reused) continue;
         if (detail.status !== "running" && !running) continue;
         const start = Date.parse(detail.startTime);
-        if (covered(detail.nodeId, start)) continue;
+        const parked = PARKED.includes(detail.status);
+        if (!parked && covered(detail.nodeId, start)) continue;
         const id = `node:${detail.nodeId}`;
         wanted.add(id);
-        const end = detail.status === "running" || !detail.endTime ? null : Date.parse(detail.endTime);
-        const status = detail.status === "running" ? "running" : detail.status === "failed" ? "ERROR" : "OK";
+        const going = detail.status === "running" || parked;
+        const end = going || !detail.endTime ? null : Date.parse(detail.endTime);
+        const status = going ? detail.status : detail.status === "failed" ? "ERROR" : "OK";
+        const due = parked && detail.wakeAt ? Date.parse(detail.wakeAt) : null;
         const row = rows.get(id);
-        if (row && row.start === start && row.end === end && row.status === status) continue;
+        if (row && row.start === start && row.end === end && row.status === status && row.due === due) continue;
         if (row) removeRow(row);
         rows.set(id, {
-          ...spanRow({ id, start, end, name: `${NODE_SPAN}${detail.nodeType || "node"}`, status, nodeId: detail.nodeId }),
+          ...spanRow({ id, start, end, name: `${NODE_SPAN}${detail.nodeType || "node"}`, status, nodeId: detail.nodeId, due }),
           open: true,
         });
       }
@@ -221,6 +233,7 @@ window.c4cTimeline = (() => {
       mark.setAttribute("aria-hidden", "true");
       label.append(mark, " ", element("span", row.name, "tl-name"));
       if (row.nodeId) label.append(" ", element("span", row.nodeId, "muted mono"));
+      if (PARKED.includes(row.status)) label.append(" ", element("span", row.due ? `${row.status} until ${dueText(row.due)}` : row.status, "tl-wake muted"));
       if (row.attempt) {
         const tag = element("span", `attempt ${row.attempt}`, "attempt-tag");
         tag.dataset.attempt = row.attempt;
@@ -230,6 +243,12 @@ window.c4cTimeline = (() => {
       const bar = element("span", undefined, `tl-bar status-${row.status}`);
       const duration = element("span", "", "tl-dur");
       track.append(bar, duration);
+      if (row.due) {
+        const due = element("span", undefined, "tl-due");
+        due.title = `Due ${dueText(row.due)}`;
+        due.setAttribute("aria-hidden", "true");
+        track.append(due);
+      }
       summary.append(label, track);
       details.append(summary);
       li.append(details);
@@ -266,7 +285,10 @@ window.c4cTimeline = (() => {
     function spanDetail(row) {
       const box = element("div", undefined, "span-detail");
       if (row.open) {
-        box.append(element("p", "Running: its span is recorded when the node ends.", "muted small"));
+        const parked = PARKED.includes(row.status);
+        const due = row.due ? ` until ${dueText(row.due)}` : "";
+        const text = parked ? `${row.status === "sleeping" ? "Sleeping" : "Waiting"}${due}: no thread holds it; the bar grows until it is taken up again.` : "Running: its span is recorded when the node ends.";
+        box.append(element("p", text, "muted small"));
         return box;
       }
       const span = row.json;
@@ -324,6 +346,7 @@ window.c4cTimeline = (() => {
     function place(row) {
       const end = endOf(row);
       row.tl.style.setProperty("--s", (row.start - origin).toFixed(3));
+      if (row.due) row.tl.style.setProperty("--due", (row.due - origin).toFixed(3));
       row.tl.style.setProperty("--d", Math.max(end - row.start, 0).toFixed(3));
       const text = formatMs(Math.max(end - row.start, 0));
       const duration = row.tl.querySelector(".tl-dur");
@@ -377,9 +400,16 @@ window.c4cTimeline = (() => {
 
     /* ---- the view: zoom and pan -------------------------------------------------------------- */
 
+    /* To now (a run going on) or its last end; and to a parked node's due time when that is
+       near (within a minute, or within the run's age): a short sleep's bar is seen growing to its
+       mark, while a day-long wait does not squash the rest (its mark then sits at the edge). */
     function extent() {
-      let end = running ? Date.now() : origin;
+      const now = Date.now();
+      let end = running ? now : origin;
       for (const row of rows.values()) end = Math.max(end, endOf(row));
+      for (const row of rows.values()) {
+        if (row.due && row.due - now <= Math.max(NEAR_DUE_MS, now - origin)) end = Math.max(end, row.due);
+      }
       return Math.max(end - origin, MIN_SPAN_MS);
     }
 

@@ -46,23 +46,36 @@ class Server:
     def pid(self) -> int:
         return self.process.pid
 
-    def memory_mib(self) -> dict[str, float | None]:
-        """VmRSS (now) and VmHWM (peak) of the daphne process, from /proc."""
-        values: dict[str, float | None] = {"rss_mib": None, "peak_rss_mib": None}
+    def serving_pids(self) -> list[int]:
+        """The daphne processes: the server itself, or with --workers above 1 its children."""
         try:
-            lines = Path(f"/proc/{self.pid}/status").read_text().splitlines()
+            children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
         except OSError:
-            return values
-        for line in lines:
-            if line.startswith("VmRSS:"):
-                values["rss_mib"] = round(int(line.split()[1]) / 1024, 1)
-            elif line.startswith("VmHWM:"):
-                values["peak_rss_mib"] = round(int(line.split()[1]) / 1024, 1)
+            children = []
+        return [int(pid) for pid in children] or [self.pid]
+
+    def memory_mib(self) -> dict[str, float | None]:
+        """VmRSS (now) and VmHWM (peak) of the largest daphne process, from /proc."""
+        values: dict[str, float | None] = {"rss_mib": None, "peak_rss_mib": None}
+        for pid in self.serving_pids():
+            try:
+                lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+            except OSError:
+                continue
+            for line in lines:
+                for name, key in (("VmRSS:", "rss_mib"), ("VmHWM:", "peak_rss_mib")):
+                    if line.startswith(name):
+                        mib = round(int(line.split()[1]) / 1024, 1)
+                        values[key] = max(values[key] or 0.0, mib)
         return values
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """CPU time of the server and its processes (children that ended included)."""
+        total = 0.0
+        for pid in {self.pid, *self.serving_pids()}:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+        return total
 
     def log_count(self, needle: str) -> int:
         try:
@@ -96,8 +109,9 @@ def start_server(
     database: str = "bench.sqlite3",
     log: str = "server.log",
     extra_env: dict[str, str] | None = None,
+    workers: int = 1,
 ) -> Server:
-    """Start `c4c serve` (migrate, then daphne) and wait until the API answers.
+    """Start `c4c serve --workers N` (migrate, then daphne) and wait until the API answers.
 
     Servers started with the same `database` in one workdir share it (the recovery benchmark).
     """
@@ -114,7 +128,7 @@ def start_server(
     }
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
-            [str(C4C), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [C4C, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
             cwd=REPO_ROOT,
             env=env,
             stdout=log_file,

@@ -7,8 +7,8 @@ child at one C4C_METRICS_DIR (a temporary one unless set) so /metrics sums them 
 ran once, before it starts. Each child runs its own pool, lease sweep and scheduler: the database
 decides which process takes over a run or fires a slot.
 
-A child that dies is started again, after a back-off that doubles while children keep dying
-young; after MAX_QUICK_DEATHS deaths in a row within YOUNG_SECONDS of their start the parent
+A child that dies is started again: at once, or after a back-off that doubles while it keeps
+dying within YOUNG_SECONDS of its start; after MAX_QUICK_DEATHS such deaths in a row the parent
 gives up. SIGINT or SIGTERM stops every child (SIGTERM, then SIGKILL after STOP_GRACE_SECONDS).
 Exit codes: 0 stopped when asked, every child stopped in time; 1 children kept dying, or had to
 be killed; 2 the socket could not be bound. Children sit in their own process group (a terminal's
@@ -35,7 +35,6 @@ from types import FrameType
 YOUNG_SECONDS = 10.0
 MAX_QUICK_DEATHS = 5
 FIRST_BACKOFF_SECONDS = 0.5
-MAX_BACKOFF_SECONDS = 30.0
 STOP_GRACE_SECONDS = 10.0
 POLL_SECONDS = 0.1
 BACKLOG = 2048
@@ -157,11 +156,7 @@ class Supervisor:
             )
             self.gave_up = True
             return
-        delay = (
-            min(MAX_BACKOFF_SECONDS, FIRST_BACKOFF_SECONDS * 2 ** (slot.quick_deaths - 1))
-            if slot.quick_deaths
-            else 0.0
-        )
+        delay = FIRST_BACKOFF_SECONDS * 2 ** (slot.quick_deaths - 1) if slot.quick_deaths else 0.0
         slot.start_at = now + delay
         logger.warning(
             "Worker %s (pid %s) exited with %s; starting it again in %.1fs",

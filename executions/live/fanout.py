@@ -29,6 +29,7 @@ import os
 import signal
 import socket
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from multiprocessing.connection import Client, Connection, Listener
 from typing import Any
@@ -48,6 +49,9 @@ Numbered = tuple[str, str, str, int]
 # Numbered events a child may be behind by before the hub drops it (it then stops and is
 # restarted): a child that reads nothing must not grow the supervisor's memory without end.
 MAX_BEHIND = 100_000
+# The events a child keeps after handing them to its listeners (see _Recent).
+RECENT_EVENTS = 1_000
+RECENT_BYTES = 4 * 1024 * 1024
 
 
 def _hang_up(conn: Connection) -> None:
@@ -196,6 +200,36 @@ def _connect(role: str) -> Connection:
     return conn
 
 
+class _Recent:
+    """One Event object per event id in this process, for the latest events, whichever came
+    first: the link handing it over, or a stream reading it from the hub (a stream that fell
+    behind - django-eventstream queues 10 events per listener - reads the missed ones back, and
+    may read past what the link has handed over yet). As with one process's buffer, the page
+    keeper and the frame cache then see each event once, and every client of the list stream
+    writes the same page for it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.events: OrderedDict[tuple[str, int], Event] = OrderedDict()
+        self.bytes = 0
+
+    def event(self, channel: str, event_type: str, data: str, event_id: int) -> Event:
+        with self.lock:
+            known = self.events.get((channel, event_id))
+            if known is not None:
+                return known
+            event = self.events[(channel, event_id)] = Event(channel, event_type, data, event_id)
+            self.bytes += len(data)
+            while len(self.events) > RECENT_EVENTS or (
+                self.bytes > RECENT_BYTES and len(self.events) > 1
+            ):
+                self.bytes -= len(self.events.popitem(last=False)[1].data)
+            return event
+
+
+_recent = _Recent()
+
+
 class _Link:
     """A child's stream connection: its published events go out, everyone's numbered come in."""
 
@@ -214,7 +248,8 @@ class _Link:
             while True:
                 batch: list[Numbered] = conn.recv()
                 for channel, event_type, data, event_id in batch:
-                    listeners.add_to_queues(channel, Event(channel, event_type, data, id=event_id))
+                    event = _recent.event(channel, event_type, data, event_id)
+                    listeners.add_to_queues(channel, event)
         except (EOFError, OSError):
             pass
         # The supervisor is gone or dropped this process: without the hub no event reaches
@@ -268,7 +303,7 @@ class HubEventStorage(StorageBase):
         kind, found = self._ask("events", channel, last_id, limit)
         if kind == "reset":
             raise EventDoesNotExist(f"Event {last_id + 1} is no longer buffered", found)
-        return [Event(channel, kind, data, id=event_id) for kind, data, event_id in found]
+        return [_recent.event(channel, kind, data, event_id) for kind, data, event_id in found]
 
     def get_current_id(self, channel: str) -> int:
         return int(self._ask("current", channel)[1])

@@ -7,12 +7,25 @@ import re
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import DaphneServer
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[DaphneServer]:
+    """One serving process: it boots fastest on a busy box (test_two_schedulers.py races two)."""
+    started = DaphneServer(tmp_path, env={"C4C_WORKERS": "1"})
+    started.start()
+    try:
+        yield started
+    finally:
+        started.stop()
 
 
 def _browser() -> urllib.request.OpenerDirector:
@@ -29,10 +42,10 @@ def _fired_runs(browser: urllib.request.OpenerDirector, url: str) -> list[str]:
 
 
 def test_a_schedule_made_on_the_page_fires_in_the_server_by_itself(
-    daphne_server: DaphneServer,
+    server: DaphneServer,
 ) -> None:
     browser = _browser()
-    form = browser.open(f"{daphne_server.url}/schedules/new", timeout=10).read().decode()
+    form = browser.open(f"{server.url}/schedules/new", timeout=10).read().decode()
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form)
     assert token is not None
     fields = {
@@ -47,22 +60,22 @@ def test_a_schedule_made_on_the_page_fires_in_the_server_by_itself(
         "catch_up": "none",
     }
     request = urllib.request.Request(
-        f"{daphne_server.url}/schedules/new",
+        f"{server.url}/schedules/new",
         data=urllib.parse.urlencode(fields).encode(),
-        headers={"Referer": f"{daphne_server.url}/schedules/new"},
+        headers={"Referer": f"{server.url}/schedules/new"},
     )
     page = browser.open(request, timeout=10)
     assert page.geturl().endswith("/schedules/live-every-two")
-    schedule_page = f"{daphne_server.url}/schedules/live-every-two"
+    schedule_page = f"{server.url}/schedules/live-every-two"
 
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline and len(_fired_runs(browser, schedule_page)) < 2:
         time.sleep(0.2)
     fired = _fired_runs(browser, schedule_page)
 
-    assert len(fired) >= 2, daphne_server.log()
+    assert len(fired) >= 2, server.log()
     assert len(set(fired)) == len(fired)
     for execution_id in fired:
-        url = f"{daphne_server.url}/workflow/executions/{execution_id}"
+        url = f"{server.url}/workflow/executions/{execution_id}"
         with urllib.request.urlopen(url, timeout=10) as response:
             assert json.loads(response.read())["execution"]["workflowId"] == "simple-math-workflow"

@@ -628,7 +628,11 @@ def signal_send(
             sent_at=timezone.now(),
             sent_by=sent_by,
         )
-        woken = execution_wake(execution_id=execution_id)
+        # Only a run that waits for this signal is woken; any other takes it when it asks.
+        waiting_for = NodeExecution.objects.filter(
+            execution=execution, status=NodeStatus.WAITING, waiting_for=f"signal:{name}"
+        )
+        woken = waiting_for.exists() and execution_wake(execution_id=execution_id)
     return signal, woken
 
 

@@ -1021,7 +1021,8 @@ class _Run:
             self._wait_until(due)
         elif _now() < due:
             raise self._park(node, step, Parked("sleeping", due))
-        return {"sleptUntil": due.isoformat(timespec="milliseconds")}
+        # As JavaScript's toISOString(), the API's time format.
+        return {"sleptUntil": due.astimezone(UTC).isoformat(timespec="milliseconds")[:23] + "Z"}
 
     def _wait(self, node: WorkflowNode, config: dict[str, Any], step: _Step) -> Any:
         name = signal_name(config, node.id)

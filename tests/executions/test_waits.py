@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from executions import dispatch, runtime, store
 from executions.models import Execution, ExecutionCounter, NodeExecution, Signal
+from executions.serializers import iso_ms
 from tests import factories
 
 in_process = pytest.mark.django_db(transaction=True)
@@ -84,7 +85,7 @@ def test_a_sleeping_run_holds_no_thread_and_wakes_when_due() -> None:
     assert timezone.now() >= nap.wake_at
     nap.refresh_from_db()
     assert nap.status == "completed"
-    assert nap.output == {"sleptUntil": nap.wake_at.isoformat(timespec="milliseconds")}
+    assert nap.output == {"sleptUntil": iso_ms(nap.wake_at)}
     assert _node(ended, "after").status == "completed"
     assert ExecutionCounter.objects.stats()["waiting"] == 0
 

@@ -209,6 +209,7 @@ def test_a_signal_sent_while_the_run_sleeps_before_its_wait_is_kept_for_it(
     response = _send(client, execution.execution_id, body={"early": True})
 
     assert response.status_code == 202
+    assert response.json()["woke"] is False  # it sleeps: nothing waits for the signal yet
     ended = _ended(execution.execution_id)
     assert ended.status == "completed"
     nap, ask = _node(ended, "nap"), _node(ended, "ask")

@@ -4,11 +4,12 @@ copies of a node's payloads only when C4C_SPAN_PAYLOAD_CHARS asks for them."""
 import json
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
 
 from executions import runtime
 from executions.models import Span
 from executions.payloads import TRUNCATED_KEY, bounded
-from executions.tracing import _attributes
+from executions.tracing import _attributes, span_rows
 from tests.test_settings import _refused, _settings
 from workflows.definitions import WorkflowDefinition
 
@@ -41,6 +42,21 @@ def test_attributes_that_might_exceed_the_bound_are_measured(settings) -> None:
 
 def test_no_attributes_store_an_empty_object() -> None:
     assert _attributes(None) == {}
+
+
+def test_span_event_attributes_are_stored_as_bounded_would_store_them(settings) -> None:
+    settings.C4C_MAX_PAYLOAD_BYTES = 1_000
+    span = TracerProvider().get_tracer("test").start_span("call")
+    line = {"log.level": "INFO", "log.message": 'ünïcødé 😀\n"q"', "log.dropped": 0}
+    span.add_event("log", line)
+    span.add_event("big", {"v": "a" * 2_000, "ratio": 0.5})
+    span.end()
+    [row] = span_rows([span])
+    assert [event["attributes"] for event in row.events] == [
+        bounded(line),
+        bounded({"v": "a" * 2_000, "ratio": 0.5}),
+    ]
+    assert row.events[1]["attributes"][TRUNCATED_KEY] is True
 
 
 def _stored_node_span(execution_id: str) -> Span:

@@ -4,7 +4,8 @@ copies of a node's payloads only when C4C_SPAN_PAYLOAD_CHARS asks for them."""
 import json
 
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.util.types import AttributeValue
 
 from executions import runtime
 from executions.models import Span
@@ -47,10 +48,15 @@ def test_no_attributes_store_an_empty_object() -> None:
 def test_span_event_attributes_are_stored_as_bounded_would_store_them(settings) -> None:
     settings.C4C_MAX_PAYLOAD_BYTES = 1_000
     span = TracerProvider().get_tracer("test").start_span("call")
-    line = {"log.level": "INFO", "log.message": 'ünïcødé 😀\n"q"', "log.dropped": 0}
+    line: dict[str, AttributeValue] = {
+        "log.level": "INFO",
+        "log.message": 'ünïcødé 😀\n"q"',
+        "log.dropped": 0,
+    }
     span.add_event("log", line)
     span.add_event("big", {"v": "a" * 2_000, "ratio": 0.5})
     span.end()
+    assert isinstance(span, ReadableSpan)
     [row] = span_rows([span])
     assert [event["attributes"] for event in row.events] == [
         bounded(line),

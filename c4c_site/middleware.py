@@ -175,11 +175,13 @@ def api_auth(get_response: Handler) -> Handler:
     return middleware
 
 
-def _page_check(request: HttpRequest, user: Any, allowed: bool) -> HttpResponseBase | None:
+def _page_check(
+    request: HttpRequest, user: Any, permission: str, allowed: bool
+) -> HttpResponseBase | None:
     if not user.is_authenticated:
         return redirect_to_login(request.get_full_path())
     if not allowed:
-        raise PermissionDenied(f"Permission '{policy.VIEW}' is required")
+        raise PermissionDenied(f"Permission '{permission}' is required")
     return None
 
 
@@ -216,7 +218,8 @@ async def _async_site_refusal(request: HttpRequest) -> HttpResponseBase | None:
     if permission is None:
         return None
     user = await request.auser()
-    return _page_check(request, user, user.is_authenticated and await user.ahas_perm(permission))
+    allowed = user.is_authenticated and await user.ahas_perm(permission)
+    return _page_check(request, user, permission, allowed)
 
 
 def _sync_site_refusal(request: HttpRequest) -> HttpResponseBase | None:
@@ -226,4 +229,6 @@ def _sync_site_refusal(request: HttpRequest) -> HttpResponseBase | None:
     if permission is None:
         return None
     user = request.user
-    return _page_check(request, user, user.is_authenticated and user.has_perm(permission))
+    return _page_check(
+        request, user, permission, user.is_authenticated and user.has_perm(permission)
+    )

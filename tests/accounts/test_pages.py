@@ -46,6 +46,17 @@ def test_a_signed_in_user_without_view_permission_gets_403(
     assert response.status_code == 403
 
 
+def test_a_viewer_refused_a_page_that_changes_schedules_is_told_the_permission_it_lacks(
+    auth_on: Any, accounts_db: None, client: Client
+) -> None:
+    client.force_login(factories.user(groups=["viewer"]))
+
+    response = client.get("/schedules/new")
+
+    assert response.status_code == 403
+    assert "executions.manage_c4c" in response.content.decode()
+
+
 def test_signing_in_on_the_login_page_goes_on_to_next(
     auth_on: Any, accounts_db: None, client: Client
 ) -> None:

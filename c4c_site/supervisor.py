@@ -1,7 +1,11 @@
-"""The parent of `c4c serve --workers N`: one listening socket, N daphne processes serving it.
+"""The parent of `c4c serve --workers N`: N daphne processes serving one port.
 
-The parent binds the socket once and starts N children (`c4c serve --fd`) that inherit it: the
-kernel hands each new connection to one of them, so no proxy stands in between. The parent also
+The parent binds the port and starts N children (`c4c serve --fd`), each inheriting a listening
+socket of its own: N sockets on the one port with SO_REUSEPORT, among which the kernel spreads new
+connections evenly, so no proxy stands in between. (One socket shared by all was tried first:
+whichever child woke first took every connection waiting - twisted accepts up to 100 at a time -
+and 8 benchmark clients all landed on one process.) A socket outlives its child: connections
+that arrive while a child is started again wait in its backlog for the next one. The parent also
 runs the event hub (executions.live.fanout) unless events go through Redis, and points every
 child at one C4C_METRICS_DIR (a temporary one unless set) so /metrics sums them all. Migrations
 ran once, before it starts. Each child runs its own pool, lease sweep and scheduler: the database
@@ -48,6 +52,7 @@ class _Slot:
     """One child's place: its process now, and how its recent predecessors fared."""
 
     index: int
+    listening: socket.socket
     process: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
     quick_deaths: int = 0
@@ -65,7 +70,7 @@ class Supervisor:
 
     def run(self) -> int:
         try:
-            listening = bind(self.host, self.port)
+            slots = [_Slot(index, bind(self.host, self.port)) for index in range(self.workers)]
         except OSError as exc:
             logger.error("Cannot listen on %s:%s: %s", self.host, self.port, exc)
             return 2
@@ -89,33 +94,29 @@ class Supervisor:
             self.host,
             "--port",
             str(self.port),
-            "--fd",
-            str(listening.fileno()),
             "--parent",
             str(os.getpid()),
         ]
         previous = {
             signum: signal.signal(signum, self._stop) for signum in (signal.SIGINT, signal.SIGTERM)
         }
-        slots = [_Slot(index) for index in range(self.workers)]
         try:
-            self._supervise(slots, command, env, listening.fileno())
+            self._supervise(slots, command, env)
             killed = self._stop_all(slots)
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
             if hub is not None:
                 hub.close()
-            listening.close()
+            for slot in slots:
+                slot.listening.close()
             shutil.rmtree(workdir, ignore_errors=True)
         return 1 if self.gave_up or killed else 0
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
         self.stopping.set()
 
-    def _supervise(
-        self, slots: list[_Slot], command: list[str], env: dict[str, str], fd: int
-    ) -> None:
+    def _supervise(self, slots: list[_Slot], command: list[str], env: dict[str, str]) -> None:
         logger.info(
             "%s workers on http://%s:%s (supervisor pid %s)",
             self.workers,
@@ -129,8 +130,9 @@ class Supervisor:
                 if slot.process is not None and slot.process.poll() is not None:
                     self._buried(slot, now)
                 if slot.process is None and now >= slot.start_at and not self.gave_up:
+                    fd = slot.listening.fileno()
                     slot.process = subprocess.Popen(
-                        command, env=env, pass_fds=(fd,), process_group=0
+                        [*command, "--fd", str(fd)], env=env, pass_fds=(fd,), process_group=0
                     )
                     slot.started_at = now
             if self.gave_up:
@@ -191,8 +193,9 @@ def _describe(code: int) -> str:
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """The listening socket every child serves (IPv4, address reuse on, as daphne's own)."""
-    return socket.create_server((host, port), backlog=BACKLOG)
+    """A child's listening socket (IPv4, address reuse on, as daphne's own), one of those that
+    share the port (only processes of the same user may join them)."""
+    return socket.create_server((host, port), backlog=BACKLOG, reuse_port=True)
 
 
 def die_with_parent(parent_pid: int) -> None:

@@ -380,6 +380,8 @@ def sweep(*, requeue: bool | None = None) -> list[str]:
         if requeue:
             if store.execution_take_over(execution=execution, owner="") is None:
                 continue
+            if woken:
+                runtime.announce_woken(execution)
             try:
                 publisher.publish(execution.execution_id)
             except BrokerUnavailable:
@@ -395,6 +397,8 @@ def sweep(*, requeue: bool | None = None) -> list[str]:
             if store.execution_take_over(execution=execution, owner=store.process_owner()) is None:
                 pool.release()
                 continue
+            if woken:
+                runtime.announce_woken(execution)
             _queue_here(execution, runtime.resume, execution=execution, previous_owner=previous)
         if woken:
             logger.info("Woke execution %s (due at %s)", execution.execution_id, lapsed_at)

@@ -685,6 +685,12 @@ def _wake_parent(execution: Execution) -> None:
         leases.heartbeat.wake(sweep=True)
 
 
+def announce_woken(execution: Execution) -> None:
+    """A waiting run was taken up again (executions.dispatch.sweep): lists show it running
+    before its next node event."""
+    events.emit_executions_update(execution, [])
+
+
 def signal(*, execution_id: str, name: str, payload: Any, sent_by: str = "") -> bool:
     """Deliver signal `name` to an execution (kept until a wait node of that name takes it);
     whether the run was waiting, and is now due. Raises store.ExecutionNotFound, or

@@ -27,11 +27,11 @@ import threading
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import Any, Literal, cast
+from typing import Any, Literal, NamedTuple, cast
 
 import django_eventstream.eventstream
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import transaction
 from django_eventstream import send_event
 from django_eventstream.utils import get_storage
 from django_eventstream.views import get_listener_manager
@@ -54,6 +54,7 @@ from .payloads import (
     NodeWaiting,
     SpanEnded,
     SpanJson,
+    Stats,
     WorkflowFinished,
     WorkflowStarted,
     WorkflowWaiting,
@@ -306,14 +307,18 @@ def emit_workflow_result(execution: Execution, result_json: str) -> None:
     _emit_end(head, Payload(text=f'{encode(head)[:-1]},"result":{result_json}}}'))
 
 
-def _send_update(summary: ExecutionSummary) -> None:
-    """Send an update with the stats as they are now; one that cannot read them is logged and
-    dropped (the next update, or a fresh snapshot, brings the list up to date) so that the
-    event sent after it still leaves."""
+def _stats(summary: ExecutionSummary) -> Stats | None:
+    """The stats as stored now; None (logged) when they cannot be read: that update is dropped
+    (the next one, or a fresh snapshot, brings the list up to date) and what follows it leaves."""
     try:
-        stats = ExecutionCounter.objects.stats()
+        return ExecutionCounter.objects.stats()
     except Exception:
         logger.exception("Could not read the stats for %s's update", summary["executionId"])
+        return None
+
+
+def _send_update(summary: ExecutionSummary, stats: Stats | None) -> None:
+    if stats is None:
         return
     update: ExecutionsUpdate = {
         "type": "executions.update",
@@ -332,6 +337,15 @@ def _merged(held: ExecutionSummary, newer: ExecutionSummary) -> ExecutionSummary
     return {**newer, "nodeDetails": {**held_nodes, **new_nodes}}
 
 
+class _Held(NamedTuple):
+    """An update held: the summary (merged), the stats read when it was first held, when it is
+    due to leave (time.monotonic)."""
+
+    summary: ExecutionSummary
+    stats: Stats | None
+    due: float
+
+
 class _Updates:
     """executions.update of running executions, held for C4C_UPDATE_COALESCE_MS and merged.
 
@@ -342,12 +356,14 @@ class _Updates:
     one thread sends it when the window ends. An update of an execution that is no longer running
     (its last) leaves at once, and `before` sends what is held for an execution ahead of the
     event that ends or parks it. The lock is held while sending, so those orders hold whichever
-    thread sends. The stats are read when the update is sent.
+    thread sends. The stats are read in the committing thread: for an update sent at once, then;
+    for one held, when it is first held (at most the window old when it leaves), so the
+    sending thread never touches the database.
     """
 
     def __init__(self) -> None:
         self.lock = threading.Condition()
-        self.held: dict[str, tuple[ExecutionSummary, float]] = {}
+        self.held: dict[str, _Held] = {}
         self.flusher: threading.Thread | None = None
 
     def add(self, summary: ExecutionSummary) -> None:
@@ -356,17 +372,20 @@ class _Updates:
         with self.lock:
             held = self.held.pop(execution_id, None)
             if held is not None:
-                summary = _merged(held[0], summary)
+                summary = _merged(held.summary, summary)
             if window <= 0 or summary.get("status") != "running":
-                _send_update(summary)
+                _send_update(summary, _stats(summary))
                 return
-            due = held[1] if held is not None else time.monotonic() + window
-            self.held[execution_id] = (summary, due)
+            if held is not None:
+                self.held[execution_id] = held._replace(summary=summary)
+                return
+            due = time.monotonic() + window
+            self.held[execution_id] = _Held(summary, _stats(summary), due)
             if self.flusher is None or not self.flusher.is_alive():
                 self.flusher = threading.Thread(target=self._flush, name="c4c-updates", daemon=True)
                 self.flusher.start()
-            elif held is None and len(self.held) == 1:
-                self.lock.notify()
+            elif len(self.held) == 1:
+                self.lock.notify()  # the thread waits for work with nothing held
 
     def before(
         self, execution_id: str, channels: tuple[str, ...], event_type: str, data: Payload
@@ -375,24 +394,22 @@ class _Updates:
         with self.lock:
             held = self.held.pop(execution_id, None)
             if held is not None:
-                _send_update(held[0])
+                _send_update(held.summary, held.stats)
             _send(channels, event_type, data)
 
     def _flush(self) -> None:
-        """The sending thread: sends each held update when its window ends; between bursts it
-        closes its database connection (it reads the stats), so none is left open idle."""
+        """The sending thread: sends each held update when its window ends."""
         with self.lock:
             while True:
                 if not self.held:
-                    connections.close_all()
                     self.lock.wait()
                     continue
                 now = time.monotonic()
-                due = [key for key, (_, at) in self.held.items() if at <= now]
-                for execution_id in due:
-                    _send_update(self.held.pop(execution_id)[0])
+                for execution_id in [key for key, held in self.held.items() if held.due <= now]:
+                    held = self.held.pop(execution_id)
+                    _send_update(held.summary, held.stats)
                 if self.held:
-                    self.lock.wait(min(at for _, at in self.held.values()) - now)
+                    self.lock.wait(min(held.due for held in self.held.values()) - now)
 
 
 updates = _Updates()

@@ -11,9 +11,10 @@ process on its own scratch SQLite (WAL) database, in interleaved rounds, and pri
   made with `git worktree add /tmp/wt-base <commit>`.
 
 Each variant runs `executions.runtime.execute` sequentially, first with nobody listening, then
-with one listener of the list channel that takes every frame as a stream would. Runs/s come
-from a timed pass; the counts from a second, untimed pass that wraps the encoder, the frame
-builder and the stats read (so the counting costs nothing in the timed pass).
+with one listener of the list channel that takes every frame as a stream would. Runs/s and the
+CPU time per run (the process's, the update thread's too) come from a timed pass; the counts
+from a second, untimed pass that wraps the encoder, the frame builder and the stats read (so
+the counting costs nothing in the timed pass).
 """
 
 import argparse
@@ -71,14 +72,15 @@ def _child(tree: Path, runs: int, listening: bool) -> dict[str, float]:
     if listening:
         get_listener_manager().add_listener(reader)
 
-    def run(count: int) -> float:
-        started = time.perf_counter()
+    def run(count: int) -> tuple[float, float]:
+        """Wall seconds and this process's CPU seconds (every thread's) for `count` runs."""
+        started, cpu = time.perf_counter(), time.process_time()
         for _ in range(count):
             runtime.execute(definition=definition, input={})
-        return time.perf_counter() - started
+        return time.perf_counter() - started, time.process_time() - cpu
 
     run(WARM_UP_RUNS)
-    elapsed = run(runs)
+    elapsed, cpu = run(runs)
     time.sleep(0.05)  # updates still held leave before the counting starts
 
     counts = {"encodes": 0, "frames": 0, "stats": 0, "updates": 0}
@@ -111,6 +113,7 @@ def _child(tree: Path, runs: int, listening: bool) -> dict[str, float]:
     time.sleep(0.05)
     return {
         "runs_per_s": runs / elapsed,
+        "cpu_ms_per_run": cpu * 1000 / runs,
         "encodes_per_run": counts["encodes"] / COUNTED_RUNS,
         "frames_per_run": counts["frames"] / COUNTED_RUNS,
         "stats_reads_per_run": counts["stats"] / COUNTED_RUNS,
@@ -176,14 +179,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_before = os.getloadavg()[0]
     medians = measure(args.runs, args.rounds, args.tree, args.base)
     print(f"load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after")
-    header = ("variant", "listener", "runs/s", "encodes", "frames", "stats reads", "updates")
+    header = ("variant", "listener", "runs/s", "CPU ms", "encodes", "frames", "stats", "updates")
     print("  ".join(f"{h:>20}" if i < 2 else f"{h:>11}" for i, h in enumerate(header)))
     for name, by_listener in medians.items():
         for listener, figures in by_listener.items():
             row = [f"{name:>20}", f"{listener:>20}"]
             row += [f"{value:>11}" for value in figures.values()]
             print("  ".join(row))
-    print("(encodes, frames, stats reads and updates are per run)")
+    print("(CPU ms, encodes, frames, stats reads and updates are per run; CPU time is the")
+    print(" process's, every thread's: steadier than runs/s on a busy machine)")
     print(json.dumps(medians))
     return 0
 

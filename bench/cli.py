@@ -30,6 +30,9 @@ PHASES = (
 )
 # Phases that start no server of the suite: each makes its own processes and databases.
 OWN_PROCESSES = ("history", "list_load", "waits", "dbos", "scaleout")
+# Left out of --quick unless --only names them: their own smoke test covers them
+# (tests/bench/test_dbos_and_scaleout.py), and they would double the quick run.
+NOT_QUICK = ("dbos", "scaleout")
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
 
 
@@ -60,7 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = suite.QUICK if args.quick else suite.FULL
     if args.runs:
         settings = replace(settings, runs=args.runs)
-    phases = [p for p in PHASES if not args.only or p in args.only]
+    if args.only:
+        phases = [p for p in PHASES if p in args.only]
+    else:
+        phases = [p for p in PHASES if not (args.quick and p in NOT_QUICK)]
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     args.results_dir.mkdir(parents=True, exist_ok=True)
     profile_dir = None

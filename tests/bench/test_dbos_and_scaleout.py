@@ -90,3 +90,13 @@ def test_scaleout_phase_drains_queued_runs_with_one_and_two_worker_processes(tmp
         assert figures["commits_per_execution"] > 0
     assert data["commit_rate"]["connections_1"] > 0
     assert data["on_paper"]["processes_at_the_limit"] > 0
+
+
+def test_dbos_venv_that_cannot_be_made_is_reported_with_its_reason(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr("shutil.which", lambda name: None)
+
+    python, why = dbos_compare.dbos_python()
+
+    assert python is None
+    assert "uv is not on PATH" in why

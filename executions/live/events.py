@@ -42,6 +42,7 @@ from .. import metrics
 from ..conf import app_settings
 from ..models import Execution, ExecutionCounter, ExecutionStatus, NodeExecution, NodeLog, Span
 from ..serializers import execution_summary, iso_ms, node_log_line, span_json
+from . import fanout
 from .buffer import MemoryEventStorage, Payload, sse_frame
 from .buffer import encode as encode
 from .payloads import (
@@ -150,7 +151,14 @@ def install() -> None:
     global _deliver
     if not _grip_configured():
         django_eventstream.eventstream.publish_event = _no_grip_publish
-    _deliver = _resolve_sender()
+    # A child of `c4c serve --workers N` hands its events to the supervisor's hub (fanout).
+    publish = fanout.sender()
+    _deliver = _resolve_sender() if publish is None else _as_text(publish)
+
+
+def _as_text(publish: Callable[[str, str, str], None]) -> Deliver:
+    """A sender for another process: it gets the payload's text."""
+    return lambda channel, event_type, payload: publish(channel, event_type, payload.text)
 
 
 def _send(channels: tuple[str, ...], event_type: str, data: Payload) -> None:

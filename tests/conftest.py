@@ -128,6 +128,8 @@ class DaphneServer:
             **os.environ,
             "DATABASE_URL": f"sqlite:///{self.db_path}",
             "C4C_DELAY_SCALE": os.environ.get("C4C_DELAY_SCALE", "1"),
+            # One process, as before `serve --workers` (tests/test_serve_workers.py tests more).
+            "C4C_WORKERS": "1",
             **self.extra_env,
         }
         log = self.log_path.open("ab")

@@ -287,6 +287,7 @@ def test_many_concurrent_executions_keep_their_own_spans(shared_server: DaphneSe
         "completed": count,
         "failed": 0,
         "running": 0,
+        "waiting": 0,
     }
 
 

@@ -397,6 +397,10 @@ C4C_REPLAY_CHANNELS = env_int("C4C_REPLAY_CHANNELS", 5_000, minimum=1)
 C4C_REPLAY_BYTES = env_int("C4C_REPLAY_BYTES", 8 * 1024 * 1024, minimum=1)
 # Updates of one running execution within this many ms leave as one (0: each as it comes).
 C4C_UPDATE_COALESCE_MS = env_int("C4C_UPDATE_COALESCE_MS", 5, minimum=0)
+# Group commit (executions.commits): node writes of concurrent runs committed together by one
+# writer thread, waiting at most C4C_GROUP_COMMIT_WAIT_MS for more. Off by default (BENCHMARKS.md).
+C4C_GROUP_COMMIT = env_bool("C4C_GROUP_COMMIT", False)
+C4C_GROUP_COMMIT_WAIT_MS = env_int("C4C_GROUP_COMMIT_WAIT_MS", 0, minimum=0)
 # `c4c serve --workers N` hands its children its event hub's socket and key (c4c_site.cli,
 # executions.live.fanout): without Redis, their events fan out and replay through it.
 C4C_FANOUT_SOCKET = os.environ.get("C4C_FANOUT_SOCKET", "")

@@ -66,6 +66,19 @@ class ExecutionsSettings:
         return float(getattr(settings, "C4C_CANCEL_CHECK_SECONDS", 0.5))
 
     @property
+    def C4C_GROUP_COMMIT(self) -> bool:
+        """Node writes of concurrent runs go through one writer thread and commit together
+        (executions.commits); off (the default: on the measured boxes the hand-off cost more
+        than the commits it saved, BENCHMARKS.md), each commits on its run's thread."""
+        return bool(getattr(settings, "C4C_GROUP_COMMIT", False))
+
+    @property
+    def C4C_GROUP_COMMIT_WAIT_MS(self) -> float:
+        """How long the writer waits for more writes before it commits a batch (0: it takes
+        only what is waiting; batches still grow with the load)."""
+        return float(getattr(settings, "C4C_GROUP_COMMIT_WAIT_MS", 0))
+
+    @property
     def C4C_BROKER_TIMEOUT(self) -> float:
         """Seconds a run's message may take to reach the Celery broker; past it the API answers
         503 and nothing is left started."""

@@ -62,6 +62,7 @@ from workflows.secrets import Redactor
 from workflows.waits import Parked
 
 from . import leases, metrics, store, tracing
+from .commits import committer
 from .leases import HeldRun
 from .live import events
 from .models import (
@@ -133,7 +134,7 @@ class SpanFeed:
                 return
             rows = tracing.span_rows(ended)
             try:
-                store.spans_add(execution=self.execution, spans=rows)
+                committer.write(store.spans_add, execution=self.execution, spans=rows)
             except Exception:
                 logger.exception("Spans of %s not saved yet", self.execution.execution_id)
                 self._unsaved.extend(rows)
@@ -214,7 +215,8 @@ class ExecutionRecorder:
         started_at: Any,
     ) -> None:
         self._flush_spans()
-        row = store.node_start(
+        row = committer.write(
+            store.node_start,
             execution=self.execution,
             node=node,
             node_index=node_index,
@@ -238,8 +240,12 @@ class ExecutionRecorder:
         ended_at: datetime,
         retry_at: datetime,
     ) -> None:
-        row = store.node_attempt_fail(
-            node=self._row(node.id, visit), error=error, ended_at=ended_at, retry_at=retry_at
+        row = committer.write(
+            store.node_attempt_fail,
+            node=self._row(node.id, visit),
+            error=error,
+            ended_at=ended_at,
+            retry_at=retry_at,
         )
         metrics.node_retried(row)
         events.emit_executions_update(self.execution, [row])
@@ -255,7 +261,8 @@ class ExecutionRecorder:
         started_at: datetime,
     ) -> None:
         self._flush_spans()
-        row = store.node_attempt_start(
+        row = committer.write(
+            store.node_attempt_start,
             node=self._row(node.id, visit),
             attempt=attempt,
             started_at=started_at,
@@ -276,8 +283,12 @@ class ExecutionRecorder:
         ended_at: Any,
     ) -> None:
         stored, sealed = protect_output(self.redactor, output)
-        row = store.node_complete(
-            node=self._row(node.id, visit), output=stored, ended_at=ended_at, sealed_output=sealed
+        row = committer.write(
+            store.node_complete,
+            node=self._row(node.id, visit),
+            output=stored,
+            ended_at=ended_at,
+            sealed_output=sealed,
         )
         metrics.node_finished(row)
         events.emit_node_completed(
@@ -297,7 +308,9 @@ class ExecutionRecorder:
         handled_by: str | None,
         ended_at: Any,
     ) -> None:
-        row = store.node_fail(node=self._row(node.id, visit), error=error, ended_at=ended_at)
+        row = committer.write(
+            store.node_fail, node=self._row(node.id, visit), error=error, ended_at=ended_at
+        )
         metrics.node_finished(row)
         events.emit_node_completed(
             self.execution, row, node_index=node_index, next_node_id=handled_by

@@ -166,7 +166,8 @@ def test_a_waiting_run_survives_kill_9_and_takes_signals_sent_before_and_after_i
         _until(first.url, waiting, _parked_at("ask", "waiting"))
         _until(first.url, early, _parked_at("nap", "sleeping"))
         sent = _signal(first.url, early, "go", {"sent": "before the kill"})
-        assert sent == {"executionId": early, "signal": "go", "woke": True}
+        # Kept, not woken: the run sleeps, and no node waits for "go" yet.
+        assert sent == {"executionId": early, "signal": "go", "woke": False}
     finally:
         first.crash()
 

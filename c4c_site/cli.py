@@ -1,5 +1,6 @@
 """The `c4c` console command: serve the dashboard, list workflows, run one from the shell,
-prune old runs, create the first user, and issue, list and revoke API tokens.
+prune old runs, list and run schedules, create the first user, and issue, list and revoke API
+tokens.
 
 Each subcommand lives in a small function registered on the parser; later features add theirs
 the same way.
@@ -154,6 +155,17 @@ def cmd_prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_schedules(args: argparse.Namespace) -> int:
+    """List schedules with their next slots, sync the ones declared in code, or run a scheduler
+    in the foreground (the `schedules` command)."""
+    _setup_django()
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
+    call_command("schedules", args.action, seconds=args.seconds)
+    return 0
+
+
 def cmd_createsuperuser(args: argparse.Namespace) -> int:
     """Migrate, then Django's createsuperuser: the first account."""
     _setup_django()
@@ -271,6 +283,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     prune.add_argument("--dry-run", action="store_true", help="print what would go; delete none")
     prune.set_defaults(handler=cmd_prune)
+
+    schedules = sub.add_parser("schedules", help="list, sync or run the cron schedules")
+    schedules.add_argument("action", nargs="?", choices=["list", "sync", "run"], default="list")
+    schedules.add_argument(
+        "--seconds", type=float, help="with run: stop after this long (default: until stopped)"
+    )
+    schedules.set_defaults(handler=cmd_schedules)
 
     first = sub.add_parser(
         "createsuperuser", help="create the first account (Django's createsuperuser)"

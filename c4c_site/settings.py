@@ -39,6 +39,19 @@ def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
     return number
 
 
+def env_float(name: str, default: float, *, minimum: float | None = None) -> float:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be a number, not {value!r}") from exc
+    if minimum is not None and number < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum:g}, not {number:g}")
+    return number
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     value = os.environ.get(name)
     if value is None:
@@ -400,6 +413,12 @@ C4C_UPDATE_COALESCE_MS = env_int("C4C_UPDATE_COALESCE_MS", 5, minimum=0)
 # Group commit (executions.commits): node writes of concurrent runs committed together by one
 # writer thread, waiting at most C4C_GROUP_COMMIT_WAIT_MS for more. Off by default (BENCHMARKS.md).
 C4C_GROUP_COMMIT = env_bool("C4C_GROUP_COMMIT", False)
+# Schedules (the schedules app; README "Schedules" says what each does).
+C4C_SCHEDULES_ENABLED = env_bool("C4C_SCHEDULES_ENABLED", True)
+C4C_SCHEDULE_MAX_CATCHUP = env_int("C4C_SCHEDULE_MAX_CATCHUP", 100, minimum=1)
+C4C_SCHEDULE_GRACE_SECONDS = env_float("C4C_SCHEDULE_GRACE_SECONDS", 10, minimum=0)
+C4C_SCHEDULE_TICK_SECONDS = env_float("C4C_SCHEDULE_TICK_SECONDS", 0.5, minimum=0.05)
+C4C_SCHEDULE_RETRY_SECONDS = env_float("C4C_SCHEDULE_RETRY_SECONDS", 10, minimum=0.1)
 C4C_GROUP_COMMIT_WAIT_MS = env_int("C4C_GROUP_COMMIT_WAIT_MS", 0, minimum=0)
 # `c4c serve --workers N` hands its children its event hub's socket and key (c4c_site.cli,
 # executions.live.fanout): without Redis, their events fan out and replay through it.

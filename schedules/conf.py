@@ -1,29 +1,18 @@
 """The schedules app's settings: every C4C_SCHEDULE_* name it reads, its default and what it is for.
 
-Read when asked for, so a test's `settings` override applies at once; c4c_site.settings does not
-need to name them (README, "Schedules", says how to set each from the environment).
+Read when asked for, so a test's `settings` override applies at once. c4c_site.settings sets
+each from the environment; a project that installs the app sets only what it wants to change.
 """
-
-import os
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 
 def _number(name: str, default: float, *, minimum: float) -> float:
-    """The setting, else the environment variable of the same name, else the default."""
-    value = getattr(settings, name, None)
-    if value is None:
-        raw = os.environ.get(name, "").strip()
-        if not raw:
-            return default
-        try:
-            value = float(raw)
-        except ValueError as exc:
-            raise ImproperlyConfigured(f"{name} must be a number, not {raw!r}") from exc
-    if float(value) < minimum:
-        raise ImproperlyConfigured(f"{name} must be at least {minimum:g}, not {value}")
-    return float(value)
+    value = float(getattr(settings, name, default))
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum:g}, not {value:g}")
+    return value
 
 
 class SchedulesSettings:
@@ -60,15 +49,7 @@ class SchedulesSettings:
     def C4C_SCHEDULES_ENABLED(self) -> bool:
         """Whether serving processes run the scheduler (default true); false leaves it to
         `manage.py schedules run` processes, or turns schedules off."""
-        value = getattr(settings, "C4C_SCHEDULES_ENABLED", None)
-        if value is not None:
-            return bool(value)
-        raw = os.environ.get("C4C_SCHEDULES_ENABLED", "").strip().lower()
-        if raw in {"", "1", "true", "yes", "on"}:
-            return True
-        if raw in {"0", "false", "no", "off"}:
-            return False
-        raise ImproperlyConfigured(f"C4C_SCHEDULES_ENABLED must be true or false, not {raw!r}")
+        return bool(getattr(settings, "C4C_SCHEDULES_ENABLED", True))
 
 
 app_settings = SchedulesSettings()

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.core.management import call_command
 
+from c4c_site import cli
 from schedules import declared, store
 from schedules.models import Schedule, ScheduleSource
 from tests.schedules.conftest import NOW, schedule
@@ -138,3 +139,13 @@ def test_the_command_lists_schedules_with_their_next_slot(capsys) -> None:
     assert out.splitlines()[0].split() == ["ID", "WORKFLOW", "CRON", "ENABLED", "SOURCE", "NEXT"]
     assert "every-five" in out
     assert "2025-06-02 11:05:00 CEST" in out  # 09:05 UTC, in the schedule's zone
+
+
+@pytest.mark.django_db
+def test_c4c_schedules_syncs_the_declared_ones_and_lists_them(capsys) -> None:
+    assert cli.main(["schedules", "sync"]) == 0
+    assert cli.main(["schedules"]) == 0
+
+    listed = capsys.readouterr().out
+    assert "simple-math-every-minute" in listed
+    assert "simple-math-workflow" in listed

@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from executions import dispatch
+from executions.models import Execution
 from tests.conftest import event_contract
 from tests.workflows.helpers import C4C_SIMPLE_MATH
 from workflows.definitions import WorkflowDefinition
@@ -43,6 +45,18 @@ def delay_definition(ms: int) -> dict[str, Any]:
             }
         ],
     }
+
+
+def swept_to_end(execution_id: str, timeout: float = 15) -> Execution:
+    """Sweep, as the heartbeat does, until the run has ended (woken, resumed, finished)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        dispatch.sweep(requeue=False)
+        row = Execution.objects.get(execution_id=execution_id)
+        if row.status in ("completed", "failed", "cancelled"):
+            return row
+        time.sleep(0.02)
+    raise AssertionError(f"{execution_id} did not end in {timeout}s")
 
 
 def within(seconds: float, done: Callable[[], bool]) -> float:

@@ -69,7 +69,8 @@ def test_a_refused_write_fails_only_its_caller() -> None:
     for thread in threads:
         thread.join()
 
-    assert len(errors) == 1 and "completed" in str(errors[0])
+    assert len(errors) == 1
+    assert "completed" in str(errors[0])
     assert [row.execution_id for row in written] == [running.pk]
     assert NodeExecution.objects.get(execution=running).status == "running"
 

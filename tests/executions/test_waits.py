@@ -15,6 +15,7 @@ from executions import dispatch, runtime, store
 from executions.models import Execution, ExecutionCounter, NodeExecution, Signal
 from executions.serializers import iso_ms
 from tests import factories
+from tests.executions.conftest import swept_to_end
 
 in_process = pytest.mark.django_db(transaction=True)
 
@@ -39,22 +40,6 @@ def _run(workflow: dict[str, Any], input: dict[str, Any] | None = None) -> Execu
     return Execution.objects.get(execution_id=output.body["executionId"])
 
 
-def _settled(execution_id: str, timeout: float = 15) -> Execution:
-    """Sweep until the run has ended or parked again (not running)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        dispatch.sweep(requeue=False)
-        row = Execution.objects.get(execution_id=execution_id)
-        if row.status in ("completed", "failed", "cancelled"):
-            return row
-        time.sleep(0.02)
-    raise AssertionError(f"{execution_id} did not end in {timeout}s")
-
-
-def _node(execution: Execution, node_id: str) -> NodeExecution:
-    return NodeExecution.objects.get(execution=execution, node_id=node_id)
-
-
 def _object(column: Any) -> dict[str, Any]:
     """A JSON column's value that must be an object here (the column may hold null)."""
     assert isinstance(column, dict), column
@@ -73,20 +58,20 @@ def test_a_sleeping_run_holds_no_thread_and_wakes_when_due() -> None:
     )
     assert execution.status == "waiting"
     assert execution.lease_owner == ""
-    nap = _node(execution, "nap")
+    nap = factories.node_run(execution, "nap")
     assert nap.status == "sleeping"
     assert nap.wake_at is not None
     assert execution.lease_expires_at == nap.wake_at
     assert ExecutionCounter.objects.stats()["waiting"] == 1
     assert dispatch.sweep(requeue=False) == []  # not due yet
 
-    ended = _settled(execution.execution_id)
+    ended = swept_to_end(execution.execution_id)
     assert ended.status == "completed"
     assert timezone.now() >= nap.wake_at
     nap.refresh_from_db()
     assert nap.status == "completed"
     assert nap.output == {"sleptUntil": iso_ms(nap.wake_at)}
-    assert _node(ended, "after").status == "completed"
+    assert factories.node_run(ended, "after").status == "completed"
     assert ExecutionCounter.objects.stats()["waiting"] == 0
 
 
@@ -100,7 +85,7 @@ def test_a_signal_wakes_the_waiting_node_and_its_payload_is_the_output() -> None
             ]
         )
     )
-    ask = _node(execution, "ask")
+    ask = factories.node_run(execution, "ask")
     assert (execution.status, ask.status, ask.waiting_for) == (
         "waiting",
         "waiting",
@@ -113,10 +98,10 @@ def test_a_signal_wakes_the_waiting_node_and_its_payload_is_the_output() -> None
         name="approval",
         payload={"approved": True, "by": "ana"},
     )
-    ended = _settled(execution.execution_id)
+    ended = swept_to_end(execution.execution_id)
     assert ended.status == "completed"
-    assert _node(ended, "ask").output == {"approved": True, "by": "ana"}
-    assert _object(_node(ended, "after").input)["message"] == "by ana"
+    assert factories.node_run(ended, "ask").output == {"approved": True, "by": "ana"}
+    assert _object(factories.node_run(ended, "after").input)["message"] == "by ana"
     assert Signal.objects.get(execution=ended).taken_by == "ask#1"
 
 
@@ -131,9 +116,9 @@ def test_a_signal_sent_before_the_node_waits_is_kept_for_it() -> None:
         )
     )
     runtime.signal(execution_id=execution.execution_id, name="go", payload={"n": 1})
-    ended = _settled(execution.execution_id)
+    ended = swept_to_end(execution.execution_id)
     assert ended.status == "completed"
-    assert _node(ended, "ask").output == {"n": 1}
+    assert factories.node_run(ended, "ask").output == {"n": 1}
 
 
 @in_process
@@ -151,13 +136,13 @@ def test_a_wait_that_times_out_goes_to_its_on_error_branch() -> None:
             ]
         )
     )
-    assert execution.lease_expires_at == _node(execution, "ask").wake_at
-    ended = _settled(execution.execution_id)
+    assert execution.lease_expires_at == factories.node_run(execution, "ask").wake_at
+    ended = swept_to_end(execution.execution_id)
     assert ended.status == "completed"
-    ask = _node(ended, "ask")
+    ask = factories.node_run(ended, "ask")
     assert ask.status == "failed"
     assert _object(ask.error)["name"] == "TimeoutError"
-    expired = _object(_node(ended, "expired").input)
+    expired = _object(factories.node_run(ended, "expired").input)
     assert "waited 200 ms for signal 'approval'" in expired["message"]
 
 
@@ -175,11 +160,11 @@ def test_a_subworkflow_runs_as_a_linked_child_and_its_outputs_are_the_nodes_outp
         ),
         {"x": 7},
     )
-    ended = _settled(execution.execution_id)
+    ended = swept_to_end(execution.execution_id)
     assert ended.status == "completed"
     child = Execution.objects.get(parent=ended)
     assert (child.status, child.parent_node_id, child.input) == ("completed", "math", {"x": 7})
-    output = _object(_node(ended, "math").output)
+    output = _object(factories.node_run(ended, "math").output)
     assert output["executionId"] == child.execution_id
     assert output["outputs"]["add"] == {"result": 15}
 
@@ -199,8 +184,8 @@ def test_a_failed_child_fails_the_subworkflow_node() -> None:
             ]
         )
     )
-    ended = _settled(execution.execution_id)
-    node = _node(ended, "child")
+    ended = swept_to_end(execution.execution_id)
+    node = factories.node_run(ended, "child")
     assert node.status == "failed"
     assert _object(node.error)["name"] == "SubworkflowFailed"
     assert ended.status == "completed"
@@ -226,7 +211,7 @@ def test_cancelling_a_parent_cancels_its_waiting_child() -> None:
     runtime.cancel(execution.execution_id)
     child = Execution.objects.get(parent=execution)
     assert child.status == "cancelled"
-    assert _node(child, "approve").status == "skipped"
+    assert factories.node_run(child, "approve").status == "skipped"
     assert Execution.objects.get(pk=execution.pk).status == "cancelled"
 
 
@@ -264,9 +249,9 @@ def test_a_signal_that_comes_while_the_run_parks_makes_it_due_at_once(monkeypatc
     assert execution.lease_expires_at is not None
     assert execution.lease_expires_at <= timezone.now()
     assert dispatch.sweep(requeue=False) == [execution.execution_id]
-    ended = _settled(execution.execution_id)
+    ended = swept_to_end(execution.execution_id)
     assert ended.status == "completed"
-    assert _node(ended, "ask").output == {"late": True}
+    assert factories.node_run(ended, "ask").output == {"late": True}
     assert woke == [False]  # taken on resuming: it did not park again
 
 
@@ -303,9 +288,9 @@ def test_a_child_that_ends_while_its_parent_parks_makes_the_parent_due_at_once(
     assert execution.status == "waiting"
     assert execution.lease_expires_at is not None
     assert execution.lease_expires_at <= timezone.now()
-    ended = _settled(execution.execution_id)
+    ended = swept_to_end(execution.execution_id)
     assert ended.status == "completed"
-    assert _object(_node(ended, "child").error)["name"] == "SubworkflowFailed"
+    assert _object(factories.node_run(ended, "child").error)["name"] == "SubworkflowFailed"
     assert Execution.objects.get(parent=ended).status == "cancelled"
 
 
@@ -327,14 +312,15 @@ def test_a_workflow_timeout_fails_a_parked_run_at_its_deadline(parked: dict[str,
     late = deadline - (execution.started_at + timedelta(milliseconds=700))
     assert timedelta(0) <= late < timedelta(milliseconds=500)
 
-    ended = _settled(execution.execution_id)
+    ended = swept_to_end(execution.execution_id)
 
     assert ended.status == "failed"
     assert _object(ended.error)["name"] == "TimeoutError"
     assert "timed out after 700 ms" in _object(ended.error)["message"]
     assert ended.ended_at is not None
     assert deadline <= ended.ended_at < deadline + timedelta(seconds=1)
-    nap = _node(ended, "nap")  # the node in flight fails with the run, as a procedure would
+    # The node in flight fails with the run, as a procedure would.
+    nap = factories.node_run(ended, "nap")
     assert nap.status == "failed"
     assert _object(nap.error)["message"] == _object(ended.error)["message"]
     assert not NodeExecution.objects.filter(execution=ended, node_id="after").exists()
@@ -353,9 +339,9 @@ def test_a_workflow_timeout_fails_a_parallel_node_waiting_for_its_sleeping_branc
             timeoutMs=500,
         )
     )
-    assert _node(execution, "fan").status == "waiting"
+    assert factories.node_run(execution, "fan").status == "waiting"
 
-    ended = _settled(execution.execution_id)
+    ended = swept_to_end(execution.execution_id)
 
     assert (ended.status, _object(ended.error)["name"]) == ("failed", "TimeoutError")
     rows = NodeExecution.objects.filter(execution=ended).values_list("node_id", "status")
@@ -384,18 +370,18 @@ def test_a_parallel_node_waits_for_its_sleeping_branch_then_completes() -> None:
             ]
         )
     )
-    fan = _node(execution, "fan")
+    fan = factories.node_run(execution, "fan")
     assert execution.status == "waiting"
     assert (fan.status, fan.waiting_for) == ("waiting", "branches:nap")
-    assert _node(execution, "quick").status == "completed"
-    assert _node(execution, "nap").status == "sleeping"
+    assert factories.node_run(execution, "quick").status == "completed"
+    assert factories.node_run(execution, "nap").status == "sleeping"
 
-    ended = _settled(execution.execution_id)
+    ended = swept_to_end(execution.execution_id)
 
     assert ended.status == "completed"
     fan.refresh_from_db()
     assert fan.status == "completed"
     assert fan.output == {"branches": {"nap": "completed", "quick": "completed"}}
-    assert _node(ended, "quick").attempt == 1  # done before the wait: not run again
-    assert _node(ended, "joined").status == "completed"
+    assert factories.node_run(ended, "quick").attempt == 1  # done before the wait: not run again
+    assert factories.node_run(ended, "joined").status == "completed"
     assert ended.nodes_executed.index("joined") > ended.nodes_executed.index("nap")

@@ -17,10 +17,11 @@ from django.test import Client
 from django.utils import timezone
 from pytest_django.fixtures import Settings as SettingsWrapper
 
-from executions import dispatch, runtime
-from executions.models import Execution, NodeExecution, Signal
+from executions import runtime
+from executions.models import Execution, Signal
 from tests import factories
 from tests.accounts.conftest import bearer
+from tests.executions.conftest import swept_to_end
 
 in_process = pytest.mark.django_db(transaction=True)
 
@@ -58,22 +59,6 @@ def _send(
     )
 
 
-def _ended(execution_id: str, timeout: float = 15) -> Execution:
-    """Sweep until the run has ended."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        dispatch.sweep(requeue=False)
-        row = Execution.objects.get(execution_id=execution_id)
-        if row.status in ("completed", "failed", "cancelled"):
-            return row
-        time.sleep(0.02)
-    raise AssertionError(f"{execution_id} did not end in {timeout}s")
-
-
-def _node(execution: Execution, node_id: str) -> NodeExecution:
-    return NodeExecution.objects.get(execution=execution, node_id=node_id)
-
-
 @pytest.fixture
 def client() -> Client:
     return Client(enforce_csrf_checks=True)
@@ -104,9 +89,9 @@ def test_a_signal_to_a_waiting_run_is_accepted_and_its_payload_is_the_wait_nodes
     execution.refresh_from_db()
     assert execution.lease_expires_at is not None
     assert execution.lease_expires_at <= timezone.now()  # due now: the next sweep takes it
-    ended = _ended(execution.execution_id)
+    ended = swept_to_end(execution.execution_id)
     assert ended.status == "completed"
-    assert _node(ended, "ask").output == {"approved": True, "by": "ana"}
+    assert factories.node_run(ended, "ask").output == {"approved": True, "by": "ana"}
 
 
 @in_process
@@ -115,7 +100,7 @@ def test_a_signal_sent_without_a_body_carries_an_empty_object(client: Client) ->
 
     assert _send(client, execution.execution_id).status_code == 202
 
-    assert _node(_ended(execution.execution_id), "ask").output == {}
+    assert factories.node_run(swept_to_end(execution.execution_id), "ask").output == {}
 
 
 @in_process
@@ -204,15 +189,15 @@ def test_a_signal_sent_while_the_run_sleeps_before_its_wait_is_kept_for_it(
         {"id": "nap", "type": "sleep", "config": {"durationMs": 300}, "next": "ask"},
         _wait("ask"),
     )
-    assert _node(execution, "nap").status == "sleeping"
+    assert factories.node_run(execution, "nap").status == "sleeping"
 
     response = _send(client, execution.execution_id, body={"early": True})
 
     assert response.status_code == 202
     assert response.json()["woke"] is False  # it sleeps: nothing waits for the signal yet
-    ended = _ended(execution.execution_id)
+    ended = swept_to_end(execution.execution_id)
     assert ended.status == "completed"
-    nap, ask = _node(ended, "nap"), _node(ended, "ask")
+    nap, ask = factories.node_run(ended, "nap"), factories.node_run(ended, "ask")
     assert nap.wake_at is not None
     assert ask.started_at is not None
     assert ask.started_at >= nap.wake_at  # it slept its full time first
@@ -231,9 +216,10 @@ def test_two_signals_of_one_name_go_to_two_sequential_wait_nodes_in_the_order_se
     ]
 
     assert answers == [True, True]  # both found it waiting (the second before any sweep)
-    ended = _ended(execution.execution_id)
+    ended = swept_to_end(execution.execution_id)
     assert ended.status == "completed"
-    assert (_node(ended, "first").output, _node(ended, "second").output) == ({"n": 1}, {"n": 2})
+    assert factories.node_run(ended, "first").output == {"n": 1}
+    assert factories.node_run(ended, "second").output == {"n": 2}
     taken = Signal.objects.order_by("sent_at", "id").values_list("payload", "taken_by")
     assert list(taken) == [({"n": 1}, "first#1"), ({"n": 2}, "second#1")]
 
@@ -266,5 +252,5 @@ def test_a_signal_to_a_running_run_does_not_wake_it_and_is_taken_when_it_reaches
         time.sleep(0.02)
     ended = Execution.objects.get(execution_id=execution_id)
     assert ended.status == "completed"
-    ask = _node(ended, "ask")
+    ask = factories.node_run(ended, "ask")
     assert (ask.output, ask.waiting_for, ask.wake_at) == ({"while": "running"}, "", None)

@@ -401,7 +401,7 @@ def sweep(*, requeue: bool | None = None) -> list[str]:
                 runtime.announce_woken(execution)
             _queue_here(execution, runtime.resume, execution=execution, previous_owner=previous)
         if woken:
-            logger.debug("Woke execution %s (due at %s)", execution.execution_id, lapsed_at)
+            logger.info("Woke execution %s (due at %s)", execution.execution_id, lapsed_at)
         else:
             logger.warning(
                 "Took over execution %s from %s (lease lapsed at %s)",

@@ -457,6 +457,13 @@
     }
   });
   cancelDialog.querySelector("[data-cancel-keep]").addEventListener("click", () => cancelDialog.close());
+  // The button that opened the dialog may have been replaced while it was open (the run moved
+  // on): focus then goes to the actions that replaced it, not to the page's top.
+  cancelDialog.addEventListener("close", () => {
+    if (!parts.actions.contains(document.activeElement)) {
+      parts.actions.querySelector("button")?.focus({ preventScroll: true });
+    }
+  });
   const confirmCancel = cancelDialog.querySelector("[data-cancel-confirm]");
   confirmCancel.addEventListener("click", () =>
     act(confirmCancel, async () => {

@@ -20,9 +20,9 @@ executionId or Idempotency-Key) can be sent again - and BrokerUnavailable tells 
 answer 503. If a worker claimed the run meanwhile (the message did arrive), it stands and the
 caller gets it.
 
-sweep(): every run whose lease lapsed - its process died, or its queued message was lost - is
-taken over with a compare-and-set (one winner among all sweeping processes) and resumed here, or
-queued for a worker again.
+sweep(): every run whose lease lapsed - its process died, or its queued message was lost - and
+every waiting run that is due (workflows.waits) is taken over with a compare-and-set (one winner
+among all sweeping processes) and resumed here, or queued for a worker again.
 """
 
 import asyncio
@@ -362,10 +362,13 @@ async def start_in_background(
 
 
 def sweep(*, requeue: bool | None = None) -> list[str]:
-    """Take over every run whose lease lapsed and keep it going; returns their ids.
+    """Take over every run whose lease lapsed, and every waiting run that is due, and keep it
+    going; returns their ids.
 
     A lapsed lease means its owner stopped renewing it (the process died, whatever its host,
-    port or pid) or a queued run was never claimed (its message was lost). Each is taken with a
+    port or pid) or a queued run was never claimed (its message was lost); a waiting run's
+    lease expiry is its due time (its sleep ended, its wait timed out, its signal or child came),
+    and taking it over moves it back to running. Each is taken with a
     compare-and-set on the owner and expiry that were read, so when several processes sweep at
     once exactly one takes each run. Taken runs resume on this process's pool, as many as it has
     room for, or (`requeue`, default: C4C_DISPATCH is celery) go back to the broker for a worker

@@ -358,11 +358,12 @@ class ExecutionQuerySet(models.QuerySet["Execution"]):
         return self.filter(idempotency_key=key).first()
 
     def lapsed(self, now: datetime, *, limit: int) -> list["Execution"]:
-        """Running executions whose lease ran out by `now`, oldest expiry first: their owner
-        stopped renewing (it died), or nobody ever claimed them (a queued run's message lost).
+        """What the sweep takes over by `now`: running executions whose lease ran out, oldest
+        expiry first (their owner stopped renewing: it died; or nobody claimed a queued run: its
+        message was lost), then, up to `limit` in all, the waiting ones that are due (`due`).
 
-        Only what a takeover compares and the run needs to resume; one read on the partial
-        index of running rows by expiry.
+        Only what a takeover compares and the run needs to resume; one read on each partial
+        index (running rows by expiry, waiting rows by due time).
         """
         lapsed = list(
             self.select_related("snapshot")

@@ -192,11 +192,14 @@ class Heartbeat:
                 due = self._sweep_now or now - swept >= min(every, SWEEP_SECONDS)
                 if sweep is not None and (due or (next_due and time.time() >= next_due)):
                     swept, self._sweep_now = now, False
+                    began = time.time()
                     taken = sweep()
                     upcoming = Execution.objects.next_due()
                     self._next_due = upcoming.timestamp() if upcoming else None
-                    if not taken and self._next_due is not None and self._next_due <= time.time():
-                        # Due but not taken (no room in the pool): the every-second sweep will.
+                    if not taken and self._next_due is not None and self._next_due <= began:
+                        # Due before this sweep began but not taken (no room in the pool): the
+                        # every-second sweep will. One that fell due during the sweep is kept,
+                        # or it would wake up to a second late.
                         self._next_due = None
                 prune = self._prune
                 if prune is not None:

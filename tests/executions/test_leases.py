@@ -7,6 +7,8 @@ The heartbeat tests run the real thread: transaction=True, so its connection see
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -24,12 +26,14 @@ pytestmark = pytest.mark.slow
 OTHER_OWNER = "web-2:8000/77/other"
 
 
-@pytest.fixture
-def held() -> Iterator[list[Execution]]:
-    """Runs this test holds, released when it ends."""
-    runs: list[Execution] = []
-    yield runs
-    for execution in runs:
+@contextmanager
+def holding(execution: Execution) -> Iterator[leases.HeldRun]:
+    """This process holds `execution` (as dispatch does) until the block ends: inside the test's
+    body, since a run still held when a test's body ends is waited for (tests/conftest.py)."""
+    run = leases.runs.hold(execution)
+    try:
+        yield run
+    finally:
         leases.runs.release(execution.execution_id)
 
 
@@ -86,17 +90,15 @@ def test_a_lease_renewed_meanwhile_is_not_taken(math_workflow) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_the_heartbeat_renews_the_leases_of_the_runs_this_process_holds(
-    math_workflow, settings, held
+    math_workflow, settings
 ) -> None:
     settings.C4C_LEASE_SECONDS = 0.6  # renewed every 0.2 s
     mine = factories.execution(status="running", workflow=math_workflow)
     not_held = factories.execution(status="running", workflow=math_workflow)
     first_expiry = mine.lease_expires_at
     assert first_expiry is not None
-    held.append(mine)
-    leases.runs.hold(mine)
-
-    time.sleep(1.5)
+    with holding(mine):
+        time.sleep(1.5)
 
     renewed = Execution.objects.get(pk=mine.pk).lease_expires_at
     assert renewed is not None
@@ -110,32 +112,29 @@ def test_the_heartbeat_renews_the_leases_of_the_runs_this_process_holds(
 
 @pytest.mark.django_db(transaction=True)
 def test_a_cancel_recorded_by_another_process_stops_the_run_here_within_a_second(
-    math_workflow, held
+    math_workflow,
 ) -> None:
     execution = factories.execution(status="running", workflow=math_workflow)
-    held.append(execution)
-    run = leases.runs.hold(execution)
+    with holding(execution) as run:
+        # What runtime.cancel does in the other process: the row, not this process's control.
+        store.execution_cancel(execution_id=execution.execution_id)
 
-    # What runtime.cancel does in the other process: the row, not this process's control.
-    store.execution_cancel(execution_id=execution.execution_id)
-
-    took = within(1.0, lambda: run.control.cancelled)
+        took = within(1.0, lambda: run.control.cancelled)
     assert took < 1.0
     assert not run.lost
     assert run.control.message == "Execution cancelled"
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_run_taken_over_elsewhere_is_stopped_here_and_marked_lost(math_workflow, held) -> None:
+def test_a_run_taken_over_elsewhere_is_stopped_here_and_marked_lost(math_workflow) -> None:
     """This process stalled past its lease and another took the run: it must stop, and record
     nothing more (its writes are fenced by the lease anyway)."""
     execution = factories.execution(status="running", workflow=math_workflow)
-    held.append(execution)
-    run = leases.runs.hold(execution)
-    read = Execution.objects.get(pk=factories.lapse(execution).pk)
-    assert store.execution_take_over(execution=read, owner=OTHER_OWNER) is not None
+    with holding(execution) as run:
+        read = Execution.objects.get(pk=factories.lapse(execution).pk)
+        assert store.execution_take_over(execution=read, owner=OTHER_OWNER) is not None
 
-    within(1.0, lambda: run.control.cancelled)
+        within(1.0, lambda: run.control.cancelled)
     assert run.lost
 
 
@@ -153,3 +152,29 @@ def test_a_run_this_process_owns_but_no_longer_holds_lapses(math_workflow, setti
     assert row.lease_owner == store.process_owner()
     assert row.lease_expires_at == expiry
     assert Execution.objects.lapsed(timezone.now(), limit=10) == [row]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_that_falls_due_during_a_sweep_is_swept_right_after_it(
+    math_workflow, monkeypatch
+) -> None:
+    """A sweep that begins before a waiting run is due and ends after it took nothing: the timer
+    still fires for that run at once, not at the every-second sweep (CI saw a sleep end 1.01 s
+    late that way)."""
+    row = factories.execution(status="running", workflow=math_workflow)
+    due = timezone.now() + timedelta(seconds=0.4)
+    parked = factories.run_result(row, status="waiting")
+    store.execution_park(execution=row, result=replace(parked, wake_at=due))
+    calls: list[float] = []
+
+    def sweep() -> list[str]:
+        calls.append(time.time())
+        if len(calls) == 1:
+            time.sleep(due.timestamp() + 0.05 - time.time())
+        return []
+
+    monkeypatch.setattr(leases.heartbeat, "_sweep", None)  # restored when the test ends
+    leases.heartbeat.enable_sweep(sweep)
+
+    within(1.0, lambda: len(calls) >= 2)
+    assert calls[0] < due.timestamp() < calls[1] < due.timestamp() + 0.3

@@ -107,3 +107,29 @@ def test_runs_selected_with_the_keyboard_open_the_comparison(shared_server, open
     finally:
         for run in runs:
             api(shared_server, f"/workflow/executions/{run}/cancel", {})
+
+
+def test_a_row_re_rendered_live_keeps_the_keyboard_focus_on_its_checkbox(shared_server, open_page):
+    """A live update replaces a run's row while its checkbox has the focus: the new row's
+    checkbox takes it, so the next Space selects the run (it went nowhere before)."""
+    batch = f"f-{uuid.uuid4().hex[:10]}"
+    run = _start(shared_server, batch, 1)
+    try:
+        page = open_page(_searched(shared_server, batch))
+        box = page.get_by_role("checkbox", name=f"Select run {run}")
+        box.focus()
+        rendered = page.locator(f'tr[data-execution-id="{run}"]').element_handle()
+
+        api(shared_server, f"/workflow/executions/{run}/cancel", {})
+        expect(page.locator(f'tr[data-execution-id="{run}"]')).to_have_attribute(
+            "data-status", "cancelled"
+        )
+        assert rendered.evaluate("row => !row.isConnected"), "the row was patched, not replaced"
+
+        expect(box).to_be_focused()
+        page.keyboard.press("Space")
+        expect(box).to_be_checked()
+        expect(page.locator("#bulk-selected")).to_have_text("1 selected")
+    finally:
+        if _status(shared_server, run) == "running":
+            api(shared_server, f"/workflow/executions/{run}/cancel", {})

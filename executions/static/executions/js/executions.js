@@ -71,6 +71,28 @@
     }
   }
 
+  /* A row re-rendered under the keyboard keeps the focus: the same control of its new row (by
+     label or link) takes it. bulk.js gives a new row its checkbox in a mutation observer, whose
+     microtask was queued by the replacement itself, so it runs before this one. */
+  function keepFocus() {
+    const active = document.activeElement;
+    const tr = active && rows.contains(active) ? active.closest("tr[data-execution-id]") : null;
+    if (!tr) return () => {};
+    const id = tr.dataset.executionId;
+    const label = active.getAttribute("aria-label");
+    const href = active.getAttribute("href");
+    return () =>
+      queueMicrotask(() => {
+        if (active.isConnected) return;
+        const match = [...(rowFor(id)?.querySelectorAll("a[href], button, input") || [])].find(
+          (el) =>
+            (label && el.getAttribute("aria-label") === label) ||
+            (href && el.getAttribute("href") === href),
+        );
+        match?.focus();
+      });
+  }
+
   const refresh = c4c.coalesce(async () => {
     if (changed.size > pageSize) resync = true;
     const url = new URL(config.dataset.live, window.location.href);
@@ -86,12 +108,14 @@
     else if (!wholePage) return;
     const data = await c4c.fetchJSON(url);
     swapStats(data.stats);
+    const restoreFocus = keepFocus();
     if (data.body !== undefined) {
       rows.replaceChildren(c4c.fragment(data.body));
       pager.replaceChildren(c4c.fragment(data.pager));
     } else {
       data.rows.forEach(applyRow);
     }
+    restoreFocus();
     paintProgress();
     c4c.refreshTimes(rows);
   }, 150);

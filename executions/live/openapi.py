@@ -68,7 +68,15 @@ def _stream(
                 },
                 "400": {
                     "description": "A Last-Event-ID that is not an event id of this stream.",
-                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {"error": {"type": "string"}},
+                                "required": ["error"],
+                            }
+                        }
+                    },
                 },
             },
         }

@@ -28,15 +28,21 @@ import weakref
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import cast
+from urllib.parse import unquote
 
 from asgiref.sync import sync_to_async
-from django.http import HttpRequest, HttpResponseBadRequest, StreamingHttpResponse
+from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_GET
 from django_eventstream.event import Event
-from django_eventstream.eventrequest import EventRequest
 from django_eventstream.storage import EventDoesNotExist
-from django_eventstream.utils import add_default_headers, get_storage, make_id, sse_encode_event
+from django_eventstream.utils import (
+    add_default_headers,
+    get_storage,
+    make_id,
+    parse_last_event_id,
+    sse_encode_event,
+)
 from django_eventstream.views import Listener, get_listener_manager
 
 from .. import metrics
@@ -274,17 +280,41 @@ async def _events(
             closed()
 
 
+class BadPosition(ValueError):
+    """A Last-Event-ID (or lastEventId) that names no position: the request is refused with it."""
+
+
 def _position(request: HttpRequest, channel: str, *, from_start: bool) -> int:
-    """Where the stream starts: the client's Last-Event-ID for this channel, else the start of the
-    channel (from_start) or its current end."""
-    event_request = EventRequest(request, view_kwargs={"channels": [channel]})
-    given = event_request.channel_last_ids.get(channel)
-    if given is None:
+    """Where the stream starts: the client's Last-Event-ID for this channel (the header, else the
+    last non-empty ?lastEventId=, as django-eventstream reads them), else the start of the channel
+    (from_start) or its current end.
+
+    Only the id is read. django-eventstream's own request parsing also takes `es-meta` (a channel
+    list signed for GRIP proxies) and `recover` (a GRIP proxy's resume): neither is ours (each
+    stream has its one channel, and no proxy stands in front), so both are ignored, as any other
+    query parameter is; read by that parsing, a made-up value of either answered 500.
+    """
+    given = request.headers.get("Last-Event-ID") or next(
+        (value for value in reversed(request.GET.getlist("lastEventId")) if value), ""
+    )
+    if not given:
         return 0 if from_start else get_storage().get_current_id(channel)
     try:
-        return int(given)
+        position = {unquote(name): id for name, id in parse_last_event_id(given).items()}.get(
+            channel
+        )
     except ValueError:
-        raise EventRequest.Error(f"Last-Event-ID {given!r} for {channel} is not a number") from None
+        raise BadPosition(f"Last-Event-ID {given!r} is not channel:id[,channel:id...]") from None
+    if position is None:
+        return 0 if from_start else get_storage().get_current_id(channel)
+    try:
+        return int(position)
+    except ValueError:
+        raise BadPosition(f"Last-Event-ID {position!r} for {channel} is not a number") from None
+
+
+def _refused(message: str) -> JsonResponse:
+    return JsonResponse({"error": f"Invalid request: {message}"}, status=400)
 
 
 def _response(request: HttpRequest, body: AsyncIterator[bytes]) -> StreamingHttpResponse:
@@ -301,13 +331,11 @@ LIST_VIEWS: dict[str, Framing] = {"c4c": pages.page_frame, "delta": sse_frame}
 async def executions_stream(request: HttpRequest) -> HttpResponseBase:
     view = request.GET.get("view", "c4c")
     if view not in LIST_VIEWS:
-        return HttpResponseBadRequest(
-            f"Invalid request: view must be one of {', '.join(LIST_VIEWS)}, not {view!r}.\n"
-        )
+        return _refused(f"view must be one of {', '.join(LIST_VIEWS)}, not {view!r}")
     try:
         position = _position(request, LIST_CHANNEL, from_start=False)
-    except EventRequest.Error as exc:
-        return HttpResponseBadRequest(f"Invalid request: {exc}.\n")
+    except BadPosition as exc:
+        return _refused(str(exc))
     closed = None
     if view == "c4c":
         # Listening starts before the snapshot's read, which seeds the page.
@@ -328,8 +356,8 @@ async def execution_stream(request: HttpRequest, execution_id: str) -> HttpRespo
     channel = execution_channel(execution_id)
     try:
         position = _position(request, channel, from_start=True)
-    except EventRequest.Error as exc:
-        return HttpResponseBadRequest(f"Invalid request: {exc}.\n")
+    except BadPosition as exc:
+        return _refused(str(exc))
     connected: StreamConnected = {"executionId": execution_id, "timestamp": now_ms()}
     preamble = sse_encode_event("workflow.stream.connected", encode(connected)).encode()
     return _response(request, _events(channel, position, preamble))

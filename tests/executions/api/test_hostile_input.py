@@ -25,6 +25,7 @@ from django.test import AsyncClient, Client
 from c4c_site.middleware import NUL_IN_URL
 from executions import runtime
 from executions.live import streams
+from executions.live.events import LIST_CHANNEL, execution_channel
 from executions.models import Execution, ExecutionStatus, NodeExecution, Span
 from tests import factories
 from tests.conftest import DaphneServer
@@ -269,6 +270,67 @@ def test_nul_in_a_url_is_refused_before_any_lookup(url: str) -> None:
     assert [e["executionId"] for e in client.get("/workflow/executions").json()["executions"]] == [
         before
     ]
+
+
+# Query parameters django-eventstream's own request parsing reads (a GRIP proxy's), which these
+# streams do not serve: ignored like any other parameter, never a 500.
+FOREIGN_STREAM_PARAMETERS = [
+    "es-meta=garbage",
+    "es-meta=eyJhbGciOiJIUzI1NiJ9.e30.AAAA",
+    "recover=true",
+    "channel=somewhere-else",
+    "channels=a,b,c,d,e,f,g,h,i,j,k",
+    "link=next",
+]
+
+
+@pytest.mark.parametrize("query", FOREIGN_STREAM_PARAMETERS)
+def test_stream_parameters_that_are_not_ours_are_ignored(query: str) -> None:
+    run = _good_run(_post(Client()))
+    snapshot = asyncio.run(_snapshot(f"/workflow/executions-stream?{query}"))
+    assert [e["executionId"] for e in snapshot["executions"]] == [run]
+
+
+STREAMS = {
+    "/workflow/executions-stream": LIST_CHANNEL,
+    "/workflow/executions/any-run/stream": execution_channel("any-run"),
+}
+
+
+@pytest.mark.parametrize("path", STREAMS)
+@pytest.mark.parametrize(
+    ("header", "query", "named"),
+    [
+        ("{channel}:soon", "", "'soon'"),
+        ("no-colon-here", "", "'no-colon-here'"),
+        ("{channel}:1:2", "", ":1:2'"),
+        ("error", "", "'error'"),
+        ("", "lastEventId={channel}:later", "'later'"),
+    ],
+)
+def test_a_malformed_last_event_id_is_refused_in_json_naming_it(
+    path: str, header: str, query: str, named: str
+) -> None:
+    channel = STREAMS[path]
+    headers = {"Last-Event-ID": header.format(channel=channel)} if header else {}
+    response = Client().get(f"{path}?{query.format(channel=channel)}", headers=headers)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error.startswith("Invalid request: Last-Event-ID"), error
+    assert named in error, error
+
+
+@pytest.mark.parametrize(
+    "when", ["9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z", "0001-01-01", "+275760-09-13"]
+)
+def test_dates_at_the_edge_of_the_calendar_never_break_the_list_page(when: str) -> None:
+    client = Client()
+    _good_run(_post(client))
+    for field in ("startedAfter", "startedBefore"):
+        page = client.get("/executions", {field: when})
+        assert page.status_code in (200, 400), (field, when, page.status_code)
+        listing = client.get("/workflow/executions", {field: when})
+        assert listing.status_code in (200, 400), (field, when, listing.status_code)
 
 
 def test_amplifying_templates_fail_the_node_naming_the_limit() -> None:

@@ -2,9 +2,9 @@
 
 live/events.py sends through the library's storage and listener manager (and swaps its GRIP
 publish), live/buffer.py is a library storage, live/streams.py replaces its stream loop with the
-library's Listener, EventRequest and SSE helpers. None of that is the library's public API, so
-the version is pinned to 5.3.x (pyproject.toml) and this file fails loudly on an upgrade that
-moves or reshapes any of it.
+library's Listener, Last-Event-ID parser and SSE helpers. None of that is the library's public
+API, so the version is pinned to 5.3.x (pyproject.toml) and this file fails loudly on an upgrade
+that moves or reshapes any of it.
 """
 
 import asyncio
@@ -13,8 +13,9 @@ from importlib.metadata import version
 
 import django_eventstream
 import django_eventstream.eventstream
+import pytest
 from django.test import RequestFactory
-from django_eventstream import event, eventrequest, storage, utils, views
+from django_eventstream import event, storage, utils, views
 
 from executions.live import events
 
@@ -125,8 +126,9 @@ def test_the_sse_helpers_encode_as_the_buffer_and_streams_expect() -> None:
     assert isinstance(utils.get_storage(), storage.StorageBase)
 
 
-def test_event_request_reads_a_channels_last_event_id() -> None:
-    request = RequestFactory().get("/", HTTP_LAST_EVENT_ID="executions:12")
-    parsed = eventrequest.EventRequest(request, view_kwargs={"channels": ["executions"]})
-    assert parsed.channel_last_ids == {"executions": "12"}
-    assert issubclass(eventrequest.EventRequest.Error, ValueError)
+def test_last_event_ids_parse_into_channels_and_ids() -> None:
+    """The streams read Last-Event-ID with the library's parser (and refuse what it refuses)."""
+    assert utils.parse_last_event_id("executions:12") == {"executions": "12"}
+    assert utils.parse_last_event_id("a:1,b:2") == {"a": "1", "b": "2"}
+    with pytest.raises(ValueError, match="unpack"):
+        utils.parse_last_event_id("no-colon")

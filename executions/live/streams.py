@@ -297,14 +297,13 @@ def _position(request: HttpRequest, channel: str, *, from_start: bool) -> int:
     given = request.headers.get("Last-Event-ID") or next(
         (value for value in reversed(request.GET.getlist("lastEventId")) if value), ""
     )
-    if not given:
-        return 0 if from_start else get_storage().get_current_id(channel)
     try:
-        position = {unquote(name): id for name, id in parse_last_event_id(given).items()}.get(
-            channel
+        ids = (
+            {unquote(name): id for name, id in parse_last_event_id(given).items()} if given else {}
         )
     except ValueError:
         raise BadPosition(f"Last-Event-ID {given!r} is not channel:id[,channel:id...]") from None
+    position = ids.get(channel)
     if position is None:
         return 0 if from_start else get_storage().get_current_id(channel)
     try:

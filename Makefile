@@ -4,6 +4,9 @@ UV := $(shell command -v uv 2>/dev/null)
 ifeq ($(UV),)
 UV := python3 -m uv
 endif
+# Bytecode is cached (__pycache__ is git-ignored) even where the environment turns caching off:
+# the test processes (pytest workers, daphne servers, c4c commands) then skip recompiling.
+unexport PYTHONDONTWRITEBYTECODE
 HOST ?= 127.0.0.1
 PORT ?= 8000
 

@@ -18,10 +18,14 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def _setup_django() -> None:
+    """Once per process: setting Django up again configures logging again, bound to whatever
+    sys.stderr is at that moment (a test's captured stream, closed once that test ends)."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "c4c_site.settings")
     import django
+    from django.apps import apps
 
-    django.setup()
+    if not apps.ready:
+        django.setup()
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ own ({"detail": ...}, tracebacks under DEBUG) never reach a client. GET /metrics
 (executions.metrics) is a plain route beside the API: Prometheus' text, not a JSON operation.
 """
 
+import copy
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -20,6 +21,8 @@ from ninja import NinjaAPI, Swagger
 from ninja.errors import HttpError, ValidationError
 from ninja.openapi.schema import OpenAPISchema
 from ninja.parser import Parser
+
+from workflows.registry import Procedure, procedure_registry
 
 from . import metrics
 from .api import hooks, procedures, views
@@ -44,10 +47,24 @@ class JsonParser(Parser):
 
 
 class C4CApi(NinjaAPI):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._documents: dict[tuple[str, tuple[Procedure, ...]], OpenAPISchema] = {}
+
     def get_openapi_schema(
         self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
     ) -> OpenAPISchema:
-        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        """Generated once per root path and set of procedures (pydantic takes ~0.1 s of the GIL to
+        build it); each caller gets its own copy to change."""
+        if path_prefix is None:
+            path_prefix = self.get_root_path(path_params or {})
+        key = (path_prefix, tuple(procedure_registry().all()))
+        if key not in self._documents:
+            self._documents[key] = self._build_openapi_schema(path_prefix)
+        return copy.deepcopy(self._documents[key])
+
+    def _build_openapi_schema(self, path_prefix: str) -> OpenAPISchema:
+        schema = super().get_openapi_schema(path_prefix=path_prefix)
         streams, stream_defs = stream_paths()
         _, contract_defs = procedures.contract_components()
         schema["paths"].update(streams)

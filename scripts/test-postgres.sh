@@ -16,8 +16,10 @@ if ! timeout 2 bash -c "exec 3<>/dev/tcp/$host/$port" 2>/dev/null; then
 fi
 echo "PostgreSQL pass: tests/executions -m 'not slow' on $host:$port"
 DATABASE_URL="$base/c4c_ci_$$" .venv/bin/pytest tests/executions -m "not slow" -p no:cacheprovider "$@"
-# Leases and cancel wait on real time (marked slow), but their compare-and-set must hold here too.
+# The slow tests of leases, cancel, waits and signals wait on real time, but their
+# compare-and-set and their wake-ups must hold here too.
 DATABASE_URL="$base/c4c_ci_$$" .venv/bin/pytest tests/executions/test_leases.py \
-  tests/executions/test_cancel.py -p no:cacheprovider "$@"
+  tests/executions/test_cancel.py tests/executions/test_waits.py \
+  tests/executions/api/test_signals.py -m slow -p no:cacheprovider "$@"
 # Schedules: each slot claimed once; two scheduler processes race for slots (slow) on one database.
 DATABASE_URL="$base/c4c_ci_$$" .venv/bin/pytest tests/schedules -p no:cacheprovider "$@"

@@ -7,7 +7,9 @@ one such server for the whole session, for tests that neither restart nor crash 
 server (migrate, then daphne) takes seconds, which was most of what each live test cost.
 
 Passwords are hashed with MD5 in tests (pytest_configure): the production hasher is slow on
-purpose, and every admin_client login would pay for it.
+purpose, and every admin_client login would pay for it. WhiteNoise finds a static file when it is
+asked for (autorefresh) instead of listing every one up front: each test client builds its own
+middleware chain, and the listing was a sixth of the fast suite's time.
 
 Every SSE event sent in-process during the session, and every one a test reads from a live server
 (tests/executions/conftest.py SseReader), is checked against its shape in
@@ -17,6 +19,7 @@ executions/live/payloads.py; a test that sent or received one that does not fit 
 import functools
 import gc
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -28,6 +31,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from pytest_django import DjangoDbBlocker
 
 ROOT = Path(__file__).resolve().parent.parent
 C4C = Path(sys.executable).with_name("c4c")
@@ -208,15 +212,85 @@ def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaphneSe
 
 def pytest_configure(config: pytest.Config) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.WHITENOISE_AUTOREFRESH = True
+
+
+SLOW_MODULE = re.compile(r"^pytestmark = .*\bpytest\.mark\.slow\b", re.MULTILINE)
+
+
+@functools.cache
+def every_test_is_slow(path: Path) -> bool:
+    """A test module whose pytestmark marks it slow, or a directory holding only such modules."""
+    if path.is_dir():
+        modules = list(path.rglob("test_*.py"))
+        return bool(modules) and all(every_test_is_slow(module) for module in modules)
+    return path.name.startswith("test_") and bool(SLOW_MODULE.search(path.read_text()))
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """The fast suite (-m "not slow") does not even import what it would deselect: those modules'
+    imports (Playwright, psycopg, schemathesis with hypothesis, Celery) cost each process ~0.5 s."""
+    fast_suite = " ".join(str(config.getoption("markexpr")).split()) == "not slow"
+    return True if fast_suite and every_test_is_slow(collection_path) else None
+
+
+class MigratedRows:
+    """The rows the migrations and post_migrate leave in the test database (content types,
+    permissions, the groups "viewer", "operator" and "admin"), put back after each flush.
+
+    A transactional test ends with a flush that empties every table. Django then emits
+    post_migrate, whose receivers rebuild the content types and permissions one app at a time, and
+    the groups (made by a migration) are gone. That cost ~20 ms per test, a fifth of the fast
+    suite. The rows are instead copied once into tables of their own (Django does not know them,
+    so no flush empties them) and copied back in one transaction: every foreign key Django makes
+    is deferred to the commit, so the order of the tables does not matter.
+    """
+
+    PREFIX = "_migrated_"
+
+    def __init__(self) -> None:
+        self.tables: list[str] = []
+
+    def keep(self) -> None:
+        from django.db import connection
+
+        quote = connection.ops.quote_name
+        with connection.cursor() as cursor:
+            for table in connection.introspection.django_table_names(only_existing=True):
+                cursor.execute(f"SELECT 1 FROM {quote(table)} LIMIT 1")
+                if cursor.fetchone() is None:
+                    continue
+                kept = quote(self.PREFIX + table)
+                cursor.execute(f"DROP TABLE IF EXISTS {kept}")
+                cursor.execute(f"CREATE TABLE {kept} AS SELECT * FROM {quote(table)}")
+                self.tables.append(table)
+
+    def restore(self, verbosity: int, interactive: bool, db: str, **kwargs: object) -> None:
+        """Stands in for emit_post_migrate_signal in the flush command (same arguments)."""
+        from django.db import connections, transaction
+
+        quote = connections[db].ops.quote_name
+        with transaction.atomic(using=db), connections[db].cursor() as cursor:
+            for table in self.tables:
+                kept = quote(self.PREFIX + table)
+                cursor.execute(f"INSERT INTO {quote(table)} SELECT * FROM {kept}")
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_setup: None) -> Iterator[None]:
-    """Close the connections of threads that died before the test database is dropped.
+def django_db_setup(django_db_setup: None, django_db_blocker: DjangoDbBlocker) -> Iterator[None]:
+    """The migrated rows are kept and put back after each flush (MigratedRows); connections of
+    threads that died are closed before the test database is dropped.
 
     The test client runs each async view on a fresh event loop; its executor threads die with
     their Django connections held in reference cycles, still open until a garbage collection.
     PostgreSQL refuses to drop a database with open sessions ("is being accessed by other users").
     """
-    yield
+    from django.core.management.commands import flush
+
+    rows = MigratedRows()
+    with django_db_blocker.unblock():
+        rows.keep()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(flush, "emit_post_migrate_signal", rows.restore)
+        yield
     gc.collect()

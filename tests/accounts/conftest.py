@@ -2,8 +2,8 @@
 the two middleware chains an API request can meet.
 
 The API's views read the database on threads of their own, so these tests commit
-(`accounts_db`: a transactional database, restored to what the migrations left - the groups
-"viewer", "operator" and "admin" included - before each test).
+(`transactional_db`; the groups "viewer", "operator" and "admin" that a migration makes are put
+back after every flush: tests/conftest.py MigratedRows).
 
 `api_client` runs every test twice: through settings.API_MIDDLEWARE, the chain daphne serves the
 API with (asgi.ApiHandler), and through the full chain, which serves it under the test client and
@@ -16,11 +16,6 @@ from pytest_django.fixtures import Settings as SettingsWrapper
 
 
 @pytest.fixture
-def accounts_db(transactional_db: None, django_db_serialized_rollback: None) -> None:
-    """A committing database holding the migrations' groups (another test may have flushed)."""
-
-
-@pytest.fixture
 def auth_on(settings: SettingsWrapper) -> SettingsWrapper:
     settings.C4C_REQUIRE_AUTH = True
     return settings
@@ -28,7 +23,7 @@ def auth_on(settings: SettingsWrapper) -> SettingsWrapper:
 
 @pytest.fixture(params=["api-chain", "full-chain"])
 def api_client(
-    request: pytest.FixtureRequest, auth_on: SettingsWrapper, accounts_db: None
+    request: pytest.FixtureRequest, auth_on: SettingsWrapper, transactional_db: None
 ) -> Client:
     if request.param == "api-chain":
         auth_on.MIDDLEWARE = auth_on.API_MIDDLEWARE

@@ -189,7 +189,7 @@ def test_a_tokens_use_is_noted_at_most_once_a_minute(api_client: Client) -> None
     assert later > earlier
 
 
-def test_only_the_hash_of_a_token_is_stored(accounts_db: None) -> None:
+def test_only_the_hash_of_a_token_is_stored(transactional_db: None) -> None:
     token = factories.api_token()
     row = ApiToken.objects.get()
 
@@ -217,7 +217,7 @@ CSRF_SECRET = "a" * 32
 
 @pytest.mark.parametrize("chain", ["api-chain", "full-chain"])
 def test_a_session_post_must_pass_the_csrf_check(
-    auth_on: Any, accounts_db: None, chain: str
+    auth_on: Any, transactional_db: None, chain: str
 ) -> None:
     if chain == "api-chain":
         auth_on.MIDDLEWARE = auth_on.API_MIDDLEWARE
@@ -239,7 +239,9 @@ def test_a_session_post_must_pass_the_csrf_check(
 
 
 @pytest.mark.parametrize("chain", ["api-chain", "full-chain"])
-def test_a_bearer_post_needs_no_csrf_token(auth_on: Any, accounts_db: None, chain: str) -> None:
+def test_a_bearer_post_needs_no_csrf_token(
+    auth_on: Any, transactional_db: None, chain: str
+) -> None:
     if chain == "api-chain":
         auth_on.MIDDLEWARE = auth_on.API_MIDDLEWARE
     client = Client(enforce_csrf_checks=True)
@@ -251,7 +253,7 @@ def test_a_bearer_post_needs_no_csrf_token(auth_on: Any, accounts_db: None, chai
 
 
 def test_with_auth_off_the_api_is_open_as_before(
-    client: Client, accounts_db: None, settings: Any
+    client: Client, transactional_db: None, settings: Any
 ) -> None:
     settings.C4C_REQUIRE_AUTH = False
     settings.MIDDLEWARE = settings.API_MIDDLEWARE
@@ -261,7 +263,7 @@ def test_with_auth_off_the_api_is_open_as_before(
     assert sent.status_code == 200
 
 
-def test_permissions_exist_once_after_migrations_and_post_migrate(accounts_db: None) -> None:
+def test_permissions_exist_once_after_migrations_and_post_migrate(transactional_db: None) -> None:
     codenames = [p.split(".", 1)[1] for p in ALL]
     found = Permission.objects.filter(content_type__app_label="executions", codename__in=codenames)
 

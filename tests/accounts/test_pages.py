@@ -13,7 +13,7 @@ PAGES = ["/", "/executions", "/executions/page-run", "/workflows", "/executions/
 
 
 @pytest.fixture
-def run(accounts_db: None) -> None:
+def run(transactional_db: None) -> None:
     factories.finished_run(execution_id="page-run")
 
 
@@ -37,7 +37,7 @@ def test_a_page_for_a_signed_in_viewer_answers(
 
 
 def test_a_signed_in_user_without_view_permission_gets_403(
-    auth_on: Any, accounts_db: None, client: Client
+    auth_on: Any, transactional_db: None, client: Client
 ) -> None:
     client.force_login(factories.user())
 
@@ -47,7 +47,7 @@ def test_a_signed_in_user_without_view_permission_gets_403(
 
 
 def test_a_viewer_refused_a_page_that_changes_schedules_is_told_the_permission_it_lacks(
-    auth_on: Any, accounts_db: None, client: Client
+    auth_on: Any, transactional_db: None, client: Client
 ) -> None:
     client.force_login(factories.user(groups=["viewer"]))
 
@@ -58,7 +58,7 @@ def test_a_viewer_refused_a_page_that_changes_schedules_is_told_the_permission_i
 
 
 def test_signing_in_on_the_login_page_goes_on_to_next(
-    auth_on: Any, accounts_db: None, client: Client
+    auth_on: Any, transactional_db: None, client: Client
 ) -> None:
     factories.user("vera", groups=["viewer"])
     page = client.get("/login?next=/workflows")
@@ -77,7 +77,7 @@ def test_signing_in_on_the_login_page_goes_on_to_next(
 
 
 def test_a_wrong_password_shows_the_form_again_with_an_error(
-    auth_on: Any, accounts_db: None, client: Client
+    auth_on: Any, transactional_db: None, client: Client
 ) -> None:
     factories.user("vera", groups=["viewer"])
 
@@ -88,7 +88,7 @@ def test_a_wrong_password_shows_the_form_again_with_an_error(
     assert client.get("/executions").status_code == 302
 
 
-def test_signing_out_ends_the_session(auth_on: Any, accounts_db: None, client: Client) -> None:
+def test_signing_out_ends_the_session(auth_on: Any, transactional_db: None, client: Client) -> None:
     client.force_login(factories.user(groups=["viewer"]))
 
     response = client.post("/logout")
@@ -99,7 +99,7 @@ def test_signing_out_ends_the_session(auth_on: Any, accounts_db: None, client: C
 
 
 def test_with_auth_off_pages_are_open_and_the_header_says_so(
-    accounts_db: None, client: Client, settings: Any
+    transactional_db: None, client: Client, settings: Any
 ) -> None:
     settings.C4C_REQUIRE_AUTH = False
 
@@ -109,7 +109,9 @@ def test_with_auth_off_pages_are_open_and_the_header_says_so(
     assert "Sign out" not in html
 
 
-def test_admin_stays_djangos_staff_login(auth_on: Any, accounts_db: None, client: Client) -> None:
+def test_admin_stays_djangos_staff_login(
+    auth_on: Any, transactional_db: None, client: Client
+) -> None:
     assert client.get("/admin/").headers["Location"].startswith("/admin/login/")
     client.force_login(factories.user(groups=["admin"]))
     assert client.get("/admin/").headers["Location"].startswith("/admin/login/")
@@ -117,7 +119,7 @@ def test_admin_stays_djangos_staff_login(auth_on: Any, accounts_db: None, client
 
 @pytest.mark.parametrize("login_path", ["/admin/login/", "/login"])
 def test_repeated_failed_sign_ins_lock_the_account_out(
-    accounts_db: None, client: Client, settings: Any, login_path: str
+    transactional_db: None, client: Client, settings: Any, login_path: str
 ) -> None:
     factories.user("root", is_staff=True, is_superuser=True)
     for _ in range(settings.AXES_FAILURE_LIMIT - 1):

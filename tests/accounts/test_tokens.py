@@ -33,7 +33,7 @@ def test_token_create_prints_a_token_once_that_then_works(
 
 
 def test_token_create_for_an_unknown_user_says_so(
-    accounts_db: None, capsys: pytest.CaptureFixture[str]
+    transactional_db: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["token", "create", "nobody"]) == 2
     assert "No user named 'nobody'" in capsys.readouterr().err
@@ -41,7 +41,7 @@ def test_token_create_for_an_unknown_user_says_so(
 
 
 def test_token_list_names_tokens_by_prefix_never_in_full(
-    accounts_db: None, capsys: pytest.CaptureFixture[str]
+    transactional_db: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ann, bob = factories.user("ann"), factories.user("bob")
     ann_token = factories.api_token(ann, name="laptop")
@@ -77,7 +77,7 @@ def test_token_revoke_by_prefix_or_id_and_the_token_stops_working(
 
 
 def test_admin_issues_a_token_shown_once_in_a_message(
-    auth_on: Any, accounts_db: None, admin_client: Client, client: Client
+    auth_on: Any, transactional_db: None, admin_client: Client, client: Client
 ) -> None:
     owner = factories.user("svc", groups=["operator"])
 
@@ -97,7 +97,7 @@ def test_admin_issues_a_token_shown_once_in_a_message(
 
 
 def test_admin_revoke_action_revokes_the_selected_tokens(
-    accounts_db: None, admin_client: Client
+    transactional_db: None, admin_client: Client
 ) -> None:
     token = factories.api_token()
     kept = factories.api_token()
@@ -114,7 +114,7 @@ def test_admin_revoke_action_revokes_the_selected_tokens(
 
 
 def test_a_token_cannot_be_edited_after_it_is_issued(
-    accounts_db: None, admin_client: Client
+    transactional_db: None, admin_client: Client
 ) -> None:
     owner = factories.user("svc")
     factories.api_token(owner, name="deploy")
@@ -129,7 +129,7 @@ def test_a_token_cannot_be_edited_after_it_is_issued(
     assert (row.user, row.name) == (owner, "deploy")
 
 
-def test_the_token_admin_needs_django_staff(accounts_db: None, client: Client) -> None:
+def test_the_token_admin_needs_django_staff(transactional_db: None, client: Client) -> None:
     client.force_login(factories.user(groups=["admin"]))
 
     response: Any = client.get("/admin/accounts/apitoken/")

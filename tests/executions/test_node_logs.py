@@ -10,13 +10,15 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 from django_eventstream.utils import get_storage
 
-from executions import runtime
+from executions import runtime, store
 from executions.live import events
 from executions.models import NodeLog, Span
 from tests import factories
 from tests.executions.conftest import delay_definition, within
+from workflows.logs import LogLine
 from workflows.secrets import REDACTED
 
 API_KEY = "sk-test-4f1c9e2ab77d"
@@ -164,10 +166,17 @@ def test_the_api_reads_a_nodes_lines_in_pages() -> None:
     assert quiet["lines"] == []
     assert quiet["nextAfter"] is None
 
-    factories.finished_run(workflow=delay_definition(2_500), execution_id="logs-8")
-    first = client.get("/workflow/executions/logs-8/nodes/wait/logs?limit=1").json()
+    paged = factories.finished_run(workflow=log_workflow("one"), execution_id="logs-8")
+    said = factories.node_run(paged, "say-1")
+    store.node_logs_add(
+        node=said,
+        attempt=1,
+        lines=[LogLine(n, "INFO", "custom", f"line {n}", timezone.now()) for n in (2, 3)],
+    )
+    url = "/workflow/executions/logs-8/nodes/say-1/logs"
+    first = client.get(f"{url}?limit=1").json()
     assert [line["number"] for line in first["lines"]] == [1]
-    rest = client.get(f"/workflow/executions/logs-8/nodes/wait/logs?after={first['nextAfter']}")
+    rest = client.get(f"{url}?after={first['nextAfter']}")
     assert [line["number"] for line in rest.json()["lines"]] == [2, 3]
 
 

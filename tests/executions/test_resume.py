@@ -146,6 +146,7 @@ def test_the_interrupted_attempt_runs_again_as_the_next_attempt() -> None:
     assert DEAD_OWNER in attempts[1]["error"]["message"]
 
 
+@pytest.mark.slow
 def test_a_backoff_wait_resumes_where_it_was_not_from_scratch() -> None:
     """Attempt 1 failed and attempt 2 was due in 0.4 s when the process died: the resumed run
     waits what is left of that, then runs attempt 2 (not attempt 1 again, and not at once)."""

@@ -46,6 +46,7 @@ def _object(column: Any) -> dict[str, Any]:
     return column
 
 
+@pytest.mark.slow
 @in_process
 def test_a_sleeping_run_holds_no_thread_and_wakes_when_due() -> None:
     execution = _run(
@@ -303,6 +304,7 @@ def test_a_child_that_ends_while_its_parent_parks_makes_the_parent_due_at_once(
     ],
     ids=["sleep", "wait"],
 )
+@pytest.mark.slow
 def test_a_workflow_timeout_fails_a_parked_run_at_its_deadline(parked: dict[str, Any]) -> None:
     execution = _run(_workflow([parked, _log("after")], timeoutMs=700))
     assert execution.status == "waiting"
@@ -326,6 +328,7 @@ def test_a_workflow_timeout_fails_a_parked_run_at_its_deadline(parked: dict[str,
     assert not NodeExecution.objects.filter(execution=ended, node_id="after").exists()
 
 
+@pytest.mark.slow
 @in_process
 def test_a_workflow_timeout_fails_a_parallel_node_waiting_for_its_sleeping_branch() -> None:
     execution = _run(
@@ -353,6 +356,7 @@ def test_a_workflow_timeout_fails_a_parallel_node_waiting_for_its_sleeping_branc
     }
 
 
+@pytest.mark.slow
 @in_process
 def test_a_parallel_node_waits_for_its_sleeping_branch_then_completes() -> None:
     execution = _run(

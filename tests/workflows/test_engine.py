@@ -345,6 +345,7 @@ def _parallel(wait_for_all: bool, *branches: dict[str, Any]) -> dict[str, Any]:
     )
 
 
+@pytest.mark.slow
 def test_parallel_wait_for_all_runs_branches_concurrently(run, observer) -> None:
     definition = _parallel(
         True,
@@ -390,6 +391,7 @@ def test_parallel_wait_for_all_fails_when_a_branch_fails(run, observer) -> None:
     assert "after" not in result.nodes_executed
 
 
+@pytest.mark.slow
 def test_parallel_first_success_continues_and_waits_for_the_rest_before_finishing(
     run, observer
 ) -> None:

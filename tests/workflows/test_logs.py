@@ -189,6 +189,7 @@ def test_parallel_branches_and_concurrent_runs_keep_their_own_lines(
         assert {d["execution_id"] for d in obs.deliveries} == {obs.calls[0][1]["execution_id"]}
 
 
+@pytest.mark.slow
 def test_an_attempt_on_a_procedure_thread_is_captured_and_an_abandoned_one_stops_counting(
     logging_registry: ProcedureRegistry,
 ) -> None:
@@ -299,6 +300,7 @@ def test_a_long_message_is_cut(registry: ProcedureRegistry) -> None:
     assert line.message.endswith("(cut)")
 
 
+@pytest.mark.slow
 def test_a_long_attempt_delivers_batches_while_it_runs(logging_registry: ProcedureRegistry) -> None:
     observer = LoggingObserver()
     # 40 lines over ~1 s: a batch every LOG_BATCH_SECONDS, far fewer deliveries than lines.

@@ -6,6 +6,8 @@ import time
 from functools import partial
 from types import FrameType
 
+import pytest
+
 from workflows import procedures
 from workflows.checkpoints import Checkpoint
 from workflows.context import RunControl
@@ -26,6 +28,7 @@ def _running(code: object) -> bool:
     return False
 
 
+@pytest.mark.slow
 def test_cancelling_a_sixty_second_delay_returns_within_a_second_and_frees_threads(
     run, observer, settings
 ) -> None:

@@ -162,6 +162,7 @@ def test_a_completed_parallel_node_replays_its_branches_quietly(
     assert [h for h, kw in observer.calls if "node" in kw] == ["node_started", "node_completed"]
 
 
+@pytest.mark.slow
 def test_a_run_resumed_during_a_backoff_waits_only_what_is_left(
     run, observer, registry, calls
 ) -> None:

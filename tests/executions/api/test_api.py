@@ -2,6 +2,7 @@
 
 import base64
 import json
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -492,6 +493,19 @@ def test_cli_exec_refuses_input_that_is_not_an_object(capsys) -> None:
 
     assert main(["exec", "simple-math-workflow", "--input", "[1]"]) == 2
     assert "--input must be a JSON object" in capsys.readouterr().err
+
+
+def test_a_command_run_in_process_leaves_the_logging_setup_alone(capsys) -> None:
+    """Setting Django up again would bind the console log handler to this test's captured
+    stderr: closed when the test ends, so every later log line would fail to be written."""
+    from c4c_site.cli import main
+
+    def streams() -> list[object]:
+        return [getattr(handler, "stream", None) for handler in logging.getLogger().handlers]
+
+    before = streams()
+    assert main(["workflows"]) == 0
+    assert streams() == before
 
 
 @pytest.mark.django_db

@@ -181,6 +181,7 @@ def test_a_viewer_may_not_send_a_signal_and_an_operator_may(
     assert Signal.objects.get().sent_by == "olga"
 
 
+@pytest.mark.slow
 @in_process
 def test_a_signal_sent_while_the_run_sleeps_before_its_wait_is_kept_for_it(
     client: Client,
@@ -224,6 +225,7 @@ def test_two_signals_of_one_name_go_to_two_sequential_wait_nodes_in_the_order_se
     assert list(taken) == [({"n": 1}, "first#1"), ({"n": 2}, "second#1")]
 
 
+@pytest.mark.slow
 @in_process
 def test_a_signal_to_a_running_run_does_not_wake_it_and_is_taken_when_it_reaches_its_wait(
     client: Client,

@@ -295,6 +295,7 @@ def test_updates_within_the_window_leave_as_one_before_the_runs_end(
     assert last["status"] == "completed"
 
 
+@pytest.mark.slow
 def test_a_held_update_leaves_once_its_window_ends(math_workflow, settings) -> None:
     execution = factories.finished_run(workflow=math_workflow, execution_id="held-1")
     execution.status = ExecutionStatus.RUNNING

@@ -39,6 +39,7 @@ from django.db import close_old_connections, connections
 from . import dispatch, runtime, store
 from .filters import describe, too_wide
 from .models import BulkAction, BulkActionStatus, Execution, ExecutionFilters, ExecutionStatus
+from .serializers import iso_ms
 
 logger = logging.getLogger(__name__)
 
@@ -172,7 +173,7 @@ def start(action: Action, filters: ExecutionFilters, expect: str) -> BulkAction:
 
 
 def progress(bulk_id: str) -> BulkAction | None:
-    return BulkAction.objects.filter(bulk_id=bulk_id).first()
+    return BulkAction.objects.by_bulk_id(bulk_id)
 
 
 def as_json(job: BulkAction) -> dict[str, Any]:
@@ -189,8 +190,8 @@ def as_json(job: BulkAction) -> dict[str, Any]:
         "failed": job.failed,
         "errors": job.errors,
         "startedRuns": job.started_runs,
-        "startedAt": job.started_at.isoformat(),
-        "endedAt": job.ended_at.isoformat() if job.ended_at else None,
+        "startedAt": iso_ms(job.started_at),
+        "endedAt": iso_ms(job.ended_at),
     }
 
 
@@ -208,8 +209,8 @@ def _cancel_one(execution_id: str) -> Outcome:
 
 
 def _rerun_one(execution_id: str) -> Outcome:
-    status = Execution.objects.filter(execution_id=execution_id).values_list("status", flat=True)
-    if not status or status[0] == ExecutionStatus.RUNNING:
+    found = Execution.objects.row(execution_id)
+    if found is None or found.status == ExecutionStatus.RUNNING:
         return "skipped", None  # still going (its outputs are not final), or pruned
     waited = 0.0
     while True:

@@ -108,6 +108,7 @@ ROW_FIELDS = (
     "rerun_from_node",
     "parent",
     "parent_node_id",
+    "lease_owner",
     "lease_expires_at",
 )
 SUMMARY_FIELDS = (*ROW_FIELDS, "outputs")
@@ -327,13 +328,44 @@ class ExecutionQuerySet(models.QuerySet["Execution"]):
         for pk, input, outputs in self.filter(pk__in=by_pk).values_list("pk", "input", "outputs"):
             by_pk[pk].input, by_pk[pk].outputs = input, outputs
 
+    def row(self, execution_id: str) -> "Execution | None":
+        """One execution in a list row's shape (no children, no large columns), or None: page()'s
+        one query. What a read about one of its nodes, or a check of its status, starts from."""
+        named = ExecutionFilters(execution_ids=(execution_id,))
+        found = self.page(named, limit=1, shape="row").executions
+        return found[0] if found else None
+
+    def one(self, execution_id: str) -> "Execution | None":
+        """One execution, every column and its definition (its snapshot joined), without its
+        node runs or spans, or None: one query."""
+        return self.select_related("snapshot").filter(execution_id=execution_id).first()
+
     def detail(self, execution_id: str) -> ExecutionRows | None:
         """One execution, every column and its definition, with its node runs and spans: three
         queries."""
-        execution = self.select_related("snapshot").filter(execution_id=execution_id).first()
+        execution = self.one(execution_id)
         if execution is None:
             return None
         return _with_children([execution], nodes=True, spans=True)[0]
+
+    def outcome(self, execution_id: str) -> tuple[str, Any, Any] | None:
+        """One execution's status, outputs and error (what a parent takes from its child), or
+        None: one query, no definition."""
+        found = self.filter(execution_id=execution_id).values_list("status", "outputs", "error")
+        return found.first()
+
+    def statuses(self, execution_ids: Collection[str]) -> dict[str, str]:
+        """The status of each execution named that exists: one query."""
+        named = self.filter(execution_id__in=execution_ids)
+        return dict(named.values_list("execution_id", "status"))
+
+    def unfinished_children(self, execution_id: str) -> list[str]:
+        """The ids of the runs a run started (sub-workflow nodes) that have not ended: one
+        query."""
+        children = self.filter(
+            parent__execution_id=execution_id, status__in=unfinished(EXECUTION_TRANSITIONS)
+        )
+        return list(children.values_list("execution_id", flat=True))
 
     def with_previous_run(self) -> "ExecutionQuerySet":
         """Each execution annotated with `previous_run_id`: the execution_id of the run of the
@@ -874,6 +906,12 @@ class BulkActionStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+class BulkActionQuerySet(models.QuerySet["BulkAction"]):
+    def by_bulk_id(self, bulk_id: str) -> "BulkAction | None":
+        """One action's progress by its public id, or None: one indexed read."""
+        return self.filter(bulk_id=bulk_id).first()
+
+
 class BulkAction(models.Model):
     """A cancel or re-run over many executions, done in the background (executions.bulk).
 
@@ -900,6 +938,8 @@ class BulkAction(models.Model):
     )
     started_at = models.DateTimeField(default=timezone.now)
     ended_at = models.DateTimeField(null=True, blank=True)
+
+    objects = BulkActionQuerySet.as_manager()
 
     class Meta:
         ordering = ["-started_at", "-id"]

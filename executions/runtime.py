@@ -66,13 +66,11 @@ from .commits import committer
 from .leases import HeldRun
 from .live import events
 from .models import (
-    EXECUTION_TRANSITIONS,
     Execution,
     ExecutionStatus,
     NodeExecution,
     NodeStatus,
     Span,
-    unfinished,
 )
 from .payloads import TRUNCATED_KEY
 from .secrets import node_output, protect_output, protect_run, unsealed_run
@@ -795,10 +793,7 @@ def cancel(execution_id: str) -> Execution:
     if held is not None:
         held.control.cancel(CANCELLED_MESSAGE)
     _wake_parent(execution)
-    children = Execution.objects.filter(
-        parent__execution_id=execution_id, status__in=unfinished(EXECUTION_TRANSITIONS)
-    ).values_list("execution_id", flat=True)
-    for child in children:
+    for child in Execution.objects.unfinished_children(execution_id):
         with contextlib.suppress(store.StoreError):  # it ended (or went) meanwhile
             cancel(child)
     return execution
@@ -814,7 +809,7 @@ def rerun(*, execution_id: str, from_node: str | None = None) -> Execution:
     have or the original never reached, and CannotResume (a ValueError) when the input or a
     reused output was stored cut at C4C_MAX_PAYLOAD_BYTES.
     """
-    original = Execution.objects.filter(execution_id=execution_id).first()
+    original = Execution.objects.one(execution_id)
     if original is None:
         raise store.ExecutionNotFound(execution_id)
     definition = definition_to_run(original.definition)

@@ -40,17 +40,13 @@ def run_execution(
         input = secrets.unseal(sealed_input, what=f"the message of execution '{execution_id}'")
     execution = store.execution_claim(execution_id=execution_id, owner=store.process_owner())
     if execution is None:
-        current = (
-            Execution.objects.filter(execution_id=execution_id)
-            .values_list("status", "lease_owner")
-            .first()
-        )
+        current = Execution.objects.row(execution_id)
         logger.warning(
             "Not running execution %s: it is no longer waiting for a worker (status, owner: %s)",
             execution_id,
-            current or "deleted",
+            (current.status, current.lease_owner) if current else "deleted",
         )
-        return current[0] if current else "missing"
+        return current.status if current else "missing"
     # Walked off the task's thread: a cancel frees this worker process for its next task at once.
     result: runtime.RunOutput = dispatch.walk_off(
         execution, runtime.resume, execution=execution, input=input

@@ -55,11 +55,7 @@ class RunWaits:
         return None if child is None else child.execution_id
 
     def child_outcome(self, execution_id: str) -> ChildOutcome | None:
-        row = (
-            Execution.objects.filter(execution_id=execution_id)
-            .values_list("status", "outputs", "error")
-            .first()
-        )
+        row = Execution.objects.outcome(execution_id)
         if row is None:
             return ChildOutcome(execution_id, "deleted", {}, "NotFound", "it was deleted")
         status, outputs, error = row

@@ -57,6 +57,10 @@ FIRE_TRANSITIONS: dict[str, frozenset[str]] = {
 
 
 class ScheduleQuerySet(models.QuerySet["Schedule"]):
+    def by_schedule_id(self, schedule_id: str) -> "Schedule | None":
+        """One schedule by its public id, or None: one indexed read."""
+        return self.filter(schedule_id=schedule_id).first()
+
     def due(self, now: datetime) -> "ScheduleQuerySet":
         """Enabled schedules with a slot due by `now`, most overdue first: one indexed read."""
         return self.filter(enabled=True, next_slot__lte=now).order_by("next_slot", "pk")

@@ -39,7 +39,7 @@ def _may_manage(request: HttpRequest) -> bool:
 
 
 def _schedule(schedule_id: str) -> Schedule:
-    schedule = Schedule.objects.filter(schedule_id=schedule_id).first()
+    schedule = Schedule.objects.by_schedule_id(schedule_id)
     if schedule is None:
         raise Http404(f"No schedule '{schedule_id}'")
     return schedule
@@ -61,11 +61,7 @@ def schedule_list(request: HttpRequest) -> HttpResponse:
     """Every schedule with its next slot and its newest fire's run: three queries."""
     schedules = list(Schedule.objects.with_last_fire())
     last_ids = {s.pk: getattr(s, "last_execution_id", None) or "" for s in schedules}
-    statuses = dict(
-        Execution.objects.filter(execution_id__in=[i for i in last_ids.values() if i]).values_list(
-            "execution_id", "status"
-        )
-    )
+    statuses = Execution.objects.statuses([i for i in last_ids.values() if i])
     rows = [
         {
             "schedule": schedule,

@@ -41,7 +41,6 @@ from ..models import (
     BulkAction,
     Execution,
     ExecutionCounter,
-    ExecutionFilters,
     ExecutionStatus,
     NodeLog,
 )
@@ -537,8 +536,7 @@ async def execution(request: HttpRequest, execution_id: str) -> HttpResponse:
 
 def _node_logs(execution_id: str, node_id: str, query: NodeLogsQuery) -> dict[str, Any] | str:
     """The body of GET .../nodes/<nodeId>/logs, or why there is none (404)."""
-    execution = Execution.objects.only("execution_id", "snapshot").filter(execution_id=execution_id)
-    found = execution.first()
+    found = Execution.objects.row(execution_id)
     if found is None:
         return f"Execution '{execution_id}' not found"
     lines = NodeLog.objects.of_node(found, node_id, after=query.after, limit=query.limit + 1)
@@ -585,12 +583,10 @@ def _rerun(execution_id: str, from_node: str | None) -> Execution:
     Refused while the original runs (TransitionError): the outputs a re-run reuses are not final
     yet, and both runs would do the same work at once. Cancel it first, or wait.
     """
-    found = Execution.objects.page(
-        ExecutionFilters(execution_ids=(execution_id,)), limit=1, shape="row"
-    ).executions
-    if not found:
+    found = Execution.objects.row(execution_id)
+    if found is None:
         raise store.ExecutionNotFound(execution_id)
-    if found[0].status == ExecutionStatus.RUNNING:
+    if found.status == ExecutionStatus.RUNNING:
         raise store.TransitionError(
             f"Execution '{execution_id}' is still running; cancel it or wait for it to end "
             "before re-running it"

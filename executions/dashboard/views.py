@@ -209,7 +209,6 @@ def execution_list_live(request: HttpRequest) -> JsonResponse:
         rows = [
             {
                 "id": execution.execution_id,
-                "startedAt": execution.started_at.isoformat(),
                 "matches": selection.matches(execution),
                 "html": render_to_string("executions/_row.html", {"execution": execution}),
             }

@@ -215,6 +215,12 @@ def pytest_configure(config: pytest.Config) -> None:
     settings.WHITENOISE_AUTOREFRESH = True
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """What was imported and collected lives all session: the garbage collector stops walking
+    it. Each full collection walked millions of such objects, a sixth of the fast suite's time."""
+    gc.freeze()
+
+
 SLOW_MODULE = re.compile(r"^pytestmark = .*\bpytest\.mark\.slow\b", re.MULTILINE)
 
 

@@ -3,13 +3,14 @@
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 
 from pydantic import BaseModel
 
 from workflows.context import ProcedureContext, RunControl
 from workflows.registry import procedure
 
-from .helpers import Background, chain
+from .helpers import Background, RecordingObserver, chain
 
 RETURNS_WITHIN_S = 1.0
 
@@ -18,17 +19,27 @@ class Ms(BaseModel):
     ms: int = 0
 
 
-def _cancel_after(control: RunControl, seconds: float) -> float:
-    time.sleep(seconds)
+def _cancel_once(control: RunControl, ready: Callable[[], bool]) -> float:
+    """Cancel as soon as the run has reached the point under test (never a guessed delay)."""
+    deadline = time.monotonic() + RETURNS_WITHIN_S
+    while not ready():
+        assert time.monotonic() < deadline, "the run never reached the point to cancel at"
+        time.sleep(0.002)
     control.cancel()
     return time.monotonic()
 
 
+def _started(observer: RecordingObserver, *node_ids: str) -> Callable[[], bool]:
+    """Whether each node has started (its procedure is being called)."""
+    return lambda: all("node_started" in observer.node_hooks(node_id) for node_id in node_ids)
+
+
 def test_an_async_procedure_is_cancelled(run, registry) -> None:
-    cancelled = threading.Event()
+    waiting, cancelled = threading.Event(), threading.Event()
 
     @procedure("t.async_wait", registry=registry)
     async def async_wait(data: Ms) -> Ms:
+        waiting.set()
         try:
             await asyncio.sleep(60)
         except asyncio.CancelledError:
@@ -42,7 +53,7 @@ def test_an_async_procedure_is_cancelled(run, registry) -> None:
             chain({"id": "w", "procedureName": "t.async_wait"}), control=control, registry=registry
         )
     )
-    cancelled_at = _cancel_after(control, 0.2)
+    cancelled_at = _cancel_once(control, waiting.is_set)
     result = background.join(RETURNS_WITHIN_S)
     assert result is not None
     assert result.status == "cancelled"
@@ -59,7 +70,7 @@ def test_cancel_reaches_every_parallel_branch(run, observer) -> None:
         {"id": "after", "type": "sequential"},
     )
     background = Background(lambda: run(definition, control=control))
-    cancelled_at = _cancel_after(control, 0.2)
+    cancelled_at = _cancel_once(control, _started(observer, "a", "b"))
     result = background.join(RETURNS_WITHIN_S)
     assert result is not None
     assert time.monotonic() - cancelled_at < RETURNS_WITHIN_S
@@ -69,7 +80,7 @@ def test_cancel_reaches_every_parallel_branch(run, observer) -> None:
     assert observer.branch_threads_finished == 2
 
 
-def test_cancel_ends_a_backoff_wait(run, registry) -> None:
+def test_cancel_ends_a_backoff_wait(run, registry, observer) -> None:
     @procedure("t.down", registry=registry)
     def down(data: Ms) -> Ms:
         raise ConnectionError("down")
@@ -83,7 +94,9 @@ def test_cancel_ends_a_backoff_wait(run, registry) -> None:
             registry=registry,
         )
     )
-    cancelled_at = _cancel_after(control, 0.2)
+    # The first attempt failed: the node now waits out its 60 s backoff.
+    first_failed = lambda: "node_attempt_failed" in observer.node_hooks("call")  # noqa: E731
+    cancelled_at = _cancel_once(control, first_failed)
     result = background.join(RETURNS_WITHIN_S)
     assert result is not None
     assert time.monotonic() - cancelled_at < RETURNS_WITHIN_S
@@ -97,7 +110,7 @@ def test_a_cancelled_run_does_not_go_to_on_error(run, observer) -> None:
         {"id": "h", "procedureName": "custom.log", "config": {"message": "handled"}},
     )
     background = Background(lambda: run(definition, control=control))
-    _cancel_after(control, 0.1)
+    _cancel_once(control, _started(observer, "slow"))
     result = background.join(RETURNS_WITHIN_S)
     assert result is not None
     assert result.status == "cancelled"
@@ -114,11 +127,12 @@ def test_a_run_cancelled_before_it_starts_runs_nothing(run, observer) -> None:
 
 def test_a_cooperative_procedure_sees_the_signal(run, registry) -> None:
     seen: list[str] = []
-    called_back = threading.Event()
+    polling, called_back = threading.Event(), threading.Event()
 
     @procedure("t.polls", registry=registry)
     def polls(data: Ms, ctx: ProcedureContext) -> Ms:
         ctx.on_cancel(called_back.set)
+        polling.set()
         while not ctx.cancelled:
             time.sleep(0.01)
         try:
@@ -134,7 +148,7 @@ def test_a_cooperative_procedure_sees_the_signal(run, registry) -> None:
             chain({"id": "p", "procedureName": "t.polls"}), control=control, registry=registry
         )
     )
-    _cancel_after(control, 0.1)
+    _cancel_once(control, polling.is_set)
     assert background.join(RETURNS_WITHIN_S) is not None
     assert called_back.wait(RETURNS_WITHIN_S)
     deadline = time.monotonic() + RETURNS_WITHIN_S
@@ -144,10 +158,11 @@ def test_a_cooperative_procedure_sees_the_signal(run, registry) -> None:
 
 
 def test_a_late_result_of_a_cancelled_attempt_is_dropped(run, observer, registry) -> None:
-    release = threading.Event()
+    entered, release = threading.Event(), threading.Event()
 
     @procedure("t.ignores", registry=registry)
     def ignores(data: Ms) -> Ms:
+        entered.set()
         release.wait(5)
         return data
 
@@ -156,7 +171,7 @@ def test_a_late_result_of_a_cancelled_attempt_is_dropped(run, observer, registry
     node = {"id": "i", "procedureName": "t.ignores", "timeoutMs": 60_000}
     control = RunControl()
     background = Background(lambda: run(chain(node), control=control, registry=registry))
-    _cancel_after(control, 0.1)
+    _cancel_once(control, entered.is_set)
     result = background.join(RETURNS_WITHIN_S)
     release.set()
     time.sleep(0.05)

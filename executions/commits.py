@@ -51,6 +51,10 @@ class _Write(Generic[T]):
         return self.value  # type: ignore[return-value]
 
 
+# Queued after the writes a stopping writer still commits: the thread ends when it meets it.
+_STOP: _Write[None] = _Write(lambda: None)
+
+
 class GroupCommitter:
     def __init__(self) -> None:
         self._queue: queue.SimpleQueue[_Write[Any]] = queue.SimpleQueue()
@@ -93,8 +97,11 @@ class GroupCommitter:
     def _loop(self) -> None:
         while True:
             batch = self._batch()
+            stopping = _STOP in batch
+            batch = [write for write in batch if write is not _STOP]
             try:
-                self._commit(batch)
+                if batch:
+                    self._commit(batch)
             except BaseException as exc:  # the commit itself: every write of it failed
                 for write in batch:
                     if write.error is None:
@@ -103,6 +110,19 @@ class GroupCommitter:
             finally:
                 for write in batch:
                     write.done.set()
+            if stopping:
+                connections.close_all()
+                return
+
+    def stop(self) -> None:
+        """Commit what is queued, close the writer's connection and end its thread (a process
+        shutting down, a test done with group commit): PostgreSQL cannot drop a database that
+        an idle writer still holds a session on. A later write starts a new writer."""
+        thread = self._thread
+        if thread is None or not thread.is_alive():
+            return
+        self._queue.put(_STOP)
+        thread.join()
 
     @staticmethod
     def _commit(batch: list[_Write[Any]]) -> None:

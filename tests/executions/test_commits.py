@@ -4,6 +4,7 @@ transaction=True: the writer thread has its own connection, and the runs' thread
 """
 
 import threading
+from collections.abc import Iterator
 
 import pytest
 from django.db import transaction
@@ -17,8 +18,10 @@ pytestmark = [pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture(autouse=True)
-def group_commit(settings) -> None:
+def group_commit(settings) -> Iterator[None]:
     settings.C4C_GROUP_COMMIT = True
+    yield
+    committer.stop()
 
 
 def test_concurrent_runs_written_through_the_writer_are_each_complete() -> None:
@@ -89,3 +92,20 @@ def test_a_write_inside_the_callers_transaction_stays_in_it() -> None:
         )
         transaction.set_rollback(True)
     assert not NodeExecution.objects.filter(execution=running).exists()
+
+
+def _writers() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name == "c4c-group-commit"]
+
+
+def test_a_stopped_writer_ends_and_the_next_write_starts_another() -> None:
+    definition = factories.definition()
+    runtime.execute(definition=definition, input={})
+    assert len(_writers()) == 1
+
+    committer.stop()
+    assert _writers() == []
+
+    runtime.execute(definition=definition, input={})
+    assert len(_writers()) == 1
+    assert Execution.objects.filter(status="completed").count() == 2

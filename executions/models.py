@@ -110,6 +110,9 @@ ROW_FIELDS = (
     "parent_node_id",
     "lease_owner",
     "lease_expires_at",
+    # The snapshot's key, so a row's definition is one query away when a read about one of its
+    # nodes needs it (page() joins the snapshot for its node count anyway).
+    "snapshot",
 )
 SUMMARY_FIELDS = (*ROW_FIELDS, "outputs")
 NODE_FIELDS = (
@@ -244,9 +247,11 @@ class ExecutionPage:
 
 
 class ExecutionQuerySet(models.QuerySet["Execution"]):
-    """Every read of executions, one per shape: a page of a list, one execution, (the counters'
-    stats are ExecutionCounter.objects.stats()). The API, the pages, the streams and start-up
-    recovery all read through these, with query counts pinned in tests."""
+    """Every read of executions, one per shape: a page of a list (page(), and row() for one
+    run in a row's shape), one execution (one(), and detail() with its node runs and spans),
+    and the few columns other reads need (outcome(), statuses(), unfinished_children()); the
+    counters' stats are ExecutionCounter.objects.stats(). The API, the pages, the streams and
+    start-up recovery all read through these, with query counts pinned in tests."""
 
     def page(
         self,

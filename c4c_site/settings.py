@@ -303,6 +303,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Deployments (or test runs) sharing one broker keep apart by queue; web and workers must agree.
 C4C_CELERY_QUEUE = os.environ.get("C4C_CELERY_QUEUE", "").strip() or "c4c"
 CELERY_TASK_DEFAULT_QUEUE = C4C_CELERY_QUEUE
+# Runs are sent with this app, imported at the first send: a web process on inline dispatch never
+# loads Celery (c4c_site/__init__.py).
+C4C_CELERY_APP = "c4c_site.celery.app"
 # A broker that accepts connections and never answers must not hold a request: each send gives up
 # after these connect and socket timeouts and is retried once (measured: ~2 s on Redis and
 # RabbitMQ, where Redis's defaults hung for good); executions.dispatch stops waiting after

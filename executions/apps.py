@@ -1,7 +1,7 @@
 from django.apps import AppConfig
 from django.core import checks
 
-from .conf import check_event_storage
+from .conf import check_celery_app, check_event_storage
 
 
 class ExecutionsConfig(AppConfig):
@@ -11,6 +11,7 @@ class ExecutionsConfig(AppConfig):
 
     def ready(self) -> None:
         checks.register(check_event_storage)
+        checks.register(check_celery_app)
         # Library patches go in here, once settings are final, never at import.
         from .live import events
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error
+from django.utils.module_loading import import_string
 
 MEMORY_EVENT_STORAGE = "executions.live.buffer.MemoryEventStorage"
 
@@ -85,6 +86,14 @@ class ExecutionsSettings:
         return float(getattr(settings, "C4C_BROKER_TIMEOUT", 5))
 
     @property
+    def C4C_CELERY_APP(self) -> str:
+        """The Celery app runs are sent with (C4C_DISPATCH=celery), as a dotted path imported at
+        the first send. Empty (the default): `celery.current_app`, the app your project loads with
+        Django in Celery's documented pattern. Naming it instead keeps Celery out of processes
+        that never send a run."""
+        return str(getattr(settings, "C4C_CELERY_APP", ""))
+
+    @property
     def C4C_SECRETS_KEYS(self) -> list[str]:
         """The keys that seal a run's secrets (executions.secrets), newest first: the first
         seals, every one unseals, so an old key stays listed until its runs are gone. Empty: one
@@ -154,5 +163,30 @@ def check_event_storage(**kwargs: Any) -> list[CheckMessage]:
             '"django_eventstream.storage.RedisStorage" with EVENTSTREAM_REDIS and '
             "EVENTSTREAM_STORAGE_CONNECTION to fan events out between processes.",
             id="executions.E001",
+        )
+    ]
+
+
+def check_celery_app(**kwargs: Any) -> list[CheckMessage]:
+    """A C4C_CELERY_APP that names nothing fails at start-up, not as a 503 at the first run."""
+    path = app_settings.C4C_CELERY_APP
+    if app_settings.C4C_DISPATCH != "celery" or not path:
+        return []
+    from celery import Celery
+
+    try:
+        app = import_string(path)
+    except ImportError as exc:
+        problem = f"cannot be imported: {exc}"
+    else:
+        if isinstance(app, Celery):
+            return []
+        problem = f"is a {type(app).__name__}, not a Celery app"
+    return [
+        Error(
+            f"C4C_CELERY_APP {path!r} {problem}.",
+            hint='Name your project\'s Celery app, as in "myproject.celery.app", or leave it '
+            "empty to send with celery.current_app.",
+            id="executions.E002",
         )
     ]

@@ -37,9 +37,9 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
-from celery import current_app
 from django.db import close_old_connections, connection, connections
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from opentelemetry import context as otel_context
 
 from workflows.attempts import run_attempt
@@ -232,7 +232,7 @@ class _Publisher:
             if job.abandoned or not job.done.set_running_or_notify_cancel():
                 continue
             try:
-                current_app.send_task(TASK_NAME, args=job.args)
+                celery_app().send_task(TASK_NAME, args=job.args)
             except Exception as exc:
                 job.done.set_exception(exc)
             else:
@@ -245,6 +245,17 @@ class _Publisher:
 
 
 publisher = _Publisher()
+
+
+def celery_app() -> Any:
+    """The app runs are sent with (C4C_CELERY_APP), imported here, at the first send: a process
+    that never sends a run never loads Celery (5.5 MiB of a web process, BENCHMARKS.md)."""
+    path = app_settings.C4C_CELERY_APP
+    if path:
+        return import_string(path)
+    from celery import current_app
+
+    return current_app
 
 
 def message_args(execution_id: str, input: dict[str, Any] | None) -> tuple[Any, ...]:

@@ -1,14 +1,20 @@
 """A project that installs the apps and sets none of their settings gets the documented defaults;
-one that forgets the event storage is stopped by `manage.py check`, not by its first stream."""
+one that forgets the event storage, or names a Celery app that is not one, is stopped by
+`manage.py check`, not by its first stream or run."""
 
+import os
 import socket
+import subprocess
+import sys
 
 import pytest
+from celery import Celery, current_app
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.db import connection
 
 from executions.conf import app_settings
+from executions.dispatch import celery_app
 from workflows.conf import app_settings as workflow_settings
 
 EXECUTIONS_DEFAULTS = {
@@ -18,6 +24,7 @@ EXECUTIONS_DEFAULTS = {
     "C4C_REPLAY_EVENTS": 500,
     "C4C_REPLAY_CHANNELS": 5_000,
     "C4C_REPLAY_BYTES": 8 * 1024 * 1024,
+    "C4C_CELERY_APP": "",
 }
 WORKFLOWS_DEFAULTS = {
     "C4C_WORKFLOW_DIRS": [],
@@ -65,3 +72,53 @@ def test_check_fails_without_an_event_storage(settings) -> None:
     _unset(settings, ["EVENTSTREAM_STORAGE_CLASS"])
     with pytest.raises(SystemCheckError, match=r"executions\.E001"):
         call_command("check")
+
+
+@pytest.mark.parametrize(
+    ("path", "problem"),
+    [
+        ("c4c_site.nowhere.app", "cannot be imported"),
+        ("c4c_site.celery.Celery.nothing", "cannot be imported"),
+        ("c4c_site.settings.C4C_DISPATCH", "is a str, not a Celery app"),
+    ],
+)
+def test_check_fails_when_the_celery_app_names_no_celery_app(settings, path, problem) -> None:
+    settings.C4C_DISPATCH = "celery"
+    settings.C4C_CELERY_APP = path
+    with pytest.raises(SystemCheckError, match=rf"executions\.E002.*{problem}"):
+        call_command("check")
+
+
+def test_runs_are_sent_with_the_named_celery_app_or_else_the_current_one(settings) -> None:
+    from c4c_site.celery import app
+
+    assert isinstance(app, Celery)
+    settings.C4C_DISPATCH = "celery"
+    call_command("check")
+    assert celery_app() is app
+    settings.C4C_CELERY_APP = ""
+    assert celery_app() is current_app
+
+
+# What a web process loads before its first request (c4c_site.asgi also starts sweeping and
+# scheduling on the database, which a test must not do to the developer's).
+_WEB_PROCESS = """
+import sys, django
+django.setup()
+from django.urls import get_resolver
+get_resolver()._populate()
+import executions.dispatch, executions.startup, schedules.startup
+print(sorted(m for m in sys.modules if 'celery' in m))
+"""
+
+
+@pytest.mark.slow
+def test_a_web_process_on_inline_dispatch_never_loads_celery() -> None:
+    loaded = subprocess.run(
+        [sys.executable, "-c", _WEB_PROCESS],
+        env={**os.environ, "C4C_DISPATCH": "inline", "DJANGO_SETTINGS_MODULE": "c4c_site.settings"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert loaded.stdout.strip() == "[]"

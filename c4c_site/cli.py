@@ -39,6 +39,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """
     from accounts.binding import is_loopback, public_bind_refusal, turned_off
 
+    from .malloc import limit_arenas
+
+    limit_arenas()
     if not is_loopback(args.host) and turned_off(os.environ.get("C4C_REQUIRE_AUTH")):
         print(f"c4c serve: {public_bind_refusal(args.host)}", file=sys.stderr)
         return 2

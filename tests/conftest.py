@@ -28,10 +28,14 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from django.conf import settings
 from pytest_django import DjangoDbBlocker
+
+if TYPE_CHECKING:
+    from django.test import TransactionTestCase
 
 ROOT = Path(__file__).resolve().parent.parent
 C4C = Path(sys.executable).with_name("c4c")
@@ -250,12 +254,17 @@ class MigratedRows:
     suite. The rows are instead copied once into tables of their own (Django does not know them,
     so no flush empties them) and copied back in one transaction: every foreign key Django makes
     is deferred to the commit, so the order of the tables does not matter.
+
+    The flush itself is Django's SQL, built once per database: the `flush` command that
+    TransactionTestCase calls built it again for every test, by introspection, after looking for a
+    `management` module in every app, and built an argument parser first.
     """
 
     PREFIX = "_migrated_"
 
     def __init__(self) -> None:
         self.tables: list[str] = []
+        self.flush_sql: dict[str, list[str]] = {}
 
     def keep(self) -> None:
         from django.db import connection
@@ -271,15 +280,25 @@ class MigratedRows:
                 cursor.execute(f"CREATE TABLE {kept} AS SELECT * FROM {quote(table)}")
                 self.tables.append(table)
 
-    def restore(self, verbosity: int, interactive: bool, db: str, **kwargs: object) -> None:
-        """Stands in for emit_post_migrate_signal in the flush command (same arguments)."""
+    def flush(self, test: "TransactionTestCase") -> None:
+        """Stands in for TransactionTestCase._fixture_teardown (none of our tests sets the
+        available_apps or serialized_rollback it also handles)."""
+        from django.core.management.color import no_style
+        from django.core.management.sql import sql_flush
         from django.db import connections, transaction
 
-        quote = connections[db].ops.quote_name
-        with transaction.atomic(using=db), connections[db].cursor() as cursor:
-            for table in self.tables:
-                kept = quote(self.PREFIX + table)
-                cursor.execute(f"INSERT INTO {quote(table)} SELECT * FROM {kept}")
+        # The databases Django's own teardown flushes (django-stubs omits the private method).
+        for db in test._databases_names(include_mirrors=False):  # type: ignore[attr-defined]
+            connection = connections[db]
+            if db not in self.flush_sql:
+                self.flush_sql[db] = sql_flush(no_style(), connection, reset_sequences=False)
+            quote = connection.ops.quote_name
+            with transaction.atomic(using=db), connection.cursor() as cursor:
+                for sql in self.flush_sql[db]:
+                    cursor.execute(sql)
+                for table in self.tables:
+                    kept = quote(self.PREFIX + table)
+                    cursor.execute(f"INSERT INTO {quote(table)} SELECT * FROM {kept}")
 
 
 @pytest.fixture(scope="session")
@@ -291,12 +310,12 @@ def django_db_setup(django_db_setup: None, django_db_blocker: DjangoDbBlocker) -
     their Django connections held in reference cycles, still open until a garbage collection.
     PostgreSQL refuses to drop a database with open sessions ("is being accessed by other users").
     """
-    from django.core.management.commands import flush
+    from django.test import TransactionTestCase
 
     rows = MigratedRows()
     with django_db_blocker.unblock():
         rows.keep()
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(flush, "emit_post_migrate_signal", rows.restore)
+        patch.setattr(TransactionTestCase, "_fixture_teardown", lambda test: rows.flush(test))
         yield
     gc.collect()

@@ -231,6 +231,7 @@ def test_server_id_follows_its_variable_and_may_not_contain_a_slash() -> None:
     assert "must not contain '/'" in _refused({"C4C_SERVER_ID": "web/1"})
 
 
+@pytest.mark.slow
 def test_celery_queue_is_the_celery_apps_default_queue() -> None:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("C4C_")}
     result = subprocess.run(

@@ -64,6 +64,7 @@ def test_settings_refuse_a_public_bind_with_auth_set_to_false(tmp_path: Path) ->
     assert "Refusing to serve on 0.0.0.0 with C4C_REQUIRE_AUTH=false" in _refused(env)
 
 
+@pytest.mark.slow
 def test_serve_refuses_a_public_bind_without_auth_before_starting(tmp_path: Path) -> None:
     env = {**os.environ, "C4C_REQUIRE_AUTH": "false", "DATABASE_URL": f"sqlite:///{tmp_path}/db"}
 

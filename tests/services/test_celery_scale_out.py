@@ -231,6 +231,56 @@ def test_a_crashed_worker_node_s_run_is_finished_by_another_node(scale_out: Scal
     assert [e.event for e in _of(run, stream.events)].count("workflow.started") == 1
 
 
+# A node that would take a minute: a cancel must stop it, not wait it out.
+ENDLESS = {
+    "id": "endless",
+    "name": "Endless",
+    "startNode": "long",
+    "nodes": [
+        {
+            "id": "long",
+            "type": "procedure",
+            "procedureName": "custom.delay",
+            "config": {"ms": 60_000},
+            "next": "end",
+        },
+        {
+            "id": "end",
+            "type": "procedure",
+            "procedureName": "custom.log",
+            "config": {"message": "never"},
+        },
+    ],
+}
+
+
+def test_a_cancel_sent_to_the_web_server_stops_the_run_on_its_worker(scale_out: ScaleOut):
+    """The web process records the cancel; the worker's pool process running the run sees it
+    (its cancel check, or its lease renewal refused), stops the node in flight and ends its task,
+    long before the minute the node would have taken."""
+    url = scale_out.web.url
+    run = _new_id("cancel")
+    _post_async(url, {"workflow": ENDLESS, "executionId": run})
+    _until(
+        lambda: _nodes(scale_out, run).get("long", ("",))[0] == "running",
+        60,
+        "the long node started",
+    )
+
+    status, _, answer = http("POST", f"{url}/workflow/executions/{run}/cancel")
+
+    assert status == 200, answer
+    assert answer["execution"]["status"] == "cancelled"
+    # The task's line: "Task executions.run_execution[...] succeeded in 0.6s: 'cancelled'".
+    scale_out.worker.wait_for_log(": 'cancelled'", timeout=20)
+    nodes = _nodes(scale_out, run)
+    assert nodes["long"][0] == "skipped"
+    assert "end" not in nodes
+    assert scale_out.db.rows(
+        "SELECT status FROM executions_execution WHERE execution_id = %s", run
+    ) == [("cancelled",)]
+
+
 def test_a_lost_message_is_sent_again_and_the_run_completes(scale_out: ScaleOut):
     """The broker lost the queued message (restarted without persistence) before any worker
     took it: the run's claim deadline passes and the sweep queues it again."""

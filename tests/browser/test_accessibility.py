@@ -322,6 +322,23 @@ def test_tab_reaches_every_control_and_shows_where_focus_is(shared_server, runs,
     assert problems == [], "\n".join(problems)
 
 
+def test_a_live_update_keeps_focus_on_the_control_it_was_on(shared_server, axe_page):
+    """The run's end replaces the detail page's header; a keyboard user on its JSON link stays
+    there instead of being dropped to the top of the page."""
+    started = api(shared_server, "/workflow/execute", {"async": True, "workflow": LONG_SLEEP})
+    execution_id = started["executionId"]
+    page = _open(axe_page(), f"{shared_server.url}/executions/{execution_id}")
+    header = page.locator("#execution-header .exec-head")
+    expect(header).to_have_attribute("data-status", re.compile("running|waiting"))
+    json_link = page.get_by_role("link", name="JSON")
+    json_link.focus()
+
+    api(shared_server, f"/workflow/executions/{execution_id}/cancel", {})
+
+    expect(header).to_have_attribute("data-status", "cancelled")
+    expect(json_link).to_be_focused()
+
+
 def test_keyboard_alone_opens_views_nodes_and_the_execute_dialog(shared_server, runs, axe_page):
     page = _open(axe_page(), f"{shared_server.url}/executions/{runs.finished}")
     graph_tab = page.get_by_role("tab", name="Graph")

@@ -361,10 +361,24 @@
   }
   nodesChanged();
 
+  /* The same control in new HTML: same element, link, id and text. */
+  function sameControl(a, b) {
+    return a.tagName === b.tagName && a.getAttribute("href") === b.getAttribute("href") &&
+      a.id === b.id && a.textContent.trim() === b.textContent.trim();
+  }
+
+  /* A part is replaced when the server's HTML for it changed; a keyboard user on one of its
+     controls stays on that control in the new HTML, never dropped to the page's top (the first
+     catch-up after load swaps the header while a person may already be tabbing through it). */
   function swap(name, html) {
-    if (parts[name].dataset.html === html) return;
-    parts[name].dataset.html = html;
-    parts[name].replaceChildren(c4c.fragment(html));
+    const part = parts[name];
+    if (part.dataset.html === html) return;
+    part.dataset.html = html;
+    const focused = part.contains(document.activeElement) ? document.activeElement : null;
+    part.replaceChildren(c4c.fragment(html));
+    if (!focused) return;
+    const again = [...part.querySelectorAll(focused.tagName)].find((el) => sameControl(el, focused));
+    again?.focus({ preventScroll: true });
   }
 
   /* The actions change with the status and with what a waiting run waits for: replaced then,

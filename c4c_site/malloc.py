@@ -16,7 +16,7 @@ M_ARENA_MAX = -8
 SERVING_ARENAS = 2
 
 
-def limit_arenas(arenas: int = SERVING_ARENAS) -> bool:
+def limit_arenas() -> bool:
     """Cap the arenas threads started from now on may create; True if the C library took it.
 
     Call it before the process starts threads: one that has allocated keeps its arena.
@@ -27,4 +27,4 @@ def limit_arenas(arenas: int = SERVING_ARENAS) -> bool:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return False
-    return bool(mallopt(M_ARENA_MAX, arenas))
+    return bool(mallopt(M_ARENA_MAX, SERVING_ARENAS))

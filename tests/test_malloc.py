@@ -9,9 +9,14 @@ import pytest
 
 from c4c_site.malloc import SERVING_ARENAS
 
-pytestmark = pytest.mark.skipif(
-    not (ctypes.util.find_library("c") or "").startswith("libc.so"), reason="glibc's arenas"
-)
+# Arenas are glibc's: with another C library (musl) there is nothing to cap, and limit_arenas()
+# leaves the process as it is.
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not (ctypes.util.find_library("c") or "").startswith("libc.so"), reason="glibc only"
+    ),
+]
 
 # Eight threads allocate at once and hold it; glibc's malloc_stats() then lists one "Arena N:"
 # block per arena on stderr.
@@ -35,6 +40,8 @@ ctypes.CDLL(None).malloc_stats()
 
 
 def _arenas(env: dict[str, str]) -> tuple[str, int]:
+    """What limit_arenas() answered and the arenas glibc counted, in a process run under this
+    environment (a variable set to "" is left out of it)."""
     result = subprocess.run(
         [sys.executable, "-c", _THREADS_ALLOCATE],
         env={k: v for k, v in {**os.environ, **env}.items() if v},

@@ -204,6 +204,17 @@ def _blocking(page: Any, where: str) -> list[str]:
     ]
 
 
+def _box(locator: Any) -> dict[str, float]:
+    """Where an element is on screen. A live list re-renders its rows (its first catch-up after
+    load included), and an element replaced between finding and measuring has no box: measure
+    the one there now."""
+    deadline = time.monotonic() + 5
+    while (box := locator.bounding_box()) is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert box is not None, f"{locator} never had a box on screen"
+    return dict(box)
+
+
 def _open_node_panel(page: Any) -> None:
     node = page.locator("#panel-graph .node[tabindex]").first
     node.focus()
@@ -416,8 +427,7 @@ def test_phone_list_and_detail_stay_usable(shared_server, runs, axe_page):
     # keyboard reaches it although the column with the run's id is left out on a phone.
     link = row.locator(f'a[href$="/executions/{runs.finished}"]:visible').first
     assert link.evaluate("el => el.tabIndex") >= 0
-    box = link.bounding_box()
-    assert box is not None
+    box = _box(link)
     assert box["x"] >= 0
     assert box["x"] + box["width"] <= PHONE["width"]
     screenshot(listing, "a11y-list-phone", full_page=False)
@@ -431,7 +441,6 @@ def test_phone_list_and_detail_stay_usable(shared_server, runs, axe_page):
     page.get_by_role("tab", name=re.compile("Timeline")).click()
     bar = page.locator("#panel-timeline .tl-bar").first
     expect(bar).to_be_visible()
-    bar_box = bar.bounding_box()
-    assert bar_box is not None
+    bar_box = _box(bar)
     assert 0 <= bar_box["x"] < PHONE["width"]
     screenshot(page, "a11y-detail-timeline-phone", full_page=False)

@@ -6,6 +6,7 @@ running node, and counts that move, before the run ends.
 """
 
 import re
+from typing import Any
 
 import pytest
 from playwright.sync_api import expect
@@ -98,6 +99,54 @@ def test_node_progress_counts_move_on_the_list_and_the_detail_page(shared_server
     assert done == sorted(done), seen
     moving = {count for count, text in zip(done, seen, strict=True) if "running" in text}
     assert len(moving) >= 2, f"the count did not move while the run went on: {seen}"
+
+
+def test_an_answer_read_before_later_node_events_never_takes_the_page_back(shared_server, new_page):
+    """The catch-up on connect is read, then held back while node events move the page on:
+    applied late, it must not undo them (the count stepping 4 -> 3 -> 4 under load)."""
+    execution_id = _start_long_run(shared_server)
+    page = new_page()
+    held: list[tuple[Any, Any]] = []
+
+    def hold_the_first(route: Any) -> None:
+        if held:
+            route.continue_()
+        else:
+            held.append((route, route.fetch()))
+
+    page.route(re.compile(rf"/executions/{execution_id}/live$"), hold_the_first)
+    page.goto(f"{shared_server.url}/executions/{execution_id}")
+    for _ in range(100):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    route, answer = held[0]
+    stale = sum(
+        detail["status"] in ("completed", "failed") for detail in answer.json()["nodes"].values()
+    )
+    page.evaluate(
+        """() => {
+            const header = document.getElementById("execution-header");
+            window.seen = [header.querySelector("[data-progress]").textContent];
+            new MutationObserver(() => {
+                const text = header.querySelector("[data-progress]")?.textContent;
+                if (text && text !== window.seen[window.seen.length - 1]) window.seen.push(text);
+            }).observe(header, { subtree: true, childList: true, characterData: true });
+        }"""
+    )
+    page.wait_for_function(
+        f"""() => parseInt(document.querySelector("#execution-header [data-progress]")
+            .textContent) > {stale}""",
+        timeout=15_000,
+    )
+    route.fulfill(response=answer)
+    expect(page.locator("#execution-header .status")).to_have_text(
+        re.compile("Completed"), timeout=30_000
+    )
+    expect(page.locator("#execution-header [data-progress]")).to_have_text("10 of 10 done")
+    seen = page.evaluate("window.seen")
+    done = [_done(text) for text in seen]
+    assert done == sorted(done), seen
 
 
 def test_timeline_zooms_and_pans_with_buttons_and_keys(shared_server, open_page):

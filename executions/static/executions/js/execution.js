@@ -308,9 +308,10 @@
     link.setAttribute("aria-label", `Child execution ${child} of node ${id}`);
   }
 
-  function setNode(id, changes) {
+  /* `changes` are merged into what the page knows of the node; `whole` details replace it. */
+  function setNode(id, changes, whole = false) {
     const before = JSON.stringify(nodes[id]);
-    nodes[id] = { ...(nodes[id] || { nodeId: id }), ...changes };
+    nodes[id] = whole ? changes : { ...(nodes[id] || { nodeId: id }), ...changes };
     if (!PARKED.includes(nodes[id].status)) decided.delete(id);
     paint(id, nodes[id].status, Boolean(nodes[id].reused));
     paintChild(id);
@@ -396,13 +397,32 @@
     if (hadFocus && !cancelDialog.open) parts.actions.querySelector("button")?.focus({ preventScroll: true });
   }
 
+  /* Node events that arrive while a refresh's fetch is out. Its answer may have been read before
+     they were written: a node event is sent after its write commits, so every event that arrived
+     before the fetch went out is in the answer, but one that arrived meanwhile may not be. Those
+     events' changes are laid over the answer's node details, so a count never steps back (4 done
+     -> 3 -> 4). Where the answer is newer than such an event, the event for what it holds comes
+     next on the stream (events arrive in order), so the page still ends on the newest. */
+  let arriving = null;
+  function nodeChanged(id, changes) {
+    if (arriving) arriving[id] = { ...arriving[id], ...changes };
+    setNode(id, changes);
+  }
+
   /* The server's truth. The timeline and trace are swapped only when `whole` was asked for (a
      (re)connect, the run's end): in between, the live events keep them. */
   let whole = true;
   const refresh = c4c.coalesce(async () => {
     const swapSpans = whole;
     whole = false;
-    const data = await c4c.fetchJSON(config.dataset.live);
+    const arrived = {};
+    arriving = arrived;
+    let data;
+    try {
+      data = await c4c.fetchJSON(config.dataset.live);
+    } finally {
+      arriving = null;
+    }
     swap("header", data.header);
     swapActions(data.actions);
     if (swapSpans) {
@@ -411,8 +431,8 @@
       timeline.adopt();
     }
     config.dataset.status = data.status;
-    for (const [id, detail] of Object.entries(data.nodes)) setNode(id, detail);
-    nodes = data.nodes;
+    for (const id of Object.keys(nodes)) if (!(id in data.nodes)) delete nodes[id];
+    for (const [id, detail] of Object.entries(data.nodes)) setNode(id, { ...detail, ...arrived[id] }, true);
     nodesChanged();
     c4c.refreshTimes(parts.header);
   }, 250);
@@ -556,7 +576,7 @@
      waiting run that moves on, or a node that parks, gets its header (what it waits for). */
   const nodeEvent = (changes, always) =>
     mine((data) => {
-      setNode(data.nodeId, changes(data));
+      nodeChanged(data.nodeId, changes(data));
       nodesChanged();
       if (always || selected === data.nodeId || config.dataset.status === "waiting") refresh();
     });

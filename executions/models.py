@@ -597,6 +597,10 @@ class Execution(models.Model):
         null=True, blank=True, editable=False, help_text="The run's secrets, encrypted."
     )
     trace_id = models.CharField(max_length=32, blank=True)
+    # The root span of the part of the run going on, noted with its first saved spans: a root
+    # ends (and is saved) last, so a process that dies leaves its spans under a root never saved,
+    # which the run's resumption saves in its place (store.span_root_lost).
+    root_span_id = models.CharField(max_length=16, blank=True, default="", db_default="")
     # The lease (executions.runtime): the process that runs it renews lease_expires_at; once it
     # has passed, any web process or worker may take the run over and resume it. No owner: a
     # run queued for a worker, which claims it (lease_expires_at then bounds the wait).

@@ -121,6 +121,8 @@ class SpanFeed:
         self._unsaved: list[Span] = []
         self._due = 0.0
         self._lock = threading.Lock()
+        # The root span of this part of the run, noted on the execution with the first batch.
+        self.root: tuple[str, str] | None = None
 
     def flush(self) -> None:
         now = time.monotonic()
@@ -132,7 +134,9 @@ class SpanFeed:
                 return
             rows = tracing.span_rows(ended)
             try:
-                committer.write(store.spans_add, execution=self.execution, spans=rows)
+                committer.write(
+                    store.spans_add, execution=self.execution, spans=rows, root=self.root
+                )
             except Exception:
                 logger.exception("Spans of %s not saved yet", self.execution.execution_id)
                 self._unsaved.extend(rows)
@@ -201,6 +205,8 @@ class ExecutionRecorder:
             raise store.StoreError(
                 f"Engine started {execution_id!r}, expected {self.execution.execution_id!r}"
             )
+        if self.span_feed is not None:
+            self.span_feed.root = tracing.current_span_ids()  # the engine's root span
 
     def node_started(
         self,
@@ -614,6 +620,8 @@ def _run_held(
     recorder = ExecutionRecorder(execution, recorded or (), interrupted, redactor)
     with tracing.collect(execution.execution_id) as collected, redactor.active():
         feed = recorder.span_feed = SpanFeed(execution, collected)
+        if interrupted is not None:
+            _stand_in_for_lost_spans(execution, interrupted)
         try:
             checkpoints: list[Checkpoint] = []
             if recorded is not None:
@@ -688,6 +696,17 @@ def _run_held(
     events.emit_workflow_result(execution, output.json)
     events.emit_executions_update(execution, nodes)
     return output
+
+
+def _stand_in_for_lost_spans(execution: Execution, interrupted: ErrorInfo) -> None:
+    """A run taken over: the root span its dead process never saved is saved now, and shown."""
+    try:
+        lost = committer.write(store.span_root_lost, execution=execution, error=interrupted)
+    except Exception:  # a trace to mend never stops the run from going on
+        logger.exception("Lost spans of %s not stood in for", execution.execution_id)
+        return
+    if lost:
+        events.emit_span_ended(execution, lost)
 
 
 def _wake_parent(execution: Execution) -> None:

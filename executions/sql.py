@@ -253,6 +253,16 @@ def execution_trace_id(cursor: CursorWrapper, execution: Execution, trace_id: st
     cursor.execute(_execution_update_sql(("trace_id",), False), [trace_id, execution.pk])
 
 
+def execution_root_span(
+    cursor: CursorWrapper, execution: Execution, trace_id: str, span_id: str
+) -> None:
+    """Note the trace and root span of the part of the run going on."""
+    cursor.execute(
+        _execution_update_sql(("trace_id", "root_span_id"), False),
+        [trace_id, span_id, execution.pk],
+    )
+
+
 # Node runs --------------------------------------------------------------------------------------
 
 

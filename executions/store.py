@@ -44,6 +44,7 @@ from .models import (
     NodeStatus,
     Signal,
     Span,
+    SpanStatusCode,
     WebhookHook,
     sources,
     unfinished,
@@ -51,6 +52,7 @@ from .models import (
 from .payloads import bounded, storable, storable_text
 from .secrets import seal
 from .serializers import iso_ms
+from .tracing import INTERRUPTED_SPAN, ROOT_SPAN
 
 _BOOT = uuid.uuid4().hex[:8]
 
@@ -453,13 +455,75 @@ def execution_finish(*, execution: Execution, result: RunResult) -> Execution:
     return execution
 
 
-def spans_add(*, execution: Execution, spans: Sequence[Span]) -> None:
+def spans_add(
+    *, execution: Execution, spans: Sequence[Span], root: tuple[str, str] | None = None
+) -> None:
     """Save spans a run ended while it goes on (one batched INSERT, one commit): a run that dies
-    keeps the spans it had so far. spans_record() saves the rest when the run ends."""
+    keeps the spans it had so far. spans_record() saves the rest when the run ends.
+
+    `root` (trace id, span id) is the root span they hang from, noted on the execution with them
+    when it is not yet: that root is saved last, so span_root_lost() can stand in for it if the
+    process dies first."""
     for span in spans:
         span.execution = execution
+    note_root = root is not None and (execution.trace_id, execution.root_span_id) != root
     with transaction.atomic(), _connection().cursor() as cursor:
         sql.spans_insert(cursor, spans)
+        if note_root and root is not None:
+            sql.execution_root_span(cursor, execution, *root)
+    if note_root and root is not None:
+        execution.trace_id, execution.root_span_id = root
+
+
+def span_root_lost(*, execution: Execution, error: ErrorInfo) -> list[Span]:
+    """A run taken over after its process died: the spans that process saved hang from a root
+    span it never saved (a root ends last). Save one in its place, failed with `error` and marked
+    `workflow.interrupted`, from its trace's first span start to its last span end; and one under
+    it for each other span the dead process never saved but its saved spans hang from (a parallel
+    or retried node in flight), so the trace is a tree again. Returns what it saved, none when
+    nothing is missing."""
+    trace_id, root_id = execution.trace_id, execution.root_span_id
+    if not root_id:
+        return []
+    saved = list(Span.objects.filter(execution=execution, trace_id=trace_id))
+    ids = {span.span_id for span in saved}
+    if not saved or root_id in ids:
+        return []
+    missing = sorted(
+        {span.parent_span_id for span in saved if span.parent_span_id not in ids} - {root_id}
+    )
+
+    def standing_in(span_id: str, parent: str, under: list[Span], name: str) -> Span:
+        return Span(
+            execution=execution,
+            trace_id=trace_id,
+            span_id=span_id,
+            parent_span_id=parent,
+            name=name,
+            start_time_us=min(span.start_time_us for span in under),
+            end_time_us=max(span.end_time_us for span in under),
+            status_code=SpanStatusCode.ERROR,
+            status_message=storable_text(error.message),
+            attributes={
+                "workflow.id": execution.workflow_id,
+                "workflow.execution_id": execution.execution_id,
+                "workflow.interrupted": True,
+            },
+        )
+
+    rows = [standing_in(root_id, "", saved, ROOT_SPAN)]
+    rows += [
+        standing_in(
+            span_id,
+            root_id,
+            [span for span in saved if span.parent_span_id == span_id],
+            INTERRUPTED_SPAN,
+        )
+        for span_id in missing
+    ]
+    with transaction.atomic(), _connection().cursor() as cursor:
+        sql.spans_insert(cursor, rows)
+    return rows
 
 
 def node_logs_add(*, node: NodeExecution, attempt: int, lines: Sequence[LogLine]) -> list[NodeLog]:

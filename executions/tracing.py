@@ -26,6 +26,8 @@ from .models import Span
 from .payloads import bounded, is_storable_text, storable_text
 
 ROOT_SPAN = "workflow.execute"
+# Stands in for a span a dead process never saved (store.span_root_lost).
+INTERRUPTED_SPAN = "workflow.interrupted"
 EXECUTION_ATTRIBUTE = "workflow.execution_id"
 _MAX_UNCLAIMED_TRACES = 256
 
@@ -157,6 +159,14 @@ def collect(execution_id: str) -> AbstractContextManager[Collection]:
 # The most bytes one character can take in payloads.dumps' ASCII-escaped JSON: a character outside
 # the BMP becomes a surrogate pair, two \uXXXX escapes.
 _MAX_BYTES_PER_CHAR = 12
+
+
+def current_span_ids() -> tuple[str, str] | None:
+    """(trace id, span id) of the thread's current span, as spans are stored; None outside one."""
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return None
+    return trace.format_trace_id(context.trace_id), trace.format_span_id(context.span_id)
 
 
 def _attributes(attributes: Mapping[str, Any] | None) -> Any:

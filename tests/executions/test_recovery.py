@@ -18,10 +18,11 @@ from django_eventstream.utils import get_storage
 
 from executions import dispatch, store
 from executions.live import events
-from executions.models import Execution, ExecutionCounter
+from executions.models import Execution, ExecutionCounter, Span
 from tests import factories
 from tests.conftest import DaphneServer
 from tests.executions.conftest import BATCHED_EVENTS, http, within
+from workflows.observer import ErrorInfo
 
 in_process = pytest.mark.django_db(transaction=True)
 
@@ -100,6 +101,113 @@ def test_sweep_resumes_a_run_whose_process_died_and_runs_only_what_was_not_done(
     assert ExecutionCounter.objects.stats()["completed"] == 1
 
 
+def _dead_process_spans(execution: Execution) -> tuple[str, str]:
+    """What a process that died in `multiply` saved of its trace, through the store as it does:
+    `add`'s node span and its procedure's under the root it noted, and a first attempt of
+    `multiply`'s procedure under `multiply`'s node span, still open (never saved)."""
+    trace_id, root, multiply = "a" * 32, "1" * 16, "3" * 16
+    start = int(execution.started_at.timestamp() * 1_000_000)
+
+    def span(span_id: str, parent: str, name: str, at_ms: int, length_ms: int) -> Span:
+        return Span(
+            trace_id=trace_id,
+            span_id=span_id,
+            parent_span_id=parent,
+            name=name,
+            start_time_us=start + at_ms * 1_000,
+            end_time_us=start + (at_ms + length_ms) * 1_000,
+            status_code="OK",
+        )
+
+    store.spans_add(
+        execution=execution,
+        spans=[
+            span("2" * 16, root, "workflow.node.procedure", 1, 10),
+            span("4" * 16, "2" * 16, "math.add", 2, 5),
+            span("5" * 16, multiply, "math.multiply", 20, 5),
+        ],
+        root=(trace_id, root),
+    )
+    return trace_id, root
+
+
+@in_process
+def test_a_run_taken_over_saves_the_root_span_its_dead_process_never_did(math_workflow) -> None:
+    execution = factories.execution(
+        status="running",
+        workflow=math_workflow,
+        execution_id="rootless",
+        nodes={"add": "completed", "multiply": "running"},
+        owner=DEAD_OWNER,
+    )
+    trace_id, root = _dead_process_spans(execution)
+    factories.lapse(execution)
+    since = get_storage().get_current_id(events.execution_channel("rootless"))
+
+    assert dispatch.sweep(requeue=False) == ["rootless"]
+    assert _ended("rootless").status == "completed"
+
+    dead = {s.span_id: s for s in Span.objects.filter(execution=execution, trace_id=trace_id)}
+    stood_in = dead[root]
+    assert (stood_in.name, stood_in.parent_span_id, stood_in.status_code) == (
+        "workflow.execute",
+        "",
+        "ERROR",
+    )
+    assert DEAD_OWNER in stood_in.status_message
+    assert stood_in.attributes["workflow.interrupted"] is True
+    assert stood_in.attributes["workflow.execution_id"] == "rootless"
+    saved = [s for s in dead.values() if s.span_id != root]
+    assert stood_in.start_time_us == min(s.start_time_us for s in saved)
+    assert stood_in.end_time_us == max(s.end_time_us for s in saved)
+    # multiply's open node span, which its first attempt's span hangs from, stands under the root.
+    multiply = dead["3" * 16]
+    assert (multiply.name, multiply.parent_span_id, multiply.status_code) == (
+        "workflow.interrupted",
+        root,
+        "ERROR",
+    )
+    assert all(s.parent_span_id in dead for s in dead.values() if s.span_id != root)
+    # The resumed part is a trace of its own, with its root, as a woken run's is.
+    execution.refresh_from_db()
+    assert execution.trace_id != trace_id
+    assert Span.objects.filter(
+        execution=execution, trace_id=execution.trace_id, parent_span_id="", name="workflow.execute"
+    ).exists()
+    channel = events.execution_channel("rootless")
+    within(5, lambda: any(name == "workflow.result" for name, _ in _events(channel, since)))
+    shown = [
+        span["spanId"]
+        for name, data in _events(channel, since)
+        if name == "span.ended"
+        for span in data["spans"]
+    ]
+    assert {root, "3" * 16} <= set(shown)
+
+
+@pytest.mark.django_db
+def test_a_run_that_noted_its_root_and_saved_it_needs_no_stand_in(math_workflow) -> None:
+    execution = factories.execution(
+        status="running", workflow=math_workflow, nodes={"add": "completed"}
+    )
+    trace_id, root = _dead_process_spans(execution)
+    assert (execution.trace_id, execution.root_span_id) == (trace_id, root)
+    store.spans_record(
+        execution=execution,
+        spans=[
+            Span(
+                trace_id=trace_id,
+                span_id=root,
+                name="workflow.execute",
+                start_time_us=0,
+                end_time_us=1,
+            )
+        ],
+    )
+    error = ErrorInfo(name="InterruptedError", message="stopped", stack="")
+    assert store.span_root_lost(execution=execution, error=error) == []
+
+
 @in_process
 def test_a_run_whose_owner_keeps_its_lease_is_left_alone(math_workflow) -> None:
     factories.execution(status="running", workflow=math_workflow, owner=DEAD_OWNER)
@@ -143,6 +251,18 @@ def _node_rows(db_path: Path, execution_id: str) -> dict[str, dict[str, Any]]:
         row["node_id"]: {**dict(row), "attempts": json.loads(row["attempts"] or "null")}
         for row in rows
     }
+
+
+def _span_rows(db_path: Path, execution_id: str) -> list[dict[str, Any]]:
+    with sqlite3.connect(db_path) as db:
+        db.row_factory = sqlite3.Row
+        rows = db.execute(
+            "SELECT s.span_id, s.parent_span_id, s.status_code, s.status_message, s.attributes"
+            " FROM executions_span s JOIN executions_execution e ON s.execution_id = e.id"
+            " WHERE e.execution_id = ?",
+            (execution_id,),
+        ).fetchall()
+    return [dict(row) for row in rows]
 
 
 def _finished(url: str, execution_id: str) -> dict[str, Any] | None:
@@ -198,6 +318,16 @@ def test_a_run_survives_kill_9_of_its_server_and_finishes_on_another(tmp_path: P
         execution = _wait_for(
             lambda: _finished(second.url, "survivor"), 60, "the run finished on the 2nd server"
         )
+        # Its spans are saved after its row ends: both parts' roots, A's stood in for by B.
+        spans = _wait_for(
+            lambda: (
+                (rows := _span_rows(second.db_path, "survivor"))
+                and sum(not row["parent_span_id"] for row in rows) == 2
+                and rows
+            ),
+            10,
+            "the roots of both parts of the run",
+        )
     finally:
         second.stop()
 
@@ -218,6 +348,16 @@ def test_a_run_survives_kill_9_of_its_server_and_finishes_on_another(tmp_path: P
         assert attempts[-2]["error"]["name"] == "InterruptedError"
         resumed = datetime.fromisoformat(attempts[-1]["startTime"]).timestamp()
         assert resumed > crashed_at, node_id
+    # The trace is a tree again: A's root is saved, failed, and every span hangs from one saved.
+    ids = {row["span_id"] for row in spans}
+    assert all(row["parent_span_id"] in ids for row in spans if row["parent_span_id"])
+    lost_root = next(
+        row
+        for row in spans
+        if not row["parent_span_id"] and "workflow.interrupted" in row["attributes"]
+    )
+    assert lost_root["status_code"] == "ERROR"
+    assert "server-a" in lost_root["status_message"]
     log = first.log()
     assert log.count("Long-running workflow started") == 1
     assert log.count("Long-running workflow finished: 105") == 1

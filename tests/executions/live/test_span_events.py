@@ -97,3 +97,7 @@ def test_a_nodes_spans_are_saved_before_the_next_node_runs(saved_spans) -> None:
     # What a crash at that moment would have kept: the first node's span and its procedure's.
     assert execution.outputs["look"] == {"spans": ["math.add", "workflow.node.procedure"]}
     assert Span.objects.filter(execution=execution).count() == 5
+    # Noted with them: the root they hang from, which a takeover saves if this process dies.
+    execution.refresh_from_db()
+    root = Span.objects.get(execution=execution, parent_span_id="")
+    assert (execution.trace_id, execution.root_span_id) == (root.trace_id, root.span_id)

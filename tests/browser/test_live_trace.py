@@ -31,6 +31,21 @@ def _done(text: str) -> int:
     return int(found.group(1))
 
 
+def _watch_progress(page) -> None:
+    """Every text the header's count shows from now on, in order, in window.seen (the header is
+    re-rendered too: watch all of it)."""
+    page.evaluate(
+        """() => {
+            const header = document.getElementById("execution-header");
+            window.seen = [header.querySelector("[data-progress]").textContent];
+            new MutationObserver(() => {
+                const text = header.querySelector("[data-progress]")?.textContent;
+                if (text && text !== window.seen[window.seen.length - 1]) window.seen.push(text);
+            }).observe(header, { subtree: true, childList: true, characterData: true });
+        }"""
+    )
+
+
 def test_timeline_shows_bars_for_the_first_nodes_while_the_run_goes_on(shared_server, open_page):
     execution_id = _start_long_run(shared_server)
     page = open_page(f"{shared_server.url}/executions/{execution_id}#timeline")
@@ -74,17 +89,7 @@ def test_node_progress_counts_move_on_the_list_and_the_detail_page(shared_server
 
     progress = page.locator("#execution-header [data-progress]")
     expect(progress).to_have_text(re.compile(r"^\d+ of 10 done, \d running$"))
-    # Every text the count shows, in order (the header is re-rendered too: watch all of it).
-    page.evaluate(
-        """() => {
-            const header = document.getElementById("execution-header");
-            window.seen = [header.querySelector("[data-progress]").textContent];
-            new MutationObserver(() => {
-                const text = header.querySelector("[data-progress]")?.textContent;
-                if (text && text !== window.seen[window.seen.length - 1]) window.seen.push(text);
-            }).observe(header, { subtree: true, childList: true, characterData: true });
-        }"""
-    )
+    _watch_progress(page)
 
     cell = listing.locator(f'tr[data-execution-id="{execution_id}"] td.col-nodes')
     expect(cell).to_have_attribute("title", re.compile(r"^\d+ of 10 done, \d running$"))
@@ -124,16 +129,7 @@ def test_an_answer_read_before_later_node_events_never_takes_the_page_back(share
     stale = sum(
         detail["status"] in ("completed", "failed") for detail in answer.json()["nodes"].values()
     )
-    page.evaluate(
-        """() => {
-            const header = document.getElementById("execution-header");
-            window.seen = [header.querySelector("[data-progress]").textContent];
-            new MutationObserver(() => {
-                const text = header.querySelector("[data-progress]")?.textContent;
-                if (text && text !== window.seen[window.seen.length - 1]) window.seen.push(text);
-            }).observe(header, { subtree: true, childList: true, characterData: true });
-        }"""
-    )
+    _watch_progress(page)
     page.wait_for_function(
         f"""() => parseInt(document.querySelector("#execution-header [data-progress]")
             .textContent) > {stale}""",

@@ -39,6 +39,17 @@ def _ended(execution_id: str, timeout: float = 15) -> Execution:
     raise AssertionError(f"{execution_id} still running after {timeout}s")
 
 
+def _died_in_multiply(workflow: Any, execution_id: str) -> Execution:
+    """A run whose process died while `multiply` ran, after `add` completed."""
+    return factories.execution(
+        status="running",
+        workflow=workflow,
+        execution_id=execution_id,
+        nodes={"add": "completed", "multiply": "running"},
+        owner=DEAD_OWNER,
+    )
+
+
 def _events(channel: str, since: int) -> list[tuple[str, dict[str, Any]]]:
     return [(e.type, json.loads(e.data)) for e in get_storage().get_events(channel, since)]
 
@@ -47,13 +58,7 @@ def _events(channel: str, since: int) -> list[tuple[str, dict[str, Any]]]:
 def test_sweep_resumes_a_run_whose_process_died_and_runs_only_what_was_not_done(
     math_workflow,
 ) -> None:
-    execution = factories.execution(
-        status="running",
-        workflow=math_workflow,
-        execution_id="orphan",
-        nodes={"add": "completed", "multiply": "running"},
-        owner=DEAD_OWNER,
-    )
+    execution = _died_in_multiply(math_workflow, "orphan")
     add_before = factories.node_run(execution, "add")
     factories.lapse(execution)
     since = get_storage().get_current_id(events.execution_channel("orphan"))
@@ -133,13 +138,7 @@ def _dead_process_spans(execution: Execution) -> tuple[str, str]:
 
 @in_process
 def test_a_run_taken_over_saves_the_root_span_its_dead_process_never_did(math_workflow) -> None:
-    execution = factories.execution(
-        status="running",
-        workflow=math_workflow,
-        execution_id="rootless",
-        nodes={"add": "completed", "multiply": "running"},
-        owner=DEAD_OWNER,
-    )
+    execution = _died_in_multiply(math_workflow, "rootless")
     trace_id, root = _dead_process_spans(execution)
     factories.lapse(execution)
     since = get_storage().get_current_id(events.execution_channel("rootless"))
@@ -237,32 +236,36 @@ def test_finished_runs_are_never_taken_over(math_workflow) -> None:
 CRASH_ENV = {"C4C_DELAY_SCALE": "0.1", "C4C_LEASE_SECONDS": "2"}
 
 
-def _node_rows(db_path: Path, execution_id: str) -> dict[str, dict[str, Any]]:
-    """The run's node rows as the servers wrote them (latest visit per node)."""
+def _rows(db_path: Path, query: str, execution_id: str) -> list[dict[str, Any]]:
+    """Rows of the run as the servers wrote them (`query` joins `e`, its execution)."""
     with sqlite3.connect(db_path) as db:
         db.row_factory = sqlite3.Row
-        rows = db.execute(
-            "SELECT n.node_id, n.status, n.started_at, n.attempt, n.attempts"
-            " FROM executions_nodeexecution n JOIN executions_execution e"
-            " ON n.execution_id = e.id WHERE e.execution_id = ? ORDER BY n.sequence",
-            (execution_id,),
-        ).fetchall()
+        return [dict(row) for row in db.execute(query, (execution_id,)).fetchall()]
+
+
+def _node_rows(db_path: Path, execution_id: str) -> dict[str, dict[str, Any]]:
+    """The run's node rows (latest visit per node)."""
+    rows = _rows(
+        db_path,
+        "SELECT n.node_id, n.status, n.started_at, n.attempt, n.attempts"
+        " FROM executions_nodeexecution n JOIN executions_execution e"
+        " ON n.execution_id = e.id WHERE e.execution_id = ? ORDER BY n.sequence",
+        execution_id,
+    )
     return {
-        row["node_id"]: {**dict(row), "attempts": json.loads(row["attempts"] or "null")}
-        for row in rows
+        row["node_id"]: {**row, "attempts": json.loads(row["attempts"] or "null")} for row in rows
     }
 
 
 def _span_rows(db_path: Path, execution_id: str) -> list[dict[str, Any]]:
-    with sqlite3.connect(db_path) as db:
-        db.row_factory = sqlite3.Row
-        rows = db.execute(
-            "SELECT s.span_id, s.parent_span_id, s.status_code, s.status_message, s.attributes"
-            " FROM executions_span s JOIN executions_execution e ON s.execution_id = e.id"
-            " WHERE e.execution_id = ?",
-            (execution_id,),
-        ).fetchall()
-    return [dict(row) for row in rows]
+    rows = _rows(
+        db_path,
+        "SELECT s.span_id, s.parent_span_id, s.status_code, s.status_message, s.attributes"
+        " FROM executions_span s JOIN executions_execution e ON s.execution_id = e.id"
+        " WHERE e.execution_id = ?",
+        execution_id,
+    )
+    return [{**row, "attributes": json.loads(row["attributes"])} for row in rows]
 
 
 def _finished(url: str, execution_id: str) -> dict[str, Any] | None:
@@ -354,7 +357,7 @@ def test_a_run_survives_kill_9_of_its_server_and_finishes_on_another(tmp_path: P
     lost_root = next(
         row
         for row in spans
-        if not row["parent_span_id"] and "workflow.interrupted" in row["attributes"]
+        if not row["parent_span_id"] and row["attributes"].get("workflow.interrupted")
     )
     assert lost_root["status_code"] == "ERROR"
     assert "server-a" in lost_root["status_message"]

@@ -466,13 +466,13 @@ def spans_add(
     process dies first."""
     for span in spans:
         span.execution = execution
-    note_root = root is not None and (execution.trace_id, execution.root_span_id) != root
+    new_root = root if root != (execution.trace_id, execution.root_span_id) else None
     with transaction.atomic(), _connection().cursor() as cursor:
         sql.spans_insert(cursor, spans)
-        if note_root and root is not None:
-            sql.execution_root_span(cursor, execution, *root)
-    if note_root and root is not None:
-        execution.trace_id, execution.root_span_id = root
+        if new_root is not None:
+            sql.execution_root_span(cursor, execution, *new_root)
+    if new_root is not None:
+        execution.trace_id, execution.root_span_id = new_root
 
 
 def span_root_lost(*, execution: Execution, error: ErrorInfo) -> list[Span]:

@@ -308,10 +308,10 @@
     link.setAttribute("aria-label", `Child execution ${child} of node ${id}`);
   }
 
-  /* `changes` are merged into what the page knows of the node; `whole` details replace it. */
-  function setNode(id, changes, whole = false) {
+  /* `changes` are merged into what the page knows of the node, or with `replace` stand for it. */
+  function setNode(id, changes, replace = false) {
     const before = JSON.stringify(nodes[id]);
-    nodes[id] = whole ? changes : { ...(nodes[id] || { nodeId: id }), ...changes };
+    nodes[id] = replace ? changes : { ...(nodes[id] || { nodeId: id }), ...changes };
     if (!PARKED.includes(nodes[id].status)) decided.delete(id);
     paint(id, nodes[id].status, Boolean(nodes[id].reused));
     paintChild(id);

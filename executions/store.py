@@ -483,12 +483,18 @@ def span_root_lost(*, execution: Execution, error: ErrorInfo) -> list[Span]:
     or retried node in flight), so the trace is a tree again. Returns what it saved, none when
     nothing is missing."""
     trace_id, root_id = execution.trace_id, execution.root_span_id
-    if not root_id:
+    spans = Span.objects.filter(execution=execution)
+    # A woken run's last part ended and saved its root: one lookup on the unique index.
+    if not root_id or spans.filter(span_id=root_id).exists():
         return []
-    saved = list(Span.objects.filter(execution=execution, trace_id=trace_id))
+    saved = list(
+        spans.filter(trace_id=trace_id).only(
+            "span_id", "parent_span_id", "start_time_us", "end_time_us"
+        )
+    )
+    if not saved:
+        return []
     ids = {span.span_id for span in saved}
-    if not saved or root_id in ids:
-        return []
     missing = sorted(
         {span.parent_span_id for span in saved if span.parent_span_id not in ids} - {root_id}
     )

@@ -125,6 +125,7 @@ def test_an_answer_read_before_later_node_events_never_takes_the_page_back(share
         if held:
             break
         page.wait_for_timeout(50)
+    assert held, "the page never asked for its live data"
     route, answer = held[0]
     stale = sum(
         detail["status"] in ("completed", "failed") for detail in answer.json()["nodes"].values()

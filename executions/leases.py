@@ -9,6 +9,8 @@ own names; our database is the only coordinator):
   a run another process cancelled (or took over, after this process stalled past its lease) has
   its RunControl cancelled, so the work stops within that interval wherever the cancel came from;
 - every third of C4C_LEASE_SECONDS, one UPDATE renews the leases of every run it holds;
+- every tick, each held run's `on_tick` (the runtime's: it saves the run's due span batch), so
+  what ended before a long node started is shown while that node runs, not after it;
 - in a serving process (a daphne process, a Celery worker: `enable_sweep`), every second (or
   third of a lease, if shorter), the sweep (executions.dispatch.sweep) takes over the runs whose
   lease lapsed and the waiting runs that are due; it also runs at the earliest due time of the
@@ -49,11 +51,13 @@ DUE_TICK_SECONDS = 0.005
 
 @dataclass(slots=True)
 class HeldRun:
-    """A run this process holds: the control that stops it, and whether it was lost to another
-    process (then nothing more may be recorded or announced for it here)."""
+    """A run this process holds: the control that stops it, whether it was lost to another
+    process (then nothing more may be recorded or announced for it here), and what the heartbeat
+    does for it at each tick while it runs (None: nothing)."""
 
     control: RunControl = field(default_factory=RunControl)
     lost: bool = False
+    on_tick: Callable[[], None] | None = None
 
 
 class HeldRuns:
@@ -184,6 +188,14 @@ class Heartbeat:
                     idle = False
                     owner = store.process_owner()
                     stop_lost(held, owner)
+                    for execution_id, run in held.items():
+                        tick = run.on_tick
+                        if tick is None:
+                            continue
+                        try:
+                            tick()
+                        except Exception:
+                            logger.exception("Heartbeat work for %s failed", execution_id)
                     if now - renewed >= every:
                         store.leases_renew(owner=owner, execution_ids=list(held))
                         renewed = now

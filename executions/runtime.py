@@ -100,9 +100,11 @@ def definition_to_run(snapshot: dict[str, Any]) -> WorkflowDefinition:
     return WorkflowDefinition.model_validate(snapshot)
 
 
-# A run's ended spans are saved and announced (span.ended) at the next node start once this long
-# has passed since the last batch: a slow run shows each node's spans as it ends, and a fast one
-# pays one INSERT and one event per batch, not per span (BENCHMARKS.md, "Live timeline").
+# A run's ended spans are saved and announced (span.ended) once this long has passed since the
+# last batch, at the next node start or heartbeat tick, whichever comes first: a slow run shows
+# each node's spans as it ends, a long node does not hide the spans that ended just before it,
+# and a fast run pays one INSERT and one event per batch, not per span (BENCHMARKS.md, "Live
+# timeline").
 SPAN_BATCH_SECONDS = 0.2
 
 
@@ -620,6 +622,10 @@ def _run_held(
     recorder = ExecutionRecorder(execution, recorded or (), interrupted, redactor)
     with tracing.collect(execution.execution_id) as collected, redactor.active():
         feed = recorder.span_feed = SpanFeed(execution, collected)
+        if not transaction.get_connection().in_atomic_block:
+            # The heartbeat saves what is due while a node runs. Not for a run inside a caller's
+            # transaction (a test's): its rows are not visible to another connection.
+            held.on_tick = feed.flush
         if interrupted is not None:
             _stand_in_for_lost_spans(execution, interrupted)
         try:
@@ -651,6 +657,8 @@ def _run_held(
             elif not held.control.cancelled:
                 logger.exception("Execution %s aborted", execution.execution_id)
             result = failure_result(execution, exc)
+        finally:
+            held.on_tick = None
     result = dataclasses.replace(
         result,
         outputs=redactor.redact(result.outputs),

@@ -205,8 +205,9 @@ class WorkflowFinished(ExecutionEvent):
 class SpanEnded(ExecutionEvent):
     """span.ended (not in c4c; the execution's own stream only): spans of a run that ended since
     its last span.ended, oldest first, as RunResult's `spans` carries them. Sent in batches while
-    the run goes on (at a node's start, at most every runtime.SPAN_BATCH_SECONDS), the rest just
-    before workflow.completed | workflow.failed; each span once."""
+    the run goes on (at most every runtime.SPAN_BATCH_SECONDS: at a node's start, or at the
+    heartbeat's tick while a node runs), the rest just before workflow.completed |
+    workflow.failed; each span once."""
 
     spans: list[SpanJson]
 

@@ -1,12 +1,14 @@
 """span.ended: a run's spans are saved and pushed while it goes on, each once, before its end."""
 
 import json
+import time
 from typing import Any
 
 import pytest
 from django_eventstream.utils import get_storage
 from pydantic import BaseModel
 
+from executions import runtime
 from executions.live import events
 from executions.models import Span
 from tests import factories
@@ -101,3 +103,51 @@ def test_a_nodes_spans_are_saved_before_the_next_node_runs(saved_spans) -> None:
     execution.refresh_from_db()
     root = Span.objects.get(execution=execution, parent_span_id="")
     assert (execution.trace_id, execution.root_span_id) == (root.trace_id, root.span_id)
+
+
+class Count(BaseModel):
+    saved: int
+
+
+@pytest.fixture
+def waits_for_spans(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`test.waits_for_spans`: a long node. It waits (5 s at most) until its run has saved four
+    spans, and says how many it found."""
+    own = ProcedureRegistry()
+
+    @procedure("test.waits_for_spans", registry=own)
+    def waits(data: Nothing, ctx: ProcedureContext) -> Count:
+        rows = Span.objects.filter(execution__execution_id=ctx.execution_id)
+        deadline = time.monotonic() + 5
+        while rows.count() < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return Count(saved=rows.count())
+
+    found = own.get("test.waits_for_spans")
+    assert found is not None
+    monkeypatch.setitem(procedure_registry()._procedures, "test.waits_for_spans", found)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_spans_that_ended_just_before_a_long_node_are_saved_while_it_runs(
+    waits_for_spans: None, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.C4C_CANCEL_CHECK_SECONDS = 0.05
+    monkeypatch.setattr(runtime, "SPAN_BATCH_SECONDS", 0.1)
+    add = {"type": "procedure", "procedureName": "math.add", "config": {"a": 1, "b": 2}}
+    workflow = WorkflowDefinition.model_validate(
+        {
+            "id": "long-node",
+            "name": "Long node",
+            "startNode": "first",
+            "nodes": [
+                {"id": "first", **add, "next": "second"},
+                {"id": "second", **add, "next": "long"},
+                {"id": "long", "type": "procedure", "procedureName": "test.waits_for_spans"},
+            ],
+        }
+    )
+    execution = factories.finished_run(workflow=workflow, execution_id="spans-4")
+    # The first node's two spans went out as the second started. The second's were not due yet
+    # when the long node started: the heartbeat saved them while it ran, not after its end.
+    assert execution.outputs["long"] == {"saved": 4}

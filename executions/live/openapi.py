@@ -11,7 +11,7 @@ from pydantic import TypeAdapter
 
 from .pages import PAGE_SIZE
 from .payloads import EVENT_SHAPES
-from .streams import LIST_VIEWS
+from .streams import EXECUTION_STARTS, LIST_VIEWS
 
 # Prefixed so that they never take the name of a schema of the API's.
 PREFIX = "event."
@@ -102,9 +102,23 @@ def stream_paths() -> tuple[dict[str, Any], dict[str, Any]]:
             definitions,
         ),
     }
-    paths["/workflow/executions/{execution_id}/stream"]["get"]["parameters"].insert(
+    execution = paths["/workflow/executions/{execution_id}/stream"]["get"]
+    execution["parameters"].insert(
         0,
         {"name": "execution_id", "in": "path", "required": True, "schema": {"type": "string"}},
+    )
+    execution["parameters"].append(
+        {
+            "name": "from",
+            "in": "query",
+            "required": False,
+            "description": "Where the stream starts when no Last-Event-ID says: start (default), "
+            "the execution's first event; now, its end (for a client that has just read the run).",
+            "schema": {"type": "string", "enum": list(EXECUTION_STARTS), "default": "start"},
+        }
+    )
+    execution["responses"]["400"]["description"] = (
+        "A Last-Event-ID that is not an event id of this stream, or an unknown from."
     )
     listing = paths["/workflow/executions-stream"]["get"]
     listing["parameters"].append(

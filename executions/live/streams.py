@@ -8,9 +8,11 @@ is read, so nothing that happens in between is missed (at worst it is seen twice
 is built once and shared by every client that connects before the list channel moves on (or
 SNAPSHOT_MAX_AGE_S passes, for writes that send no event, such as an admin delete): a thousand
 clients connecting at once cost one query, not a thousand. GET /workflow/executions/<id>/stream
-replays the execution's buffered events from its first one, so a page opened mid-run (or before
-the run, with a caller-chosen id) still sees it whole. A Last-Event-ID (or ?lastEventId=) resumes
-either stream.
+replays the execution's buffered events from its first one, so a client that opens it mid-run (or
+before the run, with a caller-chosen id) still sees it whole; `?from=now` starts at its end
+instead, for a client that already holds the run as it is (our detail page, which reads it when
+the stream opens: replayed, older events would take its graph and counts back before moving them
+forward again). A Last-Event-ID (or ?lastEventId=) resumes either stream.
 
 Our loop replaces django-eventstream's `stream()`, which re-reads the storage from a stale
 position after a queue conflict or overflow (so clients got events twice), hops to a thread for
@@ -350,11 +352,19 @@ async def executions_stream(request: HttpRequest) -> HttpResponseBase:
     return _response(request, events)
 
 
+# Where an execution's stream starts (?from=) when no Last-Event-ID says: its first event, or
+# its end.
+EXECUTION_STARTS = ("start", "now")
+
+
 @require_GET
 async def execution_stream(request: HttpRequest, execution_id: str) -> HttpResponseBase:
     channel = execution_channel(execution_id)
+    start = request.GET.get("from", "start")
+    if start not in EXECUTION_STARTS:
+        return _refused(f"from must be one of {', '.join(EXECUTION_STARTS)}, not {start!r}")
     try:
-        position = _position(request, channel, from_start=True)
+        position = _position(request, channel, from_start=start == "start")
     except BadPosition as exc:
         return _refused(str(exc))
     connected: StreamConnected = {"executionId": execution_id, "timestamp": now_ms()}

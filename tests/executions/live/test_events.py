@@ -4,16 +4,16 @@ encoded only for a reader, and updates of one run coalesced."""
 import inspect
 import json
 import time
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from typing import Any, cast
 from unittest import mock
 
 import django_eventstream.eventstream
 import django_eventstream.utils
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from django.http import HttpResponseBase, StreamingHttpResponse
-from django.test import AsyncClient
+from django.test import AsyncClient, Client, TestCase
 from django_eventstream.utils import get_storage
 from django_eventstream.views import Listener, get_listener_manager
 
@@ -214,12 +214,17 @@ def test_a_listened_channel_encodes_each_payload_once_for_every_reader(
     assert all(f.endswith(e.payload.lines()) for f, e in zip(frames, listed, strict=True))
 
 
-def _stream_frames(path: str, until: bytes) -> list[tuple[str, str | None, str]]:
-    """(event, id, data) of a stream's frames, read until one carries `until`."""
+def _stream_frames(
+    path: str, until: bytes, opened: Callable[[], None] | None = None
+) -> list[tuple[str, str | None, str]]:
+    """(event, id, data) of a stream's frames, read until one carries `until`; `opened` runs once
+    the stream has answered."""
 
     async def read() -> bytes:
         response: HttpResponseBase = await AsyncClient().get(path)
         assert isinstance(response, StreamingHttpResponse)
+        if opened is not None:
+            await sync_to_async(opened)()
         body = cast(AsyncGenerator[bytes], response.streaming_content)
         seen = b""
         try:
@@ -251,6 +256,31 @@ def test_a_client_opening_a_finished_runs_stream_replays_each_event_once_in_orde
     ids = [int(str(event_id).rsplit(":", 1)[1]) for _, event_id, _ in replayed]
     assert ids == list(range(1, len(kept) + 1))
     assert encodes.count == len(kept) - 1
+
+
+def test_a_stream_from_now_sends_only_what_happens_after_it_opened(math_workflow) -> None:
+    """What our detail page opens: it has just read the run, so a replay of its past would only
+    take the page back before moving it on again."""
+    execution = factories.finished_run(workflow=math_workflow, execution_id="now-1")
+    kept = _buffered(events.execution_channel("now-1"))
+
+    def opened() -> None:
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            events.emit_workflow_finished(execution)
+
+    frames = _stream_frames(
+        "/workflow/executions/now-1/stream?from=now", b"event: workflow.completed", opened
+    )
+    sent = [(name, event_id) for name, event_id, _ in frames if event_id is not None]
+    assert sent == [("workflow.completed", f"{events.execution_channel('now-1')}:{len(kept) + 1}")]
+
+
+def test_a_stream_from_anywhere_else_is_refused_naming_it() -> None:
+    response = Client().get("/workflow/executions/now-2/stream?from=yesterday")
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "Invalid request: from must be one of start, now, not 'yesterday'"
+    }
 
 
 def _list_names(since: int, execution_id: str) -> list[tuple[str, dict[str, Any]]]:

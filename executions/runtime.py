@@ -101,10 +101,10 @@ def definition_to_run(snapshot: dict[str, Any]) -> WorkflowDefinition:
 
 
 # A run's ended spans are saved and announced (span.ended) once this long has passed since the
-# last batch, at the next node start or heartbeat tick, whichever comes first: a slow run shows
-# each node's spans as it ends, a long node does not hide the spans that ended just before it,
-# and a fast run pays one INSERT and one event per batch, not per span (BENCHMARKS.md, "Live
-# timeline").
+# last batch (the first: since the run started), at the next node start or heartbeat tick,
+# whichever comes first: a slow run shows each node's spans as it ends, a long node does not hide
+# the spans that ended just before it, a batch costs one INSERT and one event, not one per span
+# (BENCHMARKS.md, "Live timeline"), and a run shorter than this saves its spans once, at its end.
 SPAN_BATCH_SECONDS = 0.2
 
 
@@ -121,7 +121,7 @@ class SpanFeed:
         self.collection = collection
         self.saved: list[Span] = []
         self._unsaved: list[Span] = []
-        self._due = 0.0
+        self._due = time.monotonic() + SPAN_BATCH_SECONDS
         self._lock = threading.Lock()
         # The root span of this part of the run, noted on the execution with the first batch.
         self.root: tuple[str, str] | None = None

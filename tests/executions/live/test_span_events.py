@@ -45,6 +45,20 @@ def test_every_span_goes_out_once_before_the_run_ends(math_workflow) -> None:
     assert {span["spanId"] for span in result["spans"]} == set(ended)
 
 
+def test_a_run_shorter_than_a_batch_saves_its_spans_once_at_its_end(
+    math_workflow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runtime, "SPAN_BATCH_SECONDS", 60)
+    sent = _sent(
+        events.execution_channel("spans-5"),
+        lambda: factories.finished_run(workflow=math_workflow, execution_id="spans-5"),
+    )
+    names = [name for name, _ in sent]
+    assert names.count("span.ended") == 1
+    assert names.index("span.ended") > max(i for i, n in enumerate(names) if n == "node.completed")
+    assert len(_ended(sent)) == Span.objects.filter(execution__execution_id="spans-5").count()
+
+
 def test_the_list_stream_never_carries_span_ended(math_workflow) -> None:
     sent = _sent(
         events.LIST_CHANNEL,
@@ -77,7 +91,10 @@ def saved_spans(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(procedure_registry()._procedures, "test.saved_spans", found)
 
 
-def test_a_nodes_spans_are_saved_before_the_next_node_runs(saved_spans) -> None:
+def test_a_due_batch_is_saved_before_the_next_node_runs(
+    saved_spans: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runtime, "SPAN_BATCH_SECONDS", 0)
     workflow = WorkflowDefinition.model_validate(
         {
             "id": "saved-spans",

@@ -87,6 +87,17 @@ def _sent_events_are_checked() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _urls_loaded_first() -> None:
+    """The URLconf is loaded before any test registers a procedure of its own, as a server loads
+    it after start-up: the API's router takes the registry as it is then (one /rpc/<name>
+    operation each), and would keep a test's procedure, whose contract /openapi.json then no
+    longer holds, after that test ended."""
+    from django.urls import get_resolver
+
+    assert get_resolver().url_patterns
+
+
 @pytest.fixture(autouse=True)
 def events_keep_their_contract(_sent_events_are_checked: None) -> Iterator[EventContract]:
     """Fails the test during which an event that breaks its contract was sent or read."""

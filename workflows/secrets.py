@@ -29,6 +29,7 @@ readable and comparable.
 
 import contextlib
 import contextvars
+import functools
 import logging
 import re
 import threading
@@ -52,6 +53,12 @@ REDACTED = "[redacted]"
 MIN_SCRUBBED_CHARS = 4
 
 _SECRET_TYPES = (SecretStr, SecretBytes, Secret)
+# Values that hold no text, so no secret: most of a run's values, passed over before the slower
+# checks (Mapping is an abstract class).
+_PLAIN = (int, float, type(None))
+# Keys whose verdict one configuration of names remembers: the keys of a run's values repeat
+# from run to run, and they come from its callers, so the memory is bounded.
+REMEMBERED_KEYS = 10_000
 _PLACEHOLDER = re.compile(r"\s*\{\{[^{}]*\}\}\s*")
 
 
@@ -62,6 +69,13 @@ def normalized(key: str) -> str:
 
 def _is_placeholder(value: Any) -> bool:
     return isinstance(value, str) and _PLACEHOLDER.fullmatch(value) is not None
+
+
+@functools.lru_cache(maxsize=64)
+def _verdicts(suffixes: tuple[str, ...], exact: frozenset[str]) -> dict[str, bool]:
+    """Key -> whether it names a secret, shared by every redactor of these names (each run has
+    one): the keys of one workflow's values are the same in every run."""
+    return {}
 
 
 @cache
@@ -120,6 +134,7 @@ class Redactor:
         configured = app_settings.C4C_SECRET_KEYS if names is None else names
         self._suffixes = tuple(sorted({normalized(n) for n in configured if n}))
         self._exact = frozenset(normalized(n) for n in exact if n)
+        self._verdicts = _verdicts(self._suffixes, self._exact)
         self._values: frozenset[str] = frozenset()
         self._pattern: re.Pattern[str] | None = None
         self._lock = threading.Lock()
@@ -152,8 +167,13 @@ class Redactor:
     # What is secret ---------------------------------------------------------------------------
 
     def is_secret_key(self, key: str) -> bool:
-        name = normalized(key)
-        return name in self._exact or name.endswith(self._suffixes)
+        verdict = self._verdicts.get(key)
+        if verdict is None:
+            name = normalized(key)
+            verdict = name in self._exact or name.endswith(self._suffixes)
+            if len(self._verdicts) < REMEMBERED_KEYS:
+                self._verdicts[key] = verdict
+        return verdict
 
     @property
     def values(self) -> frozenset[str]:
@@ -185,7 +205,9 @@ class Redactor:
         self._add(found)
 
     def _find(self, value: Any, found: list[str], *, under_secret: bool) -> None:
-        if isinstance(value, Mapping):
+        if isinstance(value, _PLAIN):
+            return
+        if isinstance(value, dict | Mapping):
             for key, item in value.items():
                 self._find(item, found, under_secret=under_secret or self.is_secret_key(str(key)))
         elif isinstance(value, list | tuple):
@@ -220,7 +242,9 @@ class Redactor:
     def _redact(self, value: Any, pattern: re.Pattern[str] | None) -> Any:
         if isinstance(value, str):
             return pattern.sub(REDACTED, value) if pattern is not None else value
-        if isinstance(value, Mapping):
+        if isinstance(value, _PLAIN):
+            return value
+        if isinstance(value, dict | Mapping):
             changed = False
             copy: dict[Any, Any] = {}
             for key, item in value.items():

@@ -112,8 +112,9 @@ class SpanFeed:
     """Saves and announces a run's spans while it goes on, in batches (see SPAN_BATCH_SECONDS).
 
     Spans come from the run's tracing.Collection, each taken once; `rest()` takes what is left
-    when the run ends. Branch threads may flush at once: one does, the others go on. A batch that
-    cannot be saved is logged and kept for the run's end, so a span write never fails a run.
+    when the run ends. Branch threads and the heartbeat may flush at once: one does, the others go
+    on. A batch that cannot be saved is logged and kept for the run's end, so a span write never
+    fails a run.
     """
 
     def __init__(self, execution: Execution, collection: tracing.Collection) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
+import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.test import TestCase
@@ -31,6 +32,7 @@ from executions.models import (
 from tests.workflows.helpers import C4C_SIMPLE_MATH
 from workflows.definitions import WorkflowDefinition
 from workflows.observer import ErrorInfo, RunResult, RunStatus
+from workflows.registry import ProcedureRegistry, procedure_registry
 from workflows.secrets import Redactor
 
 Workflow = WorkflowDefinition | Mapping[str, Any]
@@ -328,3 +330,10 @@ def webhook_hook(
         enabled=enabled,
         idempotency_header=idempotency_header,
     )
+
+
+def procedures(monkeypatch: pytest.MonkeyPatch, own: ProcedureRegistry) -> None:
+    """Every procedure of `own` in the process's registry, for this test only: the registry has
+    no way to take one back out, so setitem restores it when the test ends."""
+    for proc in own.all():
+        monkeypatch.setitem(procedure_registry()._procedures, proc.name, proc)

@@ -20,7 +20,7 @@ from executions.live import events
 from executions.models import Execution, NodeExecution
 from tests import factories
 from tests.executions.conftest import BATCHED_EVENTS, delay_definition, within
-from workflows.registry import ProcedureRegistry, procedure, procedure_registry
+from workflows.registry import ProcedureRegistry, procedure
 
 # slow: they wait on real threads and the heartbeat.
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -129,10 +129,7 @@ def stubborn(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
         returned.set()
         return data
 
-    found = own.get("test.stubborn")
-    assert found is not None
-    # The registry has no way to take a procedure back out: setitem restores it after the test.
-    monkeypatch.setitem(procedure_registry()._procedures, "test.stubborn", found)
+    factories.procedures(monkeypatch, own)
     yield returned
     assert returned.wait(5), "the abandoned procedure went on to its end"
 

@@ -26,7 +26,7 @@ from tests import factories
 from tests.conftest import DaphneServer
 from tests.executions.conftest import http, within
 from tests.executions.test_tracing_export import Collector, collector  # noqa: F401 (fixture)
-from workflows.registry import ProcedureRegistry, procedure, procedure_registry
+from workflows.registry import ProcedureRegistry, procedure
 from workflows.secrets import REDACTED
 
 pytestmark = pytest.mark.django_db
@@ -105,9 +105,7 @@ def received(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
         seen.append(("call", f"{data.authorization} {data.url}"))
         return Reply(status="ok", echo=data.url)
 
-    for proc in own.all():
-        # The registry has no way to take a procedure back out: setitem restores it after.
-        monkeypatch.setitem(procedure_registry()._procedures, proc.name, proc)
+    factories.procedures(monkeypatch, own)
     return seen
 
 

@@ -14,7 +14,7 @@ from executions.models import Span
 from tests import factories
 from workflows.context import ProcedureContext
 from workflows.definitions import WorkflowDefinition
-from workflows.registry import ProcedureRegistry, procedure, procedure_registry
+from workflows.registry import ProcedureRegistry, procedure
 
 pytestmark = pytest.mark.django_db
 
@@ -86,9 +86,7 @@ def saved_spans(monkeypatch: pytest.MonkeyPatch) -> None:
         rows = Span.objects.filter(execution__execution_id=ctx.execution_id)
         return Saved(spans=sorted(rows.values_list("name", flat=True)))
 
-    found = own.get("test.saved_spans")
-    assert found is not None
-    monkeypatch.setitem(procedure_registry()._procedures, "test.saved_spans", found)
+    factories.procedures(monkeypatch, own)
 
 
 def test_a_due_batch_is_saved_before_the_next_node_runs(
@@ -140,9 +138,7 @@ def waits_for_spans(monkeypatch: pytest.MonkeyPatch) -> None:
             time.sleep(0.01)
         return Count(saved=rows.count())
 
-    found = own.get("test.waits_for_spans")
-    assert found is not None
-    monkeypatch.setitem(procedure_registry()._procedures, "test.waits_for_spans", found)
+    factories.procedures(monkeypatch, own)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -165,6 +161,6 @@ def test_spans_that_ended_just_before_a_long_node_are_saved_while_it_runs(
         }
     )
     execution = factories.finished_run(workflow=workflow, execution_id="spans-4")
-    # The first node's two spans went out as the second started. The second's were not due yet
-    # when the long node started: the heartbeat saved them while it ran, not after its end.
+    # No batch was due at a node's start (the first is due 0.1 s into the run): the heartbeat
+    # saved both nodes' spans while the long node ran, not after its end.
     assert execution.outputs["long"] == {"saved": 4}

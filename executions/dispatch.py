@@ -46,6 +46,7 @@ from workflows.attempts import run_attempt
 from workflows.context import AttemptSignal
 from workflows.definitions import WorkflowDefinition
 from workflows.errors import CancelledError
+from workflows.secrets import Redactor
 
 from . import leases, metrics, runtime, secrets, store
 from .conf import app_settings
@@ -330,15 +331,16 @@ def _execute(
     idempotency_key: str | None,
 ) -> runtime.RunOutput:
     """runtime.execute on the pool: started here, walked off the pool thread."""
+    redactor = Redactor.for_run(definition, input)
     execution = runtime.start(
         definition=definition,
         input=input,
         execution_id=execution_id,
         idempotency_key=idempotency_key,
+        redactor=redactor,
     )
-    output: runtime.RunOutput = walk_off(
-        execution, runtime.run, execution=execution, definition=definition, input=input
-    )
+    run = functools.partial(runtime.run, definition=definition, input=input, redactor=redactor)
+    output: runtime.RunOutput = walk_off(execution, run, execution=execution)
     return output
 
 
@@ -350,6 +352,7 @@ async def start_in_background(
     idempotency_key: str | None = None,
 ) -> Execution:
     """Record the start now and leave the run to the pool or to Celery; returns at once."""
+    redactor = Redactor.for_run(definition, input)
 
     def record(owner: str | None) -> Execution:
         return runtime.start(
@@ -358,6 +361,7 @@ async def start_in_background(
             execution_id=execution_id,
             owner=owner,
             idempotency_key=idempotency_key,
+            redactor=redactor,
         )
 
     if app_settings.C4C_DISPATCH == "celery":
@@ -368,7 +372,8 @@ async def start_in_background(
     except BaseException:
         pool.release()
         raise
-    _queue_here(execution, runtime.run, execution=execution, definition=definition, input=input)
+    run = functools.partial(runtime.run, definition=definition, input=input, redactor=redactor)
+    _queue_here(execution, run, execution=execution)
     return execution
 
 

@@ -383,17 +383,19 @@ def start(
     owner: str | None = None,
     idempotency_key: str | None = None,
     parent: tuple[str, str] | None = None,
+    redactor: Redactor | None = None,
 ) -> Execution:
     """Record a new execution as running and announce it.
 
     `owner` defaults to this process (its lease); pass "" for a run queued for a Celery worker,
     which claims it. `parent`: (execution id, node id) of the subworkflow node starting it.
     Raises store.DuplicateExecution for a taken id or Idempotency-Key.
-    The definition and input are stored redacted, their secrets sealed (executions.secrets).
+    The definition and input are stored redacted, their secrets sealed (executions.secrets), by
+    `redactor` (Redactor.for_run of them; the caller's, when it runs the execution with it too).
     """
-    stored_definition, stored_input, sealed = protect_run(
-        Redactor.for_run(definition, input), definition, input
-    )
+    if redactor is None:
+        redactor = Redactor.for_run(definition, input)
+    stored_definition, stored_input, sealed = protect_run(redactor, definition, input)
     execution = store.execution_start(
         execution_id=execution_id or new_execution_id(),
         definition=stored_definition,
@@ -577,12 +579,15 @@ def run(
     trigger_event: Any = None,
     recorded: list[NodeExecution] | None = None,
     previous_owner: str = "",
+    redactor: Redactor | None = None,
 ) -> RunOutput:
     """Run a started execution to the end; returns the c4c result and its JSON text.
 
     `recorded`: the node runs the execution already has (a resume, a re-run's reused nodes); the
     run continues from them, counting its time from the execution's start. The run is held by
-    this process (its lease renewed, its cancel heard) until it ends.
+    this process (its lease renewed, its cancel heard) until it ends. `redactor`: the one `start`
+    stored the run with (Redactor.for_run of the same definition, input and trigger data), so
+    that it is not made twice.
     """
     held = leases.runs.hold(execution)
     try:
@@ -594,6 +599,7 @@ def run(
             trigger_event=trigger_event,
             recorded=recorded,
             previous_owner=previous_owner,
+            redactor=redactor,
         )
     finally:
         leases.runs.release(execution.execution_id)
@@ -608,6 +614,7 @@ def _run_held(
     trigger_event: Any,
     recorded: list[NodeExecution] | None,
     previous_owner: str,
+    redactor: Redactor | None,
 ) -> RunOutput:
     if held.control.cancelled:
         # Cancelled while it waited for a pool thread (or lost): it never starts.
@@ -619,7 +626,8 @@ def _run_held(
             name="InterruptedError",
             message=f"Interrupted: the process running it{process} stopped before it ended",
         )
-    redactor = Redactor.for_run(definition, input, trigger_event=trigger_event)
+    if redactor is None:
+        redactor = Redactor.for_run(definition, input, trigger_event=trigger_event)
     recorder = ExecutionRecorder(execution, recorded or (), interrupted, redactor)
     with tracing.collect(execution.execution_id) as collected, redactor.active():
         feed = recorder.span_feed = SpanFeed(execution, collected)
@@ -794,13 +802,21 @@ def execute(
 ) -> RunOutput:
     """start() then run() on the calling thread: what the CLI and tests call (the API's pool
     walks the run off its thread: executions.dispatch)."""
+    redactor = Redactor.for_run(definition, input, trigger_event=trigger_event)
     execution = start(
         definition=definition,
         input=input,
         execution_id=execution_id,
         idempotency_key=idempotency_key,
+        redactor=redactor,
     )
-    return run(execution=execution, definition=definition, input=input, trigger_event=trigger_event)
+    return run(
+        execution=execution,
+        definition=definition,
+        input=input,
+        trigger_event=trigger_event,
+        redactor=redactor,
+    )
 
 
 CANCELLED_MESSAGE = "Cancelled by request"

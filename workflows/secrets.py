@@ -72,6 +72,12 @@ def _is_placeholder(value: Any) -> bool:
 
 
 @functools.lru_cache(maxsize=64)
+def _suffixes(names: tuple[str, ...]) -> tuple[str, ...]:
+    """The configured names as keys are matched against (each run's redactor has them)."""
+    return tuple(sorted({normalized(name) for name in names if name}))
+
+
+@functools.lru_cache(maxsize=64)
 def _verdicts(suffixes: tuple[str, ...], exact: frozenset[str]) -> dict[str, bool]:
     """Key -> whether it names a secret, shared by every redactor of these names (each run has
     one): the keys of one workflow's values are the same in every run."""
@@ -132,7 +138,7 @@ class Redactor:
 
     def __init__(self, names: Iterable[str] | None = None, exact: Iterable[str] = ()) -> None:
         configured = app_settings.C4C_SECRET_KEYS if names is None else names
-        self._suffixes = tuple(sorted({normalized(n) for n in configured if n}))
+        self._suffixes = _suffixes(tuple(configured))
         self._exact = frozenset(normalized(n) for n in exact if n)
         self._verdicts = _verdicts(self._suffixes, self._exact)
         self._values: frozenset[str] = frozenset()
@@ -182,9 +188,12 @@ class Redactor:
 
     def learn(self, value: Any) -> None:
         """Note the secrets `value` holds under secret keys, at any depth."""
+        if value is None or (isinstance(value, dict | list) and not value):
+            return  # most node configs, and many inputs: nothing to look through
         found: list[str] = []
         self._find(value, found, under_secret=False)
-        self._add(found)
+        if found:
+            self._add(found)
 
     def learn_definition(self, definition: "WorkflowDefinition") -> None:
         """Note the secrets a definition's variables and node configs hold (placeholders are

@@ -2,6 +2,7 @@
 when no run uses it, and migration 0006 moving every stored definition into them."""
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -9,12 +10,13 @@ from django.db.migrations.executor import MigrationExecutor
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from executions import retention
+from executions import retention, store
 from executions.models import DefinitionSnapshot, Execution, definition_hash
 from tests import factories
 from tests.workflows.helpers import C4C_SIMPLE_MATH
 
 OTHER = {**C4C_SIMPLE_MATH, "id": "other-math"}
+THIRD = {**C4C_SIMPLE_MATH, "id": "third"}
 
 
 def _snapshot_writes(queries: CaptureQueriesContext) -> int:
@@ -52,6 +54,27 @@ def test_a_process_writes_a_definitions_snapshot_once_and_again_after_it_was_pru
     again = factories.execution(execution_id="again")
     assert DefinitionSnapshot.objects.filter(pk=again.snapshot_id).exists()
     assert Execution.objects.get(execution_id="again").definition["id"] == C4C_SIMPLE_MATH["id"]
+
+
+@pytest.mark.django_db
+def test_a_definition_started_again_is_encoded_once_while_remembered(monkeypatch) -> None:
+    encoded: list[str] = []
+    of = DefinitionSnapshot.of
+
+    def counted(definition: dict[str, Any]) -> DefinitionSnapshot:
+        encoded.append(definition["id"])
+        return of(definition)
+
+    monkeypatch.setattr(DefinitionSnapshot, "of", counted)
+    monkeypatch.setattr(store, "_snapshots_of", store._SnapshotsOf())
+    monkeypatch.setattr(store._SnapshotsOf, "SIZE", 2)
+    math, other, third = (factories.definition(w) for w in (C4C_SIMPLE_MATH, OTHER, THIRD))
+    for defined in (math, math, factories.definition(), other, third, math):
+        factories.execution(workflow=defined)
+    # The same object once; an equal new object anew; the first forgotten after two others.
+    math_id = C4C_SIMPLE_MATH["id"]
+    assert encoded == [math_id, math_id, "other-math", "third", math_id]
+    assert DefinitionSnapshot.objects.count() == 3
 
 
 @pytest.mark.django_db

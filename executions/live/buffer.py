@@ -120,11 +120,6 @@ class BufferedEvent(Event):
         return self.payload.text
 
 
-def as_payload(data: Any) -> Payload:
-    """What the library's send_event appends (text) as a payload already encoded."""
-    return data if isinstance(data, Payload) else Payload(text=data)
-
-
 def frame_head(event: Event) -> bytes:
     """The `event:` and `id:` lines of the event's frame (its id names only its own channel)."""
     event_id = f"{_id_prefix(event.channel)}{event.id}" if event.id is not None else None
@@ -181,7 +176,10 @@ class _Buffer:
         self.sizes = _Sizes()
 
     def append(self, channel: str, event_type: str, data: Any) -> BufferedEvent:
-        payload = as_payload(data)
+        """Keep the event (`data`: a Payload from events.py, or the library's text, taken as
+        encoded) within the replay bounds."""
+        payload = data if isinstance(data, Payload) else Payload(text=data)
+        max_events, max_bytes = app_settings.C4C_REPLAY_EVENTS, app_settings.C4C_REPLAY_BYTES
         with self.lock:
             state = self.channels.get(channel)
             if state is None:
@@ -198,10 +196,11 @@ class _Buffer:
             self.bytes += cost
             self.filled[channel] = state
             self.filled.move_to_end(channel)
-            excess = len(state.events) - app_settings.C4C_REPLAY_EVENTS
+            excess = len(state.events) - max_events
             if excess > 0:
                 self._drop(channel, state, excess)
-            self._fit_bytes(state)
+            if self.bytes > max_bytes:
+                self._fit_bytes(state, max_bytes)
         return event
 
     def _drop(self, name: str, state: _Channel, count: int) -> None:
@@ -210,9 +209,9 @@ class _Buffer:
         if not state.events:
             self.filled.pop(name, None)
 
-    def _fit_bytes(self, newest: _Channel) -> None:
+    def _fit_bytes(self, newest: _Channel, max_bytes: int) -> None:
         """Drop the oldest events of the least recently used channels; keep the newest event."""
-        while self.bytes > app_settings.C4C_REPLAY_BYTES and self.filled:
+        while self.bytes > max_bytes and self.filled:
             name, state = next(iter(self.filled.items()))
             if state is newest and len(state.events) == 1:
                 return

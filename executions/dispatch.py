@@ -352,9 +352,12 @@ async def start_in_background(
     idempotency_key: str | None = None,
 ) -> Execution:
     """Record the start now and leave the run to the pool or to Celery; returns at once."""
-    redactor = Redactor.for_run(definition, input)
+    # Made off the event loop, with the row; a run walked here is redacted by the same one.
+    redactor: Redactor | None = None
 
     def record(owner: str | None) -> Execution:
+        nonlocal redactor
+        redactor = Redactor.for_run(definition, input)
         return runtime.start(
             definition=definition,
             input=input,

@@ -16,18 +16,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.apps import apps
 from django.test import Client, TestCase
 from pydantic import BaseModel, SecretStr
 
-from executions import runtime, secrets, store
+from executions import dispatch, runtime, secrets, store
 from executions.models import Execution, ExecutionStatus, NodeExecution
 from tests import factories
 from tests.conftest import DaphneServer
 from tests.executions.conftest import http, within
 from tests.executions.test_tracing_export import Collector, collector  # noqa: F401 (fixture)
 from workflows.registry import ProcedureRegistry, procedure
-from workflows.secrets import REDACTED
+from workflows.secrets import REDACTED, Redactor
 
 pytestmark = pytest.mark.django_db
 
@@ -164,6 +165,34 @@ def test_a_run_with_no_secret_seals_nothing(received) -> None:
     stored = Execution.objects.get(pk=execution.pk)
     assert stored.sealed_secrets is None
     assert not NodeExecution.objects.filter(execution=stored, sealed_output__isnull=False).exists()
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("wait", [True, False])
+def test_a_run_on_the_pool_is_stored_and_walked_with_one_redactor(
+    received, monkeypatch, wait
+) -> None:
+    made: list[Redactor] = []
+    for_run = Redactor.for_run.__func__  # type: ignore[attr-defined]
+
+    def counted(cls: type[Redactor], *args: Any, **kwargs: Any) -> Redactor:
+        made.append(for_run(cls, *args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(Redactor, "for_run", classmethod(counted))
+    definition = factories.definition(SECRET_WORKFLOW)
+    if wait:
+        async_to_sync(dispatch.execute_now)(definition=definition, input=INPUT, execution_id="one")
+    else:
+        async_to_sync(dispatch.start_in_background)(
+            definition=definition, input=INPUT, execution_id="one"
+        )
+    within(10, lambda: Execution.objects.filter(execution_id="one", status="completed").exists())
+
+    assert len(made) == 1, "the start and the walk each built a redactor"
+    assert received == _in_clear()
+    _assert_no_secret(_database_dump(), "the database")
 
 
 def _interrupted() -> Execution:

@@ -143,7 +143,11 @@ FULL = Sizes(runs=1_000, rounds=5)
 
 
 class Worker:
-    """One checkout's application in a process on a scratch database; answers "<runs> <mode>"."""
+    """One checkout's application in a process on a scratch database; answers "<runs> <mode>".
+
+    The same protocol as bench.spans_cost's Worker, written again on purpose: a worker runs this
+    file inside another checkout, whose `bench` package has no module the two could share.
+    """
 
     def __init__(self, name: str, cwd: Path) -> None:
         self.name = name

@@ -311,9 +311,7 @@ class _Run:
                 definition, input, trigger_event=trigger_event, registry=registry
             )
         else:
-            secrets.learn_definition(definition)
-            secrets.learn(input)
-            secrets.learn(trigger_event)
+            secrets.learn_run(definition, input, trigger_event)
         self.secrets = secrets
         self.definition = definition
         self.input = input

@@ -144,6 +144,8 @@ class Redactor:
         self._values: frozenset[str] = frozenset()
         self._pattern: re.Pattern[str] | None = None
         self._lock = threading.Lock()
+        # The definition, input and trigger data learn_run last noted (by identity).
+        self._started: tuple[Any, Any, Any] | None = None
 
     @classmethod
     def for_run(
@@ -165,9 +167,7 @@ class Redactor:
             if proc is not None:
                 exact |= contract_secret_names(proc.input_model)
         redactor = cls(exact=exact)
-        redactor.learn_definition(definition)
-        redactor.learn(input)
-        redactor.learn(trigger_event)
+        redactor.learn_run(definition, input, trigger_event)
         return redactor
 
     # What is secret ---------------------------------------------------------------------------
@@ -194,6 +194,19 @@ class Redactor:
         self._find(value, found, under_secret=False)
         if found:
             self._add(found)
+
+    def learn_run(self, definition: "WorkflowDefinition", input: Any, trigger_event: Any) -> None:
+        """Note what a run starts with. The same objects again are passed over: the engine is
+        handed the redactor the runtime made for them (a resume hands it unsealed copies)."""
+        started = (definition, input, trigger_event)
+        if self._started is not None and all(
+            new is old for new, old in zip(started, self._started, strict=True)
+        ):
+            return
+        self.learn_definition(definition)
+        self.learn(input)
+        self.learn(trigger_event)
+        self._started = started
 
     def learn_definition(self, definition: "WorkflowDefinition") -> None:
         """Note the secrets a definition's variables and node configs hold (placeholders are

@@ -133,6 +133,25 @@ def test_a_value_with_nothing_secret_is_returned_as_it_is() -> None:
     assert redactor.redact(value) is value
 
 
+def test_a_run_learned_again_from_the_same_objects_is_passed_over_but_not_from_copies(
+    monkeypatch,
+) -> None:
+    definition = WorkflowDefinition.model_validate(
+        {"id": "w", "name": "w", "version": "1", "startNode": "a", "nodes": []}
+    )
+    sent = {"apiKey": API_KEY}
+    redactor = Redactor.for_run(definition, sent)
+    walks: list[Any] = []
+    monkeypatch.setattr(redactor, "learn_definition", walks.append)
+
+    redactor.learn_run(definition, sent, None)
+    assert walks == [], "the objects for_run learned are not walked again"
+    unsealed = {"apiKey": PIN}  # a resume hands the engine copies with the real values
+    redactor.learn_run(definition, unsealed, None)
+    assert walks == [definition]
+    assert redactor.values == frozenset({API_KEY, PIN})
+
+
 def test_short_secrets_are_redacted_under_their_key_but_not_scrubbed_from_text() -> None:
     redactor = Redactor()
     redactor.learn({"pin": "123", "password": "abc"})

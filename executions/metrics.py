@@ -27,10 +27,12 @@ reads; counters and histograms keep theirs, so totals never go backwards. A scra
 files and one counter row, never a table. The directory must be the host's own (pids are).
 """
 
+import functools
 import os
 import re
 import time
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from prometheus_client import (
@@ -158,12 +160,20 @@ def workflow_label(workflow_id: str) -> str:
     return workflow_id if workflow_library().get(workflow_id) is not None else INLINE
 
 
+@functools.cache
+def _child(metric: Any, *labels: str) -> Any:
+    """metric.labels(*labels), looked up once per labels: labels() checks and joins them on every
+    call (a few dozen calls per run), and prometheus-client keeps every child for good anyway, so
+    remembering them here holds nothing more."""
+    return metric.labels(*labels)
+
+
 def execution_started(execution: Execution) -> None:
-    EXECUTIONS_STARTED.labels(workflow_label(execution.workflow_id)).inc()
+    _child(EXECUTIONS_STARTED, workflow_label(execution.workflow_id)).inc()
 
 
 def execution_finished(execution: Execution) -> None:
-    EXECUTIONS_FINISHED.labels(workflow_label(execution.workflow_id), execution.status).inc()
+    _child(EXECUTIONS_FINISHED, workflow_label(execution.workflow_id), execution.status).inc()
 
 
 def _procedure(node: NodeExecution) -> str:
@@ -173,11 +183,11 @@ def _procedure(node: NodeExecution) -> str:
 def node_finished(node: NodeExecution) -> None:
     """A node run that completed or failed for good (its last attempt)."""
     if node.duration_ms is not None:
-        NODE_DURATION.labels(_procedure(node), node.status).observe(node.duration_ms / 1000)
+        _child(NODE_DURATION, _procedure(node), node.status).observe(node.duration_ms / 1000)
 
 
 def node_retried(node: NodeExecution) -> None:
-    NODE_RETRIES.labels(_procedure(node)).inc()
+    _child(NODE_RETRIES, _procedure(node)).inc()
 
 
 def sse_clients(*, list_stream: bool) -> Gauge:

@@ -2,7 +2,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-# The API and its streams first: they take most requests, and each pattern before them is tried.
+# The app's URLs first: its API and streams take most requests, and every pattern before them
+# is tried on each one.
 urlpatterns = [
     path("", include("executions.urls")),
     path("admin/", admin.site.urls),

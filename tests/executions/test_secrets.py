@@ -174,10 +174,10 @@ def test_a_run_on_the_pool_is_stored_and_walked_with_one_redactor(
     received, monkeypatch, wait
 ) -> None:
     made: list[Redactor] = []
-    for_run = Redactor.for_run.__func__  # type: ignore[attr-defined]
+    for_run = Redactor.for_run
 
     def counted(cls: type[Redactor], *args: Any, **kwargs: Any) -> Redactor:
-        made.append(for_run(cls, *args, **kwargs))
+        made.append(for_run(*args, **kwargs))
         return made[-1]
 
     monkeypatch.setattr(Redactor, "for_run", classmethod(counted))

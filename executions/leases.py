@@ -81,7 +81,7 @@ class HeldRuns:
             self._runs.pop(execution_id, None)
             last = not self._runs
         if last:
-            heartbeat.wake()  # its tick closes its database connection now, not half a second on
+            heartbeat.released_all()
 
     def get(self, execution_id: str) -> HeldRun | None:
         with self._lock:
@@ -124,6 +124,8 @@ class Heartbeat:
         self._sweep_now = False
         # The earliest due time of the waiting runs, as a time.time() value; None: none known.
         self._next_due: float | None = None
+        # Whether the last tick found nothing held, so it left no connection open for the runs.
+        self._idle = True
 
     def ensure_running(self) -> None:
         with self._lock:
@@ -137,6 +139,14 @@ class Heartbeat:
         if sweep:
             self._sweep_now = True
         self._wake.set()
+
+    def released_all(self) -> None:
+        """Nothing is held any more: tick now if a tick queried for the runs since the last
+        close, so its database connection closes at once, not a tick later (no idle PostgreSQL
+        session outlives a process's last run). Runs shorter than a tick leave it idle, and
+        cost it no wake-up."""
+        if not self._idle:
+            self._wake.set()
 
     def due_at(self, when: datetime) -> None:
         """A run parked here is due at `when`: sweep then, if that is before anything known."""
@@ -166,6 +176,7 @@ class Heartbeat:
         self._wake = threading.Event()
         self._sweep_now = False
         self._next_due = None
+        self._idle = True
 
     def _tick_seconds(self) -> float:
         """Until the next tick: the cancel-check interval, or less when a waiting run is due."""
@@ -176,7 +187,6 @@ class Heartbeat:
 
     def _loop(self) -> None:
         renewed = swept = float("-inf")
-        idle = True
         while True:
             self._wake.wait(self._tick_seconds())
             self._wake.clear()
@@ -185,7 +195,7 @@ class Heartbeat:
             try:
                 held = runs.snapshot()
                 if held:
-                    idle = False
+                    self._idle = False
                     owner = store.process_owner()
                     stop_lost(held, owner)
                     for execution_id, run in held.items():
@@ -216,8 +226,10 @@ class Heartbeat:
                 prune = self._prune
                 if prune is not None:
                     prune()
-                if not held and not idle:
-                    idle = True
+                # Read again, not `held`: a run released after this read finds the tick not
+                # idle and wakes it, so the last one's connection never waits for a tick.
+                if not self._idle and not runs.snapshot():
+                    self._idle = True
                     connections.close_all()
             except Exception:
                 logger.exception("Heartbeat tick failed; retrying at the next one")

@@ -110,6 +110,67 @@ def test_the_heartbeat_renews_the_leases_of_the_runs_this_process_holds(
     assert untouched < timezone.now()
 
 
+@pytest.fixture
+def ticks(monkeypatch: pytest.MonkeyPatch, settings) -> Iterator[list[float]]:
+    """The times the heartbeat begins a wait for its next tick, from now. At the end it is woken
+    into short waits, so a long interval a test set does not outlive it."""
+    begun: list[float] = []
+    tick_seconds = leases.heartbeat._tick_seconds
+
+    def counted() -> float:
+        begun.append(time.monotonic())
+        return tick_seconds()
+
+    monkeypatch.setattr(leases.heartbeat, "_tick_seconds", counted)
+    yield begun
+    settings.C4C_CANCEL_CHECK_SECONDS = 0.05
+    leases.heartbeat.wake()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_runs_shorter_than_a_tick_do_not_wake_the_heartbeat(math_workflow, settings, ticks) -> None:
+    """What a run's end costs it: nothing, unless a tick saw it (then its connection closes)."""
+    settings.C4C_CANCEL_CHECK_SECONDS = 1.0
+    execution = factories.execution(status="running", workflow=math_workflow)
+    leases.heartbeat.ensure_running()
+    ticks.clear()
+
+    for _ in range(50):
+        with holding(execution):
+            time.sleep(0.005)  # a short run, as long as the API's simple ones
+
+    # At most the wait it was in, and the one a run seen by its tick woke for closing.
+    assert len(ticks) <= 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_last_run_a_tick_saw_ending_closes_the_heartbeats_connection_at_once(
+    math_workflow, settings, ticks, monkeypatch
+) -> None:
+    settings.C4C_CANCEL_CHECK_SECONDS = 0.05
+    execution = factories.execution(status="running", workflow=math_workflow)
+    closed: list[float] = []
+    close_all = connections.close_all
+
+    def noted_close_all() -> None:
+        closed.append(time.monotonic())
+        close_all()
+
+    monkeypatch.setattr(connections, "close_all", noted_close_all)
+    with holding(execution):
+        leases.heartbeat.wake()  # out of a wait begun under another test's interval
+        within(1.0, lambda: len(ticks) >= 2)  # a tick saw the run
+        settings.C4C_CANCEL_CHECK_SECONDS = 30.0
+        seen = len(ticks)
+        within(1.0, lambda: len(ticks) > seen)  # and waits 30 s for the next
+        closed.clear()
+        released = time.monotonic()
+    took = within(1.0, lambda: bool(closed))
+
+    assert took < 1.0
+    assert closed[0] >= released
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_cancel_recorded_by_another_process_stops_the_run_here_within_a_second(
     math_workflow,

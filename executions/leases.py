@@ -67,12 +67,13 @@ class HeldRuns:
         self._lock = threading.Lock()
         self._runs: dict[str, HeldRun] = {}
 
-    def hold(self, execution: Execution) -> HeldRun:
-        """Hold `execution` (again: the same HeldRun) and make sure the heartbeat runs."""
+    def hold(self, execution: Execution, control: RunControl | None = None) -> HeldRun:
+        """Hold `execution` (again: the same HeldRun) and make sure the heartbeat runs. A first
+        hold may give the run the control a thread already waits on (dispatch's)."""
         with self._lock:
             held = self._runs.get(execution.execution_id)
             if held is None:
-                held = self._runs[execution.execution_id] = HeldRun()
+                held = self._runs[execution.execution_id] = HeldRun(control or RunControl())
         heartbeat.ensure_running()
         return held
 

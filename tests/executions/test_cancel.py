@@ -9,6 +9,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -20,6 +21,7 @@ from executions.live import events
 from executions.models import Execution, NodeExecution
 from tests import factories
 from tests.executions.conftest import BATCHED_EVENTS, delay_definition, within
+from workflows.definitions import WorkflowDefinition
 from workflows.registry import ProcedureRegistry, procedure
 
 # slow: they wait on real threads and the heartbeat.
@@ -134,8 +136,9 @@ def stubborn(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
     assert returned.wait(5), "the abandoned procedure went on to its end"
 
 
-def test_a_procedure_that_ignores_the_cancel_does_not_hold_the_pool_thread(stubborn) -> None:
-    definition = factories.definition(
+def _stubborn_definition() -> WorkflowDefinition:
+    """test.stubborn for 2 s, then math.add."""
+    return factories.definition(
         {
             "id": "stubborn",
             "name": "Stubborn",
@@ -152,6 +155,10 @@ def test_a_procedure_that_ignores_the_cancel_does_not_hold_the_pool_thread(stubb
             ],
         }
     )
+
+
+def test_a_procedure_that_ignores_the_cancel_does_not_hold_the_pool_thread(stubborn) -> None:
+    definition = _stubborn_definition()
     execution = async_to_sync(dispatch.start_in_background)(
         definition=definition, input={}, execution_id="stubborn"
     )
@@ -168,3 +175,32 @@ def test_a_procedure_that_ignores_the_cancel_does_not_hold_the_pool_thread(stubb
     assert list(NodeExecution.objects.filter(execution=row).values_list("node_id", "status")) == [
         ("stuck", "skipped")
     ]
+
+
+def test_a_waiting_clients_run_answers_cancelled_at_once_though_its_procedure_ignores_it(
+    stubborn,
+) -> None:
+    """POST /workflow/execute without async: started and walked on the walk's thread, while the
+    pool thread waiting for it answers the cancel."""
+    answers: list[dict[str, Any]] = []
+
+    def client() -> None:
+        text = async_to_sync(dispatch.execute_now)(
+            definition=_stubborn_definition(), input={}, execution_id="stubborn-waited"
+        )
+        answers.append(json.loads(text))
+
+    caller = threading.Thread(target=client)
+    caller.start()
+    within(
+        5, lambda: NodeExecution.objects.filter(execution__execution_id="stubborn-waited").exists()
+    )
+
+    runtime.cancel("stubborn-waited")
+
+    assert within(1.0, lambda: bool(answers)) < 1.0
+    assert not stubborn.is_set(), "the answer waited for the procedure to return"
+    assert answers[0]["executionId"] == "stubborn-waited"
+    assert answers[0]["status"] == "cancelled"
+    assert _run_over("stubborn-waited")
+    caller.join(5)

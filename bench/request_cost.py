@@ -9,7 +9,8 @@ with simple-math-workflow executions:
 - async: 4 clients with `"async": true`, timed until every accepted run has ended.
 
 Each round, a worker runs `--runs` executions in each mode; its process CPU time (every thread's:
-the request, the pool and walk threads, the heartbeat) divided by the runs is the figure.
+the request, the pool and walk threads, the heartbeat) divided by the runs is the figure, with
+its system part and the voluntary context switches per run beside it.
 With `--baseline DIR` a second worker runs another checkout's code (a `git worktree` of an older
 commit) with this environment's packages, and the parent interleaves the two, so the box's load
 falls on both alike. Without daphne, HTTP parsing and the client, the figures isolate what the
@@ -21,6 +22,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -37,6 +39,10 @@ if TYPE_CHECKING:
 REPO_ROOT = Path(__file__).resolve().parent.parent
 THIS, BASELINE = "this", "baseline"
 MODES = {"wait": 1, "async": 4}  # mode -> concurrent clients
+# Per mode. The process's system CPU and voluntary context switches (a thread waiting for another)
+# per run move much less than its CPU time on a box whose load varies: they show a thread hop or
+# a wake-up added or removed when the CPU time cannot.
+FIGURES = ("runs_per_s", "cpu_ms_per_run", "sys_ms_per_run", "switches_per_run")
 WORKFLOW_ID = "simple-math-workflow"
 _BOOT = "import runpy, sys; runpy.run_path(sys.argv.pop(1), run_name='__main__')"
 
@@ -93,11 +99,18 @@ def _worker() -> int:
                 await post(encoded)
 
         wall, cpu = time.perf_counter(), time.process_time()
+        usage = resource.getrusage(resource.RUSAGE_SELF)
         await asyncio.gather(*(client() for _ in range(MODES[mode])))
         while await sync_to_async(running)():
             await asyncio.sleep(0.01)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        return {"runs_per_s": runs / wall, "cpu_ms_per_run": cpu * 1000 / runs}
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        return {
+            "runs_per_s": runs / wall,
+            "cpu_ms_per_run": cpu * 1000 / runs,
+            "sys_ms_per_run": (after.ru_stime - usage.ru_stime) * 1000 / runs,
+            "switches_per_run": (after.ru_nvcsw - usage.ru_nvcsw) / runs,
+        }
 
     asyncio.run(load(50, "wait"))  # warm-up: imports, first queries, the tracer provider
     print("ready", flush=True)
@@ -219,7 +232,7 @@ def run(sizes: Sizes, baseline: Path | None = None) -> dict[str, Any]:
         worker.name: {
             f"{mode} {key}": round(statistics.median(r[key] for r in results), 3)
             for mode, results in worker.results.items()
-            for key in ("runs_per_s", "cpu_ms_per_run")
+            for key in FIGURES
         }
         for worker in workers
     }
@@ -234,9 +247,9 @@ def run(sizes: Sizes, baseline: Path | None = None) -> dict[str, Any]:
 
 def table(result: dict[str, Any]) -> str:
     columns = list(next(iter(result["figures"].values())))
-    lines = [f"{'code':<10}" + "".join(f"{title:>22}" for title in columns)]
+    lines = [f"{'code':<10}" + "".join(f"{title:>24}" for title in columns)]
     for name, row in result["figures"].items():
-        lines.append(f"{name:<10}" + "".join(f"{row[key]:>22}" for key in columns))
+        lines.append(f"{name:<10}" + "".join(f"{row[key]:>24}" for key in columns))
     return "\n".join(lines)
 
 

@@ -125,7 +125,8 @@ class Heartbeat:
         self._sweep_now = False
         # The earliest due time of the waiting runs, as a time.time() value; None: none known.
         self._next_due: float | None = None
-        # Whether the last tick found nothing held, so it left no connection open for the runs.
+        # False from a tick that finds runs held until one closes its connection with none held:
+        # whether the end of the last held run must wake it (released_all).
         self._idle = True
 
     def ensure_running(self) -> None:

@@ -128,6 +128,7 @@ class Heartbeat:
         # False from a tick that finds runs held until one closes its connection with none held:
         # whether the end of the last held run must wake it (released_all).
         self._idle = True
+        self._closing = False  # woken by released_all
 
     def ensure_running(self) -> None:
         with self._lock:
@@ -148,6 +149,7 @@ class Heartbeat:
         session outlives a process's last run). Runs shorter than a tick leave it idle, and
         cost it no wake-up."""
         if not self._idle:
+            self._closing = True
             self._wake.set()
 
     def due_at(self, when: datetime) -> None:
@@ -179,6 +181,7 @@ class Heartbeat:
         self._sweep_now = False
         self._next_due = None
         self._idle = True
+        self._closing = False
 
     def _tick_seconds(self) -> float:
         """Until the next tick: the cancel-check interval, or less when a waiting run is due."""
@@ -189,10 +192,21 @@ class Heartbeat:
 
     def _loop(self) -> None:
         renewed = swept = float("-inf")
+        # When the next tick is (time.monotonic()), and the due time the last one knew.
+        tick_at, known_due = 0.0, self._next_due
         while True:
-            self._wake.wait(self._tick_seconds())
+            self._wake.wait(max(0.0, tick_at - time.monotonic()))
             self._wake.clear()
             now = time.monotonic()
+            closing, self._closing = self._closing, False
+            if closing and now < tick_at and not self._sweep_now and self._next_due == known_due:
+                # Woken by released_all alone: close, and keep the tick's time. A full tick here
+                # would see the next run held (as likely as not, one after another) and be woken
+                # again at its end: a tick per run.
+                if not self._idle and not runs.snapshot():
+                    self._idle = True
+                    connections.close_all()
+                continue
             every = app_settings.C4C_LEASE_SECONDS / 3
             try:
                 held = runs.snapshot()
@@ -236,6 +250,7 @@ class Heartbeat:
             except Exception:
                 logger.exception("Heartbeat tick failed; retrying at the next one")
                 connections.close_all()
+            tick_at, known_due = time.monotonic() + self._tick_seconds(), self._next_due
 
 
 heartbeat = Heartbeat()

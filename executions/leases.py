@@ -144,10 +144,10 @@ class Heartbeat:
         self._wake.set()
 
     def released_all(self) -> None:
-        """Nothing is held any more: tick now if a tick queried for the runs since the last
-        close, so its database connection closes at once, not a tick later (no idle PostgreSQL
-        session outlives a process's last run). Runs shorter than a tick leave it idle, and
-        cost it no wake-up."""
+        """Nothing is held any more: if a tick queried for the runs since the last close, wake
+        the heartbeat to close its database connection at once, not a tick later (no idle
+        PostgreSQL session outlives a process's last run). Runs shorter than a tick leave it
+        idle, and cost it no wake-up."""
         if not self._idle:
             self._closing = True
             self._wake.set()
@@ -190,6 +190,18 @@ class Heartbeat:
             seconds = max(DUE_TICK_SECONDS, min(seconds, self._next_due - time.time()))
         return seconds
 
+    def _close_when_idle(self) -> None:
+        """Close this thread's connection if a tick queried for runs and none is held now.
+        Read again, not a tick's snapshot: a run released after this read finds the heartbeat
+        not idle and wakes it, so the last one's connection never waits for a tick."""
+        if self._idle or runs.snapshot():
+            return
+        self._idle = True
+        try:
+            connections.close_all()
+        except Exception:
+            logger.exception("The heartbeat could not close its database connection")
+
     def _loop(self) -> None:
         renewed = swept = float("-inf")
         # When the next tick is (time.monotonic()), and the due time the last one knew.
@@ -203,9 +215,7 @@ class Heartbeat:
                 # Woken by released_all alone: close, and keep the tick's time. A full tick here
                 # would see the next run held (as likely as not, one after another) and be woken
                 # again at its end: a tick per run.
-                if not self._idle and not runs.snapshot():
-                    self._idle = True
-                    connections.close_all()
+                self._close_when_idle()
                 continue
             every = app_settings.C4C_LEASE_SECONDS / 3
             try:
@@ -242,11 +252,7 @@ class Heartbeat:
                 prune = self._prune
                 if prune is not None:
                     prune()
-                # Read again, not `held`: a run released after this read finds the tick not
-                # idle and wakes it, so the last one's connection never waits for a tick.
-                if not self._idle and not runs.snapshot():
-                    self._idle = True
-                    connections.close_all()
+                self._close_when_idle()
             except Exception:
                 logger.exception("Heartbeat tick failed; retrying at the next one")
                 connections.close_all()

@@ -149,20 +149,33 @@ def _walked(walk: Callable[[], T]) -> T:
         _release_connections()
 
 
-def _wait_for_walk(walk: Callable[[], T], control: RunControl) -> T:
-    """`walk()` on a procedure thread, waited for until it ends or `control` is cancelled
-    (CancelledError)."""
-    walked: T = run_attempt(
-        functools.partial(_walked, walk),
-        AttemptSignal(),
-        control=control,
-        deadline=None,
-        expired=TimeoutError,
-    )
-    return walked
+def _wait_for_walk(
+    walk: Callable[[], runtime.RunOutput],
+    control: RunControl,
+    held: Callable[[], Execution | None],
+) -> runtime.RunOutput:
+    """`walk()` on a procedure thread, waited for until it ends or `control` is cancelled (then
+    answered with the run as stored); `held()` is the run held for it (None: not recorded yet),
+    released after."""
+    try:
+        walked: runtime.RunOutput = run_attempt(
+            functools.partial(_walked, walk),
+            AttemptSignal(),
+            control=control,
+            deadline=None,
+            expired=TimeoutError,
+        )
+        return walked
+    except CancelledError:
+        run = held()
+        assert run is not None  # a cancel reaches only a held run
+        return runtime.stored_output(run)
+    finally:
+        if (run := held()) is not None:
+            leases.runs.release(run.execution_id)
 
 
-def walk_off(run: Execution, job: Callable[..., Any], /, **kwargs: Any) -> Any:
+def walk_off(run: Execution, job: Callable[..., Any], /, **kwargs: Any) -> runtime.RunOutput:
     """Walk a held run (`job(**kwargs)`: runtime.run or resume) on a thread of its own while
     this pool thread (or Celery task) waits for it to end or for the run to be cancelled (or
     lost).
@@ -172,12 +185,7 @@ def walk_off(run: Execution, job: Callable[..., Any], /, **kwargs: Any) -> Any:
     whose writes the cancelled row refuses, never a place in the pool. One thread hop per run.
     """
     held = leases.runs.hold(run)
-    try:
-        return _wait_for_walk(functools.partial(job, **kwargs), held.control)
-    except CancelledError:
-        return runtime.stored_output(run)
-    finally:
-        leases.runs.release(run.execution_id)
+    return _wait_for_walk(functools.partial(job, **kwargs), held.control, lambda: run)
 
 
 def _queue_here(run: Execution, job: Callable[..., Any], /, **kwargs: Any) -> None:
@@ -358,14 +366,7 @@ def _execute(
         leases.runs.hold(started, control)
         return runtime.run(execution=started, definition=definition, input=input, redactor=redactor)
 
-    try:
-        return _wait_for_walk(start_and_walk, control)
-    except CancelledError:
-        assert started is not None  # a cancel reaches only a held run
-        return runtime.stored_output(started)
-    finally:
-        if started is not None:
-            leases.runs.release(started.execution_id)
+    return _wait_for_walk(start_and_walk, control, lambda: started)
 
 
 async def start_in_background(

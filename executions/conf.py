@@ -14,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error
+from django.db import connections
 from django.utils.module_loading import import_string
 
 MEMORY_EVENT_STORAGE = "executions.live.buffer.MemoryEventStorage"
@@ -35,7 +36,7 @@ class ExecutionsSettings:
     @property
     def C4C_WORKER_THREADS(self) -> int:
         """Runs the inline pool runs at once: 4 on SQLite (one writer), 8 on other databases."""
-        sqlite = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+        sqlite = connections["default"].vendor == "sqlite"
         return int(getattr(settings, "C4C_WORKER_THREADS", 4 if sqlite else 8))
 
     @property

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from executions.models import Execution, ExecutionStatus
@@ -30,7 +31,7 @@ RUN_SECONDS = 9
 def _database_url() -> str:
     """The test database as a DATABASE_URL, for the subprocesses to share it."""
     db: Any = settings.DATABASES["default"]
-    if db["ENGINE"] == "django.db.backends.sqlite3":
+    if connection.vendor == "sqlite":
         return f"sqlite:///{db['NAME']}"
     if db["ENGINE"] != "django.db.backends.postgresql":
         pytest.skip(f"no DATABASE_URL for {db['ENGINE']}")

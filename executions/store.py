@@ -46,6 +46,7 @@ from .models import (
     Span,
     SpanStatusCode,
     WebhookHook,
+    execution_ids_in,
     sources,
     unfinished,
 )
@@ -789,7 +790,7 @@ def leases_renew(*, owner: str, execution_ids: Collection[str]) -> int:
     if not execution_ids:
         return 0
     return Execution.objects.filter(
-        execution_id__in=execution_ids,
+        execution_ids_in(execution_ids),
         lease_owner=owner,
         status__in=unfinished(EXECUTION_TRANSITIONS),
     ).update(lease_expires_at=lease_until(owner))

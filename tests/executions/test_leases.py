@@ -88,6 +88,27 @@ def test_a_lease_renewed_meanwhile_is_not_taken(math_workflow) -> None:
     assert Execution.objects.get().lease_owner == store.process_owner()
 
 
+@pytest.mark.django_db
+def test_a_full_queue_of_held_runs_is_checked_and_renewed_in_one_statement_each(
+    math_workflow, django_assert_num_queries
+) -> None:
+    """The heartbeat names every run held here, queued ones too: more ids than SQLite once bound
+    in one statement (999), most of them not recorded (yet)."""
+    mine = factories.execution(status="running", workflow=math_workflow)
+    cancelled = factories.execution(status="cancelled", workflow=math_workflow)
+    taken = factories.execution(status="running", workflow=math_workflow, owner=OTHER_OWNER)
+    recorded = [mine.execution_id, cancelled.execution_id, taken.execution_id]
+    held = [f"wf_exec_queued_{i}" for i in range(1_200)] + recorded
+    owner = store.process_owner()
+
+    with django_assert_num_queries(2):
+        lost = Execution.objects.held_elsewhere(held, owner)
+        renewed = store.leases_renew(owner=owner, execution_ids=held)
+
+    assert lost == {cancelled.execution_id: "cancelled", taken.execution_id: "taken"}
+    assert renewed == 1
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_heartbeat_renews_the_leases_of_the_runs_this_process_holds(
     math_workflow, settings

@@ -5,8 +5,8 @@ The pool keeps runs off daphne's event loop and off Django's single thread for s
 bounds both concurrency (C4C_WORKER_THREADS) and backlog (C4C_MAX_QUEUED): past it, callers get
 QueueFull and the API answers 503 instead of queueing without end. A run queued on the pool is
 held by this process from the start (executions.leases): its lease is renewed while it waits, and
-a cancel stops it before it starts. A pool thread walks each run on a thread of its own and is
-free again the moment the run is cancelled, whatever its procedures do.
+a cancel stops it before it starts. A run walks on its place's thread, and its place is free
+again the moment the run is cancelled, whatever its procedures do.
 
 With C4C_DISPATCH=celery, background runs go to the broker and any number of worker processes run
 them: the row is recorded with no owner and a claim deadline (C4C_CLAIM_SECONDS), and the worker
@@ -31,9 +31,11 @@ import logging
 import os
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
@@ -42,7 +44,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from opentelemetry import context as otel_context
 
-from workflows.attempts import run_attempt
+from workflows.attempts import procedure_threads, run_attempt
 from workflows.context import AttemptSignal, RunControl
 from workflows.definitions import WorkflowDefinition
 from workflows.errors import CancelledError
@@ -84,58 +86,153 @@ def _release_connections() -> None:
         connections.close_all()
 
 
+@dataclass(eq=False, slots=True)
+class _Job:
+    """A run (or any call) waiting for a place in the pool, or walking in one."""
+
+    call: Callable[[], Any]
+    future: "Future[Any]"
+    trace_context: otel_context.Context
+    # Cancelling it gives its place back at once (None: only its end does).
+    control: RunControl | None
+    # Called once the pool is done with the run: at its end, or at once when it is cancelled.
+    ended: Callable[[], None] | None
+    # Its place (and its admission) given back: its walk ended or its run was cancelled.
+    settled: bool = False
+
+
 class _Pool:
+    """C4C_WORKER_THREADS places where runs walk, and C4C_MAX_QUEUED more runs waiting for one.
+
+    A run walks on its place's thread (a procedure thread, workflows.attempts): no second thread
+    waits for it. Its place is given back when its walk ends or, if it was submitted with its
+    RunControl, the moment it is cancelled: a procedure that ignores the cancel keeps only its
+    own thread (Python cannot stop one), never a place, and the next run starts on a new thread.
+    A cancelled run's future answers None at once, whatever its walk still does; its writes are
+    refused by the cancelled row. A thread whose run ended takes the next waiting run itself.
+    """
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._executor: ThreadPoolExecutor | None = None
-        self._slots: threading.BoundedSemaphore | None = None
-
-    def _ensure(self) -> tuple[ThreadPoolExecutor, threading.BoundedSemaphore]:
-        with self._lock:
-            if self._executor is None or self._slots is None:
-                workers = app_settings.C4C_WORKER_THREADS
-                self._executor = ThreadPoolExecutor(workers, thread_name_prefix="c4c-run")
-                self._slots = threading.BoundedSemaphore(workers + app_settings.C4C_MAX_QUEUED)
-            return self._executor, self._slots
+        self._waiting: deque[_Job] = deque()
+        self._admitted = 0  # runs walking or waiting, each admitted by reserve()
+        self._walking = 0  # places taken
 
     def reserve(self) -> None:
         """Take a place in the pool before writing anything, so a full pool leaves no row."""
-        _, slots = self._ensure()
-        if not slots.acquire(blocking=False):
-            raise QueueFull("Too many executions are running or queued; retry later")
+        limit = app_settings.C4C_WORKER_THREADS + app_settings.C4C_MAX_QUEUED
+        with self._lock:
+            if self._admitted >= limit:
+                raise QueueFull("Too many executions are running or queued; retry later")
+            self._admitted += 1
 
     def release(self) -> None:
-        self._ensure()[1].release()
+        """Give back a reservation that was never submitted."""
+        with self._lock:
+            self._admitted -= 1
 
     def submit(
-        self, fn: Callable[..., T], /, *args: Any, reserved: bool = False, **kwargs: Any
-    ) -> "Future[T]":
-        executor, slots = self._ensure()
+        self,
+        fn: Callable[..., T],
+        /,
+        *args: Any,
+        reserved: bool = False,
+        control: RunControl | None = None,
+        ended: Callable[[], None] | None = None,
+        **kwargs: Any,
+    ) -> "Future[T | None]":
+        """Walk `fn(*args, **kwargs)` in a place, now or when one is free; its future answers
+        what it returns, or None if `control` was cancelled first. `ended` is called once, when
+        the pool is done with it."""
         if not reserved:
             self.reserve()
         # Only the trace context crosses into the pool thread (the run's root span links to the
         # request that started it); copying every contextvar would share Django's per-context
         # connection storage between threads.
-        trace_context = otel_context.get_current()
-
-        def job() -> T:
-            metrics.QUEUE_DEPTH.dec()
-            close_old_connections()
-            token = otel_context.attach(trace_context)
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                otel_context.detach(token)
-                _release_connections()
-                slots.release()
-
+        job = _Job(
+            functools.partial(fn, *args, **kwargs),
+            Future(),
+            otel_context.get_current(),
+            control,
+            ended,
+        )
         metrics.QUEUE_DEPTH.inc()
+        with self._lock:
+            start = self._walking < app_settings.C4C_WORKER_THREADS
+            if start:
+                self._walking += 1
+            else:
+                self._waiting.append(job)
+        if start:
+            self._start(job)
+        return job.future
+
+    def _start(self, job: _Job) -> None:
         try:
-            return executor.submit(job)
-        except RuntimeError:
+            procedure_threads.submit(functools.partial(self._work, job))
+        except BaseException:  # no thread to be had (the interpreter is shutting down)
             metrics.QUEUE_DEPTH.dec()
-            slots.release()
+            self._give_back(job)
             raise
+
+    def _work(self, job: _Job | None) -> None:
+        """Walk the job, then each waiting run its place passes to, on this thread."""
+        while job is not None:
+            self._walk(job)
+            job = self._settle(job)
+
+    def _walk(self, job: _Job) -> None:
+        """Walk the job; its future answers its outcome unless a cancel answered first (the
+        signal settles which: the walk's end or the cancel)."""
+        metrics.QUEUE_DEPTH.dec()
+        signal = AttemptSignal()
+        watched = job.control is not None and job.control.watch(signal)
+        if watched:
+            signal.on_stop(functools.partial(self._cancelled, job))
+        close_old_connections()
+        token = otel_context.attach(job.trace_context)
+        try:
+            value = job.call()
+        except BaseException as exc:
+            signal.finish(error=exc)
+            if signal.reason is None:
+                job.future.set_exception(exc)
+        else:
+            signal.finish(value)
+            if signal.reason is None:
+                job.future.set_result(value)
+        finally:
+            otel_context.detach(token)
+            if watched and job.control is not None:
+                job.control.unwatch(signal)
+            _release_connections()
+
+    def _cancelled(self, job: _Job) -> None:
+        """The run was cancelled while it walked: its place and its caller are free now."""
+        self._give_back(job)
+        job.future.set_result(None)
+
+    def _settle(self, job: _Job) -> _Job | None:
+        """Give the job's place back, once (its walk ended, or its run was cancelled): returns
+        the waiting run the place passes to, None when the place is free or was given already."""
+        with self._lock:
+            if job.settled:
+                return None
+            job.settled = True
+            self._admitted -= 1
+            following = self._waiting.popleft() if self._waiting else None
+            if following is None:
+                self._walking -= 1
+        if job.ended is not None:
+            job.ended()
+        return following
+
+    def _give_back(self, job: _Job) -> None:
+        """Settle the job off its walk's thread: the next waiting run starts on a thread of its
+        own."""
+        following = self._settle(job)
+        if following is not None:
+            self._start(following)
 
 
 pool = _Pool()
@@ -149,51 +246,43 @@ def _walked(walk: Callable[[], T]) -> T:
         _release_connections()
 
 
-def _wait_for_walk(
-    walk: Callable[[], runtime.RunOutput],
-    control: RunControl,
-    held: Callable[[], Execution | None],
-) -> runtime.RunOutput:
-    """`walk()` on a procedure thread, waited for until it ends or `control` is cancelled (then
-    answered with the run as stored); `held()` is the run held for it (None: not recorded yet),
-    released after."""
+def walk_off(run: Execution, job: Callable[..., Any], /, **kwargs: Any) -> runtime.RunOutput:
+    """Walk a held run (`job(**kwargs)`: runtime.resume) on a thread of its own while this
+    Celery task's thread waits for it to end or for the run to be cancelled (or lost).
+
+    On a cancel the task is free at once and answers with the run as stored: a procedure that
+    ignores the cancel keeps only its abandoned walk busy (Python cannot stop a thread), whose
+    writes the cancelled row refuses, never the worker process. One thread hop per run.
+    """
+    held = leases.runs.hold(run)
     try:
         walked: runtime.RunOutput = run_attempt(
-            functools.partial(_walked, walk),
+            functools.partial(_walked, functools.partial(job, **kwargs)),
             AttemptSignal(),
-            control=control,
+            control=held.control,
             deadline=None,
             expired=TimeoutError,
         )
         return walked
     except CancelledError:
-        run = held()
-        assert run is not None  # a cancel reaches only a held run
         return runtime.stored_output(run)
     finally:
-        if (run := held()) is not None:
-            leases.runs.release(run.execution_id)
-
-
-def walk_off(run: Execution, job: Callable[..., Any], /, **kwargs: Any) -> runtime.RunOutput:
-    """Walk a held run (`job(**kwargs)`: runtime.run or resume) on a thread of its own while
-    this pool thread (or Celery task) waits for it to end or for the run to be cancelled (or
-    lost).
-
-    On a cancel the pool thread is free at once and answers with the run as stored: a procedure
-    that ignores the cancel keeps only its abandoned walk busy (Python cannot stop a thread),
-    whose writes the cancelled row refuses, never a place in the pool. One thread hop per run.
-    """
-    held = leases.runs.hold(run)
-    return _wait_for_walk(functools.partial(job, **kwargs), held.control, lambda: run)
+        leases.runs.release(run.execution_id)
 
 
 def _queue_here(run: Execution, job: Callable[..., Any], /, **kwargs: Any) -> None:
     """Queue a recorded run (its pool place reserved) on this process's pool, held from now on:
-    its lease is renewed while it waits, and a cancel stops it before it starts."""
-    leases.runs.hold(run)
+    its lease is renewed while it waits, and a cancel stops it before it starts or frees its
+    place at once while it walks."""
+    held = leases.runs.hold(run)
     try:
-        pool.submit(walk_off, run, job, reserved=True, **kwargs)
+        pool.submit(
+            job,
+            reserved=True,
+            control=held.control,
+            ended=functools.partial(leases.runs.release, run.execution_id),
+            **kwargs,
+        )
     except BaseException:
         leases.runs.release(run.execution_id)
         raise
@@ -326,29 +415,13 @@ async def execute_now(
     idempotency_key: str | None = None,
 ) -> str:
     """Run to the end on the pool and return the c4c result as JSON text (raises QueueFull when
-    full); the text is the one the workflow.result event carried, encoded once."""
-    future = pool.submit(
-        _execute,
-        definition=definition,
-        input=input,
-        execution_id=execution_id,
-        idempotency_key=idempotency_key,
-    )
-    output: runtime.RunOutput = await asyncio.wrap_future(future)
-    return output.json
+    full); the text is the one the workflow.result event carried, encoded once. A cancel answers
+    at once with the run as stored, whatever its procedures do.
 
-
-def _execute(
-    *,
-    definition: WorkflowDefinition,
-    input: dict[str, Any],
-    execution_id: str | None,
-    idempotency_key: str | None,
-) -> runtime.RunOutput:
-    """runtime.execute on the pool: started and walked on the thread that walks the run, while
-    this pool thread waits as walk_off's does. Started there, not here: on SQLite a row written
-    on a second connection makes the walk's connection read again every page it had cached
-    (strace: 59 reads of the database file per waited run, 7 with one connection)."""
+    The run is started and walked on its place's thread: on SQLite a row written on a second
+    connection makes the walk's connection read again every page it had cached (strace: 59
+    reads of the database file per waited run, 7 with one connection).
+    """
     control = RunControl()
     started: Execution | None = None
 
@@ -362,11 +435,20 @@ def _execute(
             idempotency_key=idempotency_key,
             redactor=redactor,
         )
-        # Held once its row exists (an id is held by one run), with the control waited on here.
+        # Held once its row exists (an id is held by one run), with the control the pool watches.
         leases.runs.hold(started, control)
         return runtime.run(execution=started, definition=definition, input=input, redactor=redactor)
 
-    return _wait_for_walk(start_and_walk, control, lambda: started)
+    def ended() -> None:
+        if started is not None:
+            leases.runs.release(started.execution_id)
+
+    walked = pool.submit(start_and_walk, control=control, ended=ended)
+    output = await asyncio.wrap_future(walked)
+    if output is None:
+        assert started is not None  # a cancel reaches only a held run
+        output = await sync_to_async(runtime.stored_output, thread_sensitive=False)(started)
+    return output.json
 
 
 async def start_in_background(

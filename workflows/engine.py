@@ -923,8 +923,8 @@ class _Run:
 
         A cancel still reaches it (ctx.cancelled, ctx.sleep, on_cancel, an async task), so a
         cooperative procedure stops at once; one that ignores the signal holds this thread until
-        it returns, which is why the runtime walks a run off its pool thread (a hop per run, not
-        per node) and lets the pool thread go on cancel.
+        it returns, which is why a run's pool gives its place back the moment the run is
+        cancelled instead of waiting for its walk.
         """
         signal = AttemptSignal() if self.control is not None else None
         context = ProcedureContext(

@@ -177,6 +177,31 @@ def test_a_procedure_that_ignores_the_cancel_does_not_hold_the_pool_thread(stubb
     ]
 
 
+def test_a_cancelled_run_whose_procedure_ignores_it_gives_its_place_to_the_next_at_once(
+    stubborn, settings, math_workflow
+) -> None:
+    """One place: the run queued behind the stubborn one starts on the cancel, not when the
+    stubborn procedure returns."""
+    settings.C4C_WORKER_THREADS = 1
+    stuck = async_to_sync(dispatch.start_in_background)(
+        definition=_stubborn_definition(), input={}, execution_id="stubborn-place"
+    )
+    within(5, lambda: NodeExecution.objects.filter(execution=stuck).exists())
+    queued = async_to_sync(dispatch.start_in_background)(
+        definition=math_workflow, input={"a": 2, "b": 3}, execution_id="next-in-line"
+    )
+    time.sleep(0.2)
+    assert not NodeExecution.objects.filter(execution=queued).exists()
+
+    runtime.cancel("stubborn-place")
+
+    def next_completed() -> bool:
+        return Execution.objects.get(pk=queued.pk).status == "completed"
+
+    assert within(1.0, next_completed) < 1.0
+    assert not stubborn.is_set(), "the place was given back only when the procedure returned"
+
+
 def test_a_waiting_clients_run_answers_cancelled_at_once_though_its_procedure_ignores_it(
     stubborn,
 ) -> None:

@@ -92,12 +92,11 @@ def test_async_execute_answers_202_with_location_and_finishes(client: Client) ->
     assert response["Location"] == f"/workflow/executions/{execution_id}"
     from executions.dispatch import pool
 
-    executor, _ = pool._ensure()
-    executor.submit(lambda: None).result(timeout=10)
+    pool.submit(lambda: None).result(timeout=10)
     for _ in range(200):
         if Execution.objects.get(execution_id=execution_id).status != "running":
             break
-        executor.submit(lambda: None).result(timeout=10)
+        pool.submit(lambda: None).result(timeout=10)
     assert Execution.objects.get(execution_id=execution_id).status == "completed"
 
 

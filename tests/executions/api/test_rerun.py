@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 from django_eventstream.utils import get_storage
 
+from executions.conf import app_settings
 from executions.dispatch import pool
 from executions.live import events
 from executions.models import Execution
@@ -202,10 +203,9 @@ def test_cancel_of_a_queued_run_means_it_never_starts(client: Client) -> None:
     """Every pool thread busy: the next async run waits in the queue; cancelled there, it is
     answered as cancelled at once and never runs a node, and the busy threads are freed by
     their own cancels."""
-    executor, _ = pool._ensure()
     busy = [
         run(client, delay_definition(60_000), **{"async": True})["executionId"]
-        for _ in range(executor._max_workers)
+        for _ in range(app_settings.C4C_WORKER_THREADS)
     ]
     queued = run(client, math_definition("queued"), **{"async": True})["executionId"]
 
@@ -217,7 +217,7 @@ def test_cancel_of_a_queued_run_means_it_never_starts(client: Client) -> None:
     for execution_id in busy:
         assert post(client, f"/workflow/executions/{execution_id}/cancel").status_code == 200
     # The pool drains: the queued job is taken and ends at once without running anything.
-    executor.submit(lambda: None).result(timeout=10)
+    pool.submit(lambda: None).result(timeout=10)
     assert time.monotonic() - started < 5
     row = Execution.objects.get(execution_id=queued)
     assert row.status == "cancelled"

@@ -10,14 +10,22 @@ events, or the SSE streams have no event ids to start or resume from.
 """
 
 import socket
+from functools import cache
 from typing import Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error
-from django.db import connections
+from django.db.utils import load_backend
 from django.utils.module_loading import import_string
 
 MEMORY_EVENT_STORAGE = "executions.live.buffer.MemoryEventStorage"
+
+
+@cache
+def _vendor(engine: str) -> str:
+    """The database vendor of an ENGINE, read from its backend: asking `connections` instead makes
+    a connection object in every async context (each request)."""
+    return str(load_backend(engine).DatabaseWrapper.vendor)
 
 
 class ExecutionsSettings:
@@ -36,8 +44,10 @@ class ExecutionsSettings:
     @property
     def C4C_WORKER_THREADS(self) -> int:
         """Runs the inline pool runs at once: 4 on SQLite (one writer), 8 on other databases."""
-        sqlite = connections["default"].vendor == "sqlite"
-        return int(getattr(settings, "C4C_WORKER_THREADS", 4 if sqlite else 8))
+        threads = getattr(settings, "C4C_WORKER_THREADS", None)
+        if threads is None:
+            threads = 4 if _vendor(settings.DATABASES["default"]["ENGINE"]) == "sqlite" else 8
+        return int(threads)
 
     @property
     def C4C_MAX_QUEUED(self) -> int:

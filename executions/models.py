@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from .conditions import ValueCondition
 from .cursors import Position, encode_cursor
+from .probes import Probe
 
 
 class ExecutionStatus(models.TextChoices):
@@ -403,12 +404,20 @@ class ExecutionQuerySet(models.QuerySet["Execution"]):
         Only what a takeover compares and the run needs to resume; one read on each partial
         index (running rows by expiry, waiting rows by due time).
         """
+        if not (_LAPSED.any(now, using=self.db) or _DUE.any(now, using=self.db)):
+            return []  # the sweep's answer almost every second, from two compiled reads
         lapsed = list(
-            self.select_related("snapshot")
-            .filter(status=ExecutionStatus.RUNNING, lease_expires_at__lt=now)
-            .order_by("lease_expires_at")[:limit]
+            self.select_related("snapshot").lapsed_leases(now).order_by("lease_expires_at")[:limit]
         )
         return lapsed + self.due(now, limit=limit - len(lapsed))
+
+    def lapsed_leases(self, now: datetime) -> "ExecutionQuerySet":
+        """Running executions whose lease ran out by `now`."""
+        return self.filter(status=ExecutionStatus.RUNNING, lease_expires_at__lt=now)
+
+    def due_by(self, now: datetime) -> "ExecutionQuerySet":
+        """Waiting executions due by `now`."""
+        return self.filter(status=ExecutionStatus.WAITING, lease_expires_at__lte=now)
 
     def due(self, now: datetime, *, limit: int) -> list["Execution"]:
         """Waiting (parked) executions whose due time has come, earliest first: a sleep ended,
@@ -416,11 +425,8 @@ class ExecutionQuerySet(models.QuerySet["Execution"]):
         partial index of waiting rows by due time."""
         if limit <= 0:
             return []
-        return list(
-            self.select_related("snapshot")
-            .filter(status=ExecutionStatus.WAITING, lease_expires_at__lte=now)
-            .order_by("lease_expires_at")[:limit]
-        )
+        due = self.select_related("snapshot").due_by(now)
+        return list(due.order_by("lease_expires_at")[:limit])
 
     def next_due(self) -> datetime | None:
         """The earliest due time of the waiting executions (the timer sleeps until then)."""
@@ -474,6 +480,10 @@ class ExecutionQuerySet(models.QuerySet["Execution"]):
             elif lease_owner != owner:
                 gone[execution_id] = "taken"
         return gone
+
+
+_LAPSED = Probe(lambda now: Execution.objects.lapsed_leases(now))
+_DUE = Probe(lambda now: Execution.objects.due_by(now))
 
 
 def execution_ids_in(execution_ids: Collection[str]) -> RawSQL:

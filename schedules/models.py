@@ -16,6 +16,7 @@ from django.db.models import Q
 from django.utils import timezone as django_timezone
 
 from executions.models import EXECUTION_TRANSITIONS, Execution, unfinished
+from executions.probes import Probe
 
 from .slots import Cron
 
@@ -62,8 +63,15 @@ class ScheduleQuerySet(models.QuerySet["Schedule"]):
         return self.filter(schedule_id=schedule_id).first()
 
     def due(self, now: datetime) -> "ScheduleQuerySet":
-        """Enabled schedules with a slot due by `now`, most overdue first: one indexed read."""
-        return self.filter(enabled=True, next_slot__lte=now).order_by("next_slot", "pk")
+        """Enabled schedules with a slot due by `now`, most overdue first: one indexed read,
+        after a compiled one that says whether there is any (each tick asks)."""
+        if not _DUE.any(now, using=self.db):
+            return self.none()
+        return self.due_by(now).order_by("next_slot", "pk")
+
+    def due_by(self, now: datetime) -> "ScheduleQuerySet":
+        """Enabled schedules with a slot due by `now`."""
+        return self.filter(enabled=True, next_slot__lte=now)
 
     def with_last_fire(self) -> "ScheduleQuerySet":
         """Each schedule with `last_fire_status` and `last_execution_id` of its newest fire: the
@@ -148,11 +156,19 @@ class ScheduleFireQuerySet(models.QuerySet["ScheduleFire"]):
     def stalled(self, before: datetime, *, limit: int) -> list["ScheduleFire"]:
         """Pending fires untouched since `before`: their scheduler died before the run started,
         or the run pool was full. Oldest first."""
-        found = self.filter(status=FireStatus.PENDING, updated_at__lte=before)
-        return list(found.select_related("schedule").order_by("updated_at", "pk")[:limit])
+        if not _STALLED.any(before, using=self.db):
+            return []  # each tick's answer, almost always, from a compiled read
+        found = self.pending_since(before).select_related("schedule")
+        return list(found.order_by("updated_at", "pk")[:limit])
+
+    def pending_since(self, before: datetime) -> "ScheduleFireQuerySet":
+        """Pending fires untouched since `before`."""
+        return self.filter(status=FireStatus.PENDING, updated_at__lte=before)
 
     def queue_heads(self) -> list["ScheduleFire"]:
         """The oldest queued fire of each schedule that has one: what may start next."""
+        if not _QUEUED.any(using=self.db):
+            return []  # each tick's answer, almost always, from a compiled read
         heads: dict[int, ScheduleFire] = {}
         queued = self.filter(status=FireStatus.QUEUED).select_related("schedule")
         for fire in queued.order_by("slot", "pk"):
@@ -202,3 +218,9 @@ class ScheduleFire(models.Model):
 
     def __str__(self) -> str:
         return f"{self.schedule_id} @ {self.slot.isoformat()}"
+
+
+# What the scheduler asks at every tick (schedules.scheduler), compiled once (executions.probes).
+_DUE = Probe(lambda now: Schedule.objects.due_by(now))
+_STALLED = Probe(lambda before: ScheduleFire.objects.pending_since(before))
+_QUEUED = Probe(lambda _: ScheduleFire.objects.filter(status=FireStatus.QUEUED))

@@ -156,6 +156,9 @@ class _Pool:
             control,
             ended,
         )
+        # Running from now on, for whoever waits: a waiting client that goes away cancels its
+        # wait, never the run (which keeps its place until it ends).
+        job.future.set_running_or_notify_cancel()
         metrics.QUEUE_DEPTH.inc()
         with self._lock:
             start = self._walking < app_settings.C4C_WORKER_THREADS
@@ -178,7 +181,10 @@ class _Pool:
     def _work(self, job: _Job | None) -> None:
         """Walk the job, then each waiting run its place passes to, on this thread."""
         while job is not None:
-            self._walk(job)
+            try:
+                self._walk(job)
+            except BaseException:  # the pool's own failure: its place must still go back
+                logger.exception("The run pool failed around a run")
             job = self._settle(job)
 
     def _walk(self, job: _Job) -> None:

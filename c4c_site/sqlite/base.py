@@ -4,7 +4,8 @@ memoised.
 Django's SQLite cursor rewrites every statement from "format" style (`%s`) to "qmark" style
 (`?`) with a regular expression on each execute (django/db/backends/sqlite3/base.py,
 `SQLiteCursorWrapper.convert_query`, Django 5.2). Its look-behind costs ~20 us for one of the
-store's lease-fenced node writes on the 2-core box, 3-4 % of a run's CPU (BENCHMARKS.md). The
+store's lease-fenced node writes on the 2-core box (3.5 % of a waited run's samples under
+py-spy; BENCHMARKS.md, "Places that walk, and reads compiled once"). The
 rewrite depends on the text alone, and the store's statements (executions.sql) are the same
 strings run after run, so it is cached here. Everything else is Django's: a subclass through the
 documented ENGINE setting, not a patch.

@@ -466,7 +466,9 @@ class ExecutionQuerySet(models.QuerySet["Execution"]):
 
         The heartbeat's read, once every C4C_CANCEL_CHECK_SECONDS while the process runs
         anything: a row that is not found (deleted, or not visible yet) is not reported, so a
-        run is stopped only on evidence.
+        run is stopped only on evidence. Nor is a run that `owner` itself completed or failed:
+        its walk is still returning (saving its spans), and stopping it then would answer its
+        client from a row without them.
         """
         gone: dict[str, str] = {}
         if not execution_ids:
@@ -474,11 +476,13 @@ class ExecutionQuerySet(models.QuerySet["Execution"]):
         rows = self.filter(execution_ids_in(execution_ids)).values_list(
             "execution_id", "status", "lease_owner"
         )
+        ended_here = (ExecutionStatus.COMPLETED, ExecutionStatus.FAILED)
         for execution_id, status, lease_owner in rows:
-            if status != ExecutionStatus.RUNNING:
+            if status == ExecutionStatus.RUNNING:
+                if lease_owner != owner:
+                    gone[execution_id] = "taken"
+            elif lease_owner != owner or status not in ended_here:
                 gone[execution_id] = status
-            elif lease_owner != owner:
-                gone[execution_id] = "taken"
         return gone
 
 

@@ -109,6 +109,23 @@ def test_a_full_queue_of_held_runs_is_checked_and_renewed_in_one_statement_each(
     assert renewed == 1
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("status", ["completed", "failed"])
+def test_a_held_run_ended_here_is_not_stopped_but_one_ended_elsewhere_is(
+    math_workflow, status
+) -> None:
+    """Between its end's write and its walk's return (saving its spans), a run is still held: a
+    tick then must not cancel it, or its waiting client is answered from a row without them."""
+    here = factories.execution(status=status, workflow=math_workflow)
+    elsewhere = factories.execution(status=status, workflow=math_workflow, owner=OTHER_OWNER)
+
+    lost = Execution.objects.held_elsewhere(
+        [here.execution_id, elsewhere.execution_id], store.process_owner()
+    )
+
+    assert lost == {elsewhere.execution_id: status}
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_heartbeat_renews_the_leases_of_the_runs_this_process_holds(
     math_workflow, settings

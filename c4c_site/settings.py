@@ -413,7 +413,8 @@ for _old, _new in {
 C4C_REPLAY_EVENTS = env_int("C4C_REPLAY_EVENTS", 500, minimum=1)
 C4C_REPLAY_CHANNELS = env_int("C4C_REPLAY_CHANNELS", 5_000, minimum=1)
 C4C_REPLAY_BYTES = env_int("C4C_REPLAY_BYTES", 8 * 1024 * 1024, minimum=1)
-# Updates of one running execution within this many ms leave as one (0: each as it comes).
+# Updates of one running execution within this many ms leave as one while the list stream is
+# listened to (0: each as it comes).
 C4C_UPDATE_COALESCE_MS = env_int("C4C_UPDATE_COALESCE_MS", 5, minimum=0)
 # Group commit (executions.commits): node writes of concurrent runs committed together by one
 # writer thread, waiting at most C4C_GROUP_COMMIT_WAIT_MS for more. Off by default (BENCHMARKS.md).

@@ -155,7 +155,8 @@ class ExecutionsSettings:
     @property
     def C4C_UPDATE_COALESCE_MS(self) -> float:
         """How long an executions.update of a running execution is held for the next ones of it
-        to merge into (live.events); 0 sends each as it comes."""
+        to merge into while the list stream is listened to (live.events); with nobody listening,
+        updates within it share a stats read. 0 sends each as it comes."""
         return float(getattr(settings, "C4C_UPDATE_COALESCE_MS", 5))
 
 

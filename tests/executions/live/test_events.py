@@ -293,11 +293,67 @@ def _list_names(since: int, execution_id: str) -> list[tuple[str, dict[str, Any]
 
 
 @pytest.fixture
-def long_window(settings) -> Iterator[None]:
+def list_listened() -> Iterator[_Draining]:
+    """A stream of the list in this process: updates are coalesced for it."""
+    listener = _Draining(events.LIST_CHANNEL)
+    get_listener_manager().add_listener(listener)
+    yield listener
+    get_listener_manager().remove_listener(listener)
+
+
+@pytest.fixture
+def long_window(settings, list_listened) -> Iterator[None]:
     """A window no test outlasts: only the run's end lets a held update go."""
     settings.C4C_UPDATE_COALESCE_MS = 60_000
     yield
     assert not events.updates.held, "an update was left held"
+
+
+@pytest.fixture
+def stats_reads(monkeypatch) -> Iterator[mock.Mock]:
+    """Counts the stats reads, none made yet (no earlier read to reuse)."""
+    monkeypatch.setattr(events.updates, "read", None)
+    manager = type(ExecutionCounter.objects)
+    with mock.patch.object(manager, "stats", autospec=True, side_effect=manager.stats) as read:
+        yield read
+
+
+def test_updates_of_a_list_nobody_listens_to_leave_at_once_sharing_a_recent_stats_read(
+    math_workflow, settings, stats_reads
+) -> None:
+    settings.C4C_UPDATE_COALESCE_MS = 60_000
+    since = get_storage().get_current_id(events.LIST_CHANNEL)
+    factories.finished_run(workflow=math_workflow, execution_id="unheard-1")
+    updates = [
+        data for name, data in _list_names(since, "unheard-1") if name == "executions.update"
+    ]
+    assert [sorted(u["executions"][0]["nodeDetails"]) for u in updates] == [
+        [],
+        ["add"],
+        ["multiply"],
+        ["subtract"],
+        ["add", "multiply", "subtract"],
+    ]
+    # The four of the running run within the window share one read; its last update reads anew.
+    assert stats_reads.call_count == 2
+    assert not events.updates.held
+
+
+def test_an_update_of_a_list_nobody_listens_to_reads_the_stats_again_once_the_window_ended(
+    math_workflow, settings, stats_reads
+) -> None:
+    execution = factories.finished_run(workflow=math_workflow, execution_id="unheard-2")
+    execution.status = ExecutionStatus.RUNNING
+    summary = cast(ExecutionSummary, execution_summary(execution, []))
+    settings.C4C_UPDATE_COALESCE_MS = 50
+    events.updates.read = None
+    stats_reads.reset_mock()
+    events.updates.add(summary)
+    events.updates.add(summary)
+    time.sleep(0.06)
+    events.updates.add(summary)
+    assert stats_reads.call_count == 2
+    assert not events.updates.held
 
 
 def test_updates_within_the_window_leave_as_one_before_the_runs_end(
@@ -326,7 +382,7 @@ def test_updates_within_the_window_leave_as_one_before_the_runs_end(
 
 
 @pytest.mark.slow
-def test_a_held_update_leaves_once_its_window_ends(math_workflow, settings) -> None:
+def test_a_held_update_leaves_once_its_window_ends(math_workflow, settings, list_listened) -> None:
     execution = factories.finished_run(workflow=math_workflow, execution_id="held-1")
     execution.status = ExecutionStatus.RUNNING
     summary = cast(ExecutionSummary, execution_summary(execution, []))

@@ -1,8 +1,9 @@
 """The executions app's settings: every C4C_* name it reads, its default and what it is for.
 
 The app reads its settings here and nowhere else, so a project that installs it sets only what it
-wants to change (c4c_site.settings sets every one from the environment). Each is read when asked
-for, so a test's `settings` override applies at once.
+wants to change (c4c_site.settings sets every one from the environment). Each is read once and
+kept until a setting changes (workflows.conf.setting), so a test's `settings` override applies at
+once.
 
 One library setting has no default the app can give and is checked at start-up instead (see
 `check_event_storage`): EVENTSTREAM_STORAGE_CLASS must name the storage that numbers and replays
@@ -18,6 +19,8 @@ from django.core.checks import CheckMessage, Error
 from django.db.utils import load_backend
 from django.utils.module_loading import import_string
 
+from workflows.conf import AppSettings, setting
+
 MEMORY_EVENT_STORAGE = "executions.live.buffer.MemoryEventStorage"
 
 
@@ -28,20 +31,20 @@ def _vendor(engine: str) -> str:
     return str(load_backend(engine).DatabaseWrapper.vendor)
 
 
-class ExecutionsSettings:
+class ExecutionsSettings(AppSettings):
     """Typed, documented reads of the project's settings; the default where one is not set."""
 
-    @property
+    @setting
     def C4C_MAX_PAYLOAD_BYTES(self) -> int:
         """A stored input/output/attribute larger than this becomes a truncation marker."""
         return int(getattr(settings, "C4C_MAX_PAYLOAD_BYTES", 64 * 1024))
 
-    @property
+    @setting
     def C4C_DISPATCH(self) -> str:
         """Where runs go: "inline" (this process's thread pool) or "celery" (workers)."""
         return str(getattr(settings, "C4C_DISPATCH", "inline"))
 
-    @property
+    @setting
     def C4C_WORKER_THREADS(self) -> int:
         """Runs the inline pool runs at once: 4 on SQLite (one writer), 8 on other databases."""
         threads = getattr(settings, "C4C_WORKER_THREADS", None)
@@ -49,54 +52,54 @@ class ExecutionsSettings:
             threads = 4 if _vendor(settings.DATABASES["default"]["ENGINE"]) == "sqlite" else 8
         return int(threads)
 
-    @property
+    @setting
     def C4C_MAX_QUEUED(self) -> int:
         """Runs that may wait for a pool thread; past it the API answers 503."""
         return int(getattr(settings, "C4C_MAX_QUEUED", 1_000))
 
-    @property
+    @setting
     def C4C_SERVER_ID(self) -> str:
         """The first part of this process's name as the owner of a run's lease (logs, admin)."""
         return str(getattr(settings, "C4C_SERVER_ID", "") or socket.gethostname())
 
-    @property
+    @setting
     def C4C_LEASE_SECONDS(self) -> float:
         """How long a run's lease lasts unrenewed: its process renews it every third of this, and
         once it has passed (the process died) another process takes the run over and resumes it."""
         return float(getattr(settings, "C4C_LEASE_SECONDS", 30))
 
-    @property
+    @setting
     def C4C_CLAIM_SECONDS(self) -> float:
         """How long a run queued for a Celery worker may wait to be claimed before the sweep
         sends it again (its message may be lost: a broker restarted without persistence)."""
         return float(getattr(settings, "C4C_CLAIM_SECONDS", 300))
 
-    @property
+    @setting
     def C4C_CANCEL_CHECK_SECONDS(self) -> float:
         """How often a process running runs reads whether another process cancelled one of them
         (one indexed read, only while it runs something): a cancel's reach across processes."""
         return float(getattr(settings, "C4C_CANCEL_CHECK_SECONDS", 0.5))
 
-    @property
+    @setting
     def C4C_GROUP_COMMIT(self) -> bool:
         """Node writes of concurrent runs go through one writer thread and commit together
         (executions.commits); off (the default: on the measured boxes the hand-off cost more
         than the commits it saved, BENCHMARKS.md), each commits on its run's thread."""
         return bool(getattr(settings, "C4C_GROUP_COMMIT", False))
 
-    @property
+    @setting
     def C4C_GROUP_COMMIT_WAIT_MS(self) -> float:
         """How long the writer waits for more writes before it commits a batch (0: it takes
         only what is waiting; batches still grow with the load)."""
         return float(getattr(settings, "C4C_GROUP_COMMIT_WAIT_MS", 0))
 
-    @property
+    @setting
     def C4C_BROKER_TIMEOUT(self) -> float:
         """Seconds a run's message may take to reach the Celery broker; past it the API answers
         503 and nothing is left started."""
         return float(getattr(settings, "C4C_BROKER_TIMEOUT", 5))
 
-    @property
+    @setting
     def C4C_CELERY_APP(self) -> str:
         """The Celery app runs are sent with (C4C_DISPATCH=celery), as a dotted path imported at
         the first send. Empty (the default): `celery.current_app`, the app your project loads with
@@ -104,14 +107,14 @@ class ExecutionsSettings:
         that never send a run."""
         return str(getattr(settings, "C4C_CELERY_APP", ""))
 
-    @property
-    def C4C_SECRETS_KEYS(self) -> list[str]:
+    @setting
+    def C4C_SECRETS_KEYS(self) -> tuple[str, ...]:
         """The keys that seal a run's secrets (executions.secrets), newest first: the first
         seals, every one unseals, so an old key stays listed until its runs are gone. Empty: one
         derived from SECRET_KEY (and SECRET_KEY_FALLBACKS unseal)."""
-        return [str(key) for key in getattr(settings, "C4C_SECRETS_KEYS", []) if key]
+        return tuple(str(key) for key in getattr(settings, "C4C_SECRETS_KEYS", []) if key)
 
-    @property
+    @setting
     def C4C_RETENTION_DAYS(self) -> float | None:
         """Days a finished run is kept (by its start time) before pruning deletes it. None (the
         default): kept forever, so an upgrade deletes nothing by surprise."""
@@ -125,34 +128,34 @@ class ExecutionsSettings:
         kept = self.C4C_RETENTION_DAYS if days is None else float(days)
         return None if kept is None or kept == float("inf") else kept
 
-    @property
+    @setting
     def C4C_PRUNE_INTERVAL_SECONDS(self) -> float:
         """How often a serving process prunes on its own (inline dispatch, retention set); a
         backlog is worked through a short slice per heartbeat tick until it is gone."""
         return float(getattr(settings, "C4C_PRUNE_INTERVAL_SECONDS", 600))
 
-    @property
+    @setting
     def C4C_PRUNE_BATCH(self) -> int:
         """Executions deleted per transaction, each batch its own short transaction so a writer
         waits one batch at most (bench/prune.py times the sizes)."""
         return int(getattr(settings, "C4C_PRUNE_BATCH", 200))
 
-    @property
+    @setting
     def C4C_REPLAY_EVENTS(self) -> int:
         """Events each SSE channel keeps for Last-Event-ID replay."""
         return int(getattr(settings, "C4C_REPLAY_EVENTS", 500))
 
-    @property
+    @setting
     def C4C_REPLAY_CHANNELS(self) -> int:
         """Channels the replay buffer keeps; the least recently used are forgotten."""
         return int(getattr(settings, "C4C_REPLAY_CHANNELS", 5_000))
 
-    @property
+    @setting
     def C4C_REPLAY_BYTES(self) -> int:
         """Bytes the replay buffer holds in all channels together."""
         return int(getattr(settings, "C4C_REPLAY_BYTES", 8 * 1024 * 1024))
 
-    @property
+    @setting
     def C4C_UPDATE_COALESCE_MS(self) -> float:
         """How long an executions.update of a running execution is held for the next ones of it
         to merge into while the list stream is listened to (live.events); with nobody listening,

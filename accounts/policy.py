@@ -1,12 +1,12 @@
 """Which permission each request needs: one table for the API, one rule for the pages.
 
-The API surface (served by asgi.ApiHandler under settings.API_MIDDLEWARE) is every path matching
-API_PATHS. Its reads need `view_execution`; an unsafe request needs what its row in UNSAFE says,
-and `manage_c4c` when no row matches, so an endpoint added later is closed until it is listed.
-/health stays open for load balancers. Pages (the full middleware chain) need a signed-in user
-with `view_execution` (`manage_c4c` for the pages that change schedules), except the sign-in
-pages themselves, the admin (Django's own staff login) and static files. Paths are matched
-without their leading slash, as Django's URL resolver does.
+The API surface (served by c4c_site.api_handler under settings.API_MIDDLEWARE) is every path
+matching API_PATHS. Its reads need `view_execution`; an unsafe request needs what its row in
+UNSAFE says, and `manage_c4c` when no row matches, so an endpoint added later is closed until it
+is listed. /health stays open for load balancers. Pages (the full middleware chain) need a
+signed-in user with `view_execution` (`manage_c4c` for the pages that change schedules), except
+the sign-in pages themselves, the admin (Django's own staff login) and static files. Paths are
+matched without their leading slash, as Django's URL resolver does.
 """
 
 import re

@@ -5,9 +5,9 @@ middleware chain, the process starts sweeping for runs whose process died (any s
 a run's lease says when it is free to take over, not its server's name), and its scheduler fires
 due schedules (schedules.scheduler; the database makes each slot fire once across processes).
 The HTTP surface - /workflow/ (the JSON API and its SSE streams), /rpc/, /health, /procedures,
-/openapi.json, /docs and /metrics - gets its own Django handler whose middleware is
-settings.API_MIDDLEWARE: the full chain costs a third of the server's CPU per execution (see
-c4c_site.middleware), and none of it applies (no sessions or CSRF middleware: when
+/openapi.json, /docs and /metrics - gets its own Django handler (c4c_site.api_handler) whose
+middleware is settings.API_MIDDLEWARE: the full chain costs a third of the server's CPU per
+execution (see c4c_site.middleware), and none of it applies (no sessions or CSRF middleware: when
 C4C_REQUIRE_AUTH is on, its auth middleware reads a bearer token, or the session cookie and then
 checks CSRF itself; POSTs must be JSON). Its requests are traced by OpenTelemetry's ASGI
 middleware instead. /docs loads its assets from /static/, which the full chain serves.
@@ -15,8 +15,6 @@ middleware instead. /docs loads its assets from /static/, which the full chain s
 
 import gc
 import os
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "c4c_site.settings")
 
@@ -28,44 +26,14 @@ instrument()
 answer_overlong_request_lines()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from django.conf import settings  # noqa: E402
 from django.core.asgi import get_asgi_application  # noqa: E402
-from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 from django.urls import re_path  # noqa: E402
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware  # noqa: E402
 
 from accounts import policy  # noqa: E402
+from c4c_site.api_handler import ApiHandler  # noqa: E402
 
 django_asgi_app = get_asgi_application()
-
-
-class ApiHandler(ASGIHandler):
-    """Django's ASGI handler with settings.API_MIDDLEWARE in place of settings.MIDDLEWARE."""
-
-    def load_middleware(self, is_async: bool = False) -> None:
-        # Django reads the list from settings only; it is swapped while this one handler builds
-        # its chain, once, at start-up, before any request is served.
-        full = settings.MIDDLEWARE
-        settings.MIDDLEWARE = settings.API_MIDDLEWARE
-        try:
-            super().load_middleware(is_async)
-        finally:
-            settings.MIDDLEWARE = full
-
-    async def __call__(
-        self,
-        scope: dict[str, Any],
-        receive: Callable[[], Awaitable[Mapping[str, Any]]],
-        send: Callable[[Mapping[str, Any]], Awaitable[None]],
-    ) -> None:
-        # Django wraps each request in a ThreadSensitiveContext, so its sync request_started and
-        # request_finished receivers start a thread per request - one idle thread per open SSE
-        # stream. The API's views are async or cheap, and runs close their own connections in
-        # the dispatch pool, so its requests share the one thread for sync code instead.
-        if scope["type"] != "http":
-            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
-        await self.handle(scope, receive, send)
-
 
 # The API surface's paths (with /metrics) are the policy's, so that what this handler serves and
 # what accounts.policy guards as the API are one list.

@@ -1,10 +1,10 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 
 # The app's URLs first: its API and streams take most requests, and every pattern before them
 # is tried on each one.
-urlpatterns = [
+urlpatterns: list[URLPattern | URLResolver] = [
     path("", include("executions.urls")),
     path("admin/", admin.site.urls),
     path(

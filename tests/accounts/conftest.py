@@ -6,8 +6,8 @@ The API's views read the database on threads of their own, so these tests commit
 back after every flush: tests/conftest.py MigratedRows).
 
 `api_client` runs every test twice: through settings.API_MIDDLEWARE, the chain daphne serves the
-API with (asgi.ApiHandler), and through the full chain, which serves it under the test client and
-`runserver`. Both must give the same answers.
+API with (c4c_site.api_handler), and through the full chain, which serves it under the test
+client and `runserver`. Both must give the same answers.
 """
 
 import pytest

@@ -230,8 +230,16 @@ class Redactor:
         if isinstance(value, _PLAIN):
             return
         if isinstance(value, dict | Mapping):
+            verdicts = self._verdicts
             for key, item in value.items():
-                self._find(item, found, under_secret=under_secret or self.is_secret_key(str(key)))
+                if isinstance(item, _PLAIN):
+                    continue  # no text, no secret: most values, passed over without a call
+                verdict = verdicts.get(key)
+                if verdict is None:
+                    verdict = self.is_secret_key(str(key))
+                secret = under_secret or verdict
+                if secret or not isinstance(item, str):
+                    self._find(item, found, under_secret=secret)
         elif isinstance(value, list | tuple):
             for item in value:
                 self._find(item, found, under_secret=under_secret)
@@ -269,9 +277,15 @@ class Redactor:
         if isinstance(value, dict | Mapping):
             changed = False
             copy: dict[Any, Any] = {}
+            verdicts = self._verdicts
             for key, item in value.items():
-                if self.is_secret_key(str(key)) and not _is_placeholder(item) and item is not None:
+                secret = verdicts.get(key)
+                if secret is None:
+                    secret = self.is_secret_key(str(key))
+                if secret and not _is_placeholder(item) and item is not None:
                     redacted: Any = REDACTED
+                elif isinstance(item, _PLAIN) or (pattern is None and isinstance(item, str)):
+                    redacted = item  # nothing to replace in it: no call
                 else:
                     redacted = self._redact(item, pattern)
                 changed = changed or redacted is not item

@@ -126,6 +126,19 @@ def test_redact_replaces_secret_keys_at_any_depth_and_secret_text_anywhere() -> 
     assert value["apiKey"] == API_KEY, "the value given is left as it was"
 
 
+def test_numbers_under_secret_keys_are_redacted_before_any_secret_text_is_known() -> None:
+    redactor = Redactor()
+    value = {"password": 1234, "nested": {"token": 5.5, "n": 1}, "ok": True, "note": "token"}
+    redactor.learn(value)
+    assert redactor.values == frozenset(), "only text is scrubbed out of other text"
+    assert redactor.redact(value) == {
+        "password": REDACTED,
+        "nested": {"token": REDACTED, "n": 1},
+        "ok": True,
+        "note": "token",
+    }
+
+
 def test_a_value_with_nothing_secret_is_returned_as_it_is() -> None:
     redactor = Redactor()
     redactor.learn({"apiKey": API_KEY})

@@ -182,7 +182,10 @@ def _attributes(attributes: Mapping[str, Any] | None) -> Any:
     values = dict(attributes or {})
     worst = 2
     for key, value in values.items():
-        if isinstance(value, str) and is_storable_text(value):
+        # is_storable_text's own first test in place: most attributes are ASCII, and it is a call.
+        if isinstance(value, str) and (
+            (value.isascii() and "\x00" not in value) or is_storable_text(value)
+        ):
             worst += _MAX_BYTES_PER_CHAR * (len(key) + len(value)) + 6
         elif isinstance(value, int):
             worst += _MAX_BYTES_PER_CHAR * len(key) + len(str(value)) + 4

@@ -150,8 +150,9 @@ class _Sizes:
         self.mean: dict[str, float] = {}
 
     def cost(self, event_type: str, payload: Payload) -> int:
-        if payload.encoded:
-            size = sys.getsizeof(payload.text)
+        text = payload._text  # `encoded` and `text` in place: ~2 calls an event
+        if text is not None:
+            size = sys.getsizeof(text)
             known = self.mean.get(event_type)
             # A moving mean over the last ~32 events of the type.
             self.mean[event_type] = size if known is None else known + (size - known) / 32
@@ -196,9 +197,10 @@ class _Buffer:
             self.bytes += cost
             self.filled[channel] = state
             self.filled.move_to_end(channel)
-            excess = len(state.events) - max_events
-            if excess > 0:
-                self._drop(channel, state, excess)
+            # One in, one out once a channel is full (the list's, always): no call for it.
+            events = state.events
+            while len(events) > max_events:
+                self.bytes -= events.popleft()[1]
             if self.bytes > max_bytes:
                 self._fit_bytes(state, max_bytes)
         return event

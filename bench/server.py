@@ -110,10 +110,13 @@ def start_server(
     log: str = "server.log",
     extra_env: dict[str, str] | None = None,
     workers: int = 1,
+    checkout: Path = REPO_ROOT,
 ) -> Server:
-    """Start `c4c serve --workers N` (migrate, then daphne) and wait until the API answers.
+    """Start `c4c serve` with N workers (migrate, then daphne) and wait until the API answers.
 
     Servers started with the same `database` in one workdir share it (the recovery benchmark).
+    `checkout` serves another checkout's code with its own environment (its .venv); the number
+    of workers goes by C4C_WORKERS, which an older `c4c serve` without workers ignores.
     """
     port = free_port()
     db_path = workdir / database
@@ -124,12 +127,20 @@ def start_server(
         "DJANGO_DEBUG": "false",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(48),
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "C4C_WORKERS": str(workers),
         **(extra_env or {}),
     }
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
-            [C4C, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
-            cwd=REPO_ROOT,
+            [
+                checkout / C4C.relative_to(REPO_ROOT),
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            cwd=checkout,
             env=env,
             stdout=log_file,
             stderr=subprocess.STDOUT,

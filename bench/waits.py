@@ -342,7 +342,7 @@ def run(workdir: Path, settings: Settings, profile_dir: Path | None = None) -> d
     """The phase on a server of its own: a warm-up, spread, burst, then signals."""
     workdir.mkdir(parents=True, exist_ok=True)
     # One serving process, whatever the core count: its threads and RSS are the figures.
-    server = start_server(workdir, extra_env={"C4C_WORKERS": "1"})
+    server = start_server(workdir)
     results: dict[str, Any] = {"settings": asdict(settings), "footprint_idle": _footprint(server)}
     try:
         # The pool and heartbeat threads exist before the big batches' `before` is read, and

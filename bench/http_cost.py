@@ -33,11 +33,15 @@ THIS, BASELINE = "this", "baseline"
 
 
 def _post(client: http.client.HTTPConnection, body: bytes) -> None:
+    """One execution; a refused request, or a waited run that did not complete, stops the round."""
     client.request("POST", "/workflow/execute", body, {"content-type": "application/json"})
     response = client.getresponse()
-    response.read()
-    if response.status not in (200, 202):
-        raise RuntimeError(f"POST /workflow/execute answered {response.status}")
+    answer = response.read()
+    if response.status == 202:
+        return
+    status = json.loads(answer).get("status") if response.status == 200 else None
+    if status != "completed":
+        raise RuntimeError(f"POST /workflow/execute answered {response.status}: {answer[:300]!r}")
 
 
 def _running(client: http.client.HTTPConnection) -> int:

@@ -144,7 +144,7 @@ _deliver: Deliver = _library_send
 _local_listeners: Mapping[str, Any] | None = None
 
 
-def listened(channel: str) -> bool:
+def _listened(channel: str) -> bool:
     """Whether anyone may be listening to `channel` now."""
     local = _local_listeners
     return local is None or channel in local
@@ -401,7 +401,7 @@ class _Updates:
             if held is not None:
                 summary = _merged(held.summary, summary)
             running = summary.get("status") == "running"
-            if window <= 0 or not running or not listened(LIST_CHANNEL):
+            if window <= 0 or not running or not _listened(LIST_CHANNEL):
                 _send_update(summary, self._stats(summary, window if running else 0))
                 return
             if held is not None:

@@ -404,11 +404,14 @@ class ExecutionQuerySet(models.QuerySet["Execution"]):
         Only what a takeover compares and the run needs to resume; one read on each partial
         index (running rows by expiry, waiting rows by due time).
         """
-        if not (_LAPSED.any(now, using=self.db) or _DUE.any(now, using=self.db)):
-            return []  # the sweep's answer almost every second, from two compiled reads
-        lapsed = list(
-            self.select_related("snapshot").lapsed_leases(now).order_by("lease_expires_at")[:limit]
-        )
+        # Each read only after a compiled one found something: the sweep's answer is "none"
+        # almost every second.
+        lapsed: list[Execution] = []
+        if _LAPSED.any(now, using=self.db):
+            found = self.select_related("snapshot").lapsed_leases(now)
+            lapsed = list(found.order_by("lease_expires_at")[:limit])
+        if not _DUE.any(now, using=self.db):
+            return lapsed
         return lapsed + self.due(now, limit=limit - len(lapsed))
 
     def lapsed_leases(self, now: datetime) -> "ExecutionQuerySet":

@@ -98,6 +98,17 @@ def _library_send(channel: str, event_type: str, payload: Payload) -> None:
     send_event(channel, event_type, payload.text, json_encode=False)
 
 
+def _only_local_listeners() -> bool:
+    """Whether events reach this process's listeners only: our in-process buffer, the default
+    channel manager (every channel reliable), no Redis and no GRIP proxy."""
+    return not (
+        _grip_configured()
+        or django_eventstream.eventstream.redis_client is not None
+        or hasattr(settings, "EVENTSTREAM_CHANNELMANAGER_CLASS")
+        or not isinstance(get_storage(), MemoryEventStorage)
+    )
+
+
 def _resolve_sender() -> Deliver:
     """send_event's own steps, with its storage and listener manager looked up once.
 
@@ -110,17 +121,11 @@ def _resolve_sender() -> Deliver:
     listener (a stream, the page keeper) has the event encoded here, in the sending thread, so the
     event loop only writes bytes.
     """
-    global _local_listeners
-    storage = get_storage()
-    if (
-        _grip_configured()
-        or django_eventstream.eventstream.redis_client is not None
-        or hasattr(settings, "EVENTSTREAM_CHANNELMANAGER_CLASS")
-        or not isinstance(storage, MemoryEventStorage)
-    ):
+    if not _only_local_listeners():
         return _library_send
+    storage = get_storage()
     listeners = get_listener_manager()
-    listened = _local_listeners = listeners.listeners_by_channel
+    listened = listeners.listeners_by_channel
 
     def deliver(channel: str, event_type: str, payload: Payload) -> None:
         # Read without the manager's lock. Encoded before the append when listened to, so the
@@ -139,8 +144,8 @@ def _resolve_sender() -> Deliver:
 
 # The library's path until install() has looked at the settings: slower, never wrong.
 _deliver: Deliver = _library_send
-# This process's listeners by channel when its events reach no one else (the fast sender above);
-# None when they may leave it (Redis, the supervisor's hub, a GRIP proxy): anyone may listen.
+# This process's listeners by channel when its events reach no one else; None when they may
+# leave it (Redis, the supervisor's hub, a GRIP proxy): anyone may listen.
 _local_listeners: Mapping[str, Any] | None = None
 
 
@@ -159,12 +164,13 @@ def install() -> None:
     are untouched. Then the fast sender is chosen once.
     """
     global _deliver, _local_listeners
-    _local_listeners = None
     if not _grip_configured():
         django_eventstream.eventstream.publish_event = _no_grip_publish
     # A child of `c4c serve --workers N` hands its events to the supervisor's hub (fanout).
     publish = fanout.sender()
     _deliver = _resolve_sender() if publish is None else _as_text(publish)
+    local = publish is None and _only_local_listeners()
+    _local_listeners = get_listener_manager().listeners_by_channel if local else None
 
 
 def _as_text(publish: Callable[[str, str, str], None]) -> Deliver:
